@@ -1,0 +1,71 @@
+using System.CommandLine;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace ProfileSync.Cli;
+
+/// <summary>The <c>profilesync</c> command. Reads the same <c>ProfileSync__*</c> settings as the function app.</summary>
+public static class ProfileSyncCli
+{
+    public const int Success = 0;
+    public const int Failure = 1;
+    public const int UsageError = 2;
+
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
+    {
+        var connection = new Option<string?>("--connection")
+        {
+            Description = "Npgsql connection string (default: the ProfileSync__ConnectionString environment variable)",
+            Recursive = true,
+        };
+        var root = new RootCommand("profilesync: keep one public.user_profiles row for every Supabase auth user")
+        {
+            StatusCommand.Create(connection, output),
+        };
+        root.Options.Add(connection);
+
+        var parsed = root.Parse(args);
+        try
+        {
+            return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
+        }
+        catch (OptionsValidationException e)
+        {
+            foreach (var failure in e.Failures)
+            {
+                await error.WriteLineAsync($"profilesync: {failure}");
+            }
+
+            return UsageError;
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException)
+        {
+            await error.WriteLineAsync($"profilesync: the database failed: {e.Message}");
+            return Failure;
+        }
+    }
+
+    /// <summary>The same services as the function app, configured from the environment and <c>--connection</c>.</summary>
+    internal static ServiceProvider BuildServices(string? connectionString)
+    {
+        var overrides = new Dictionary<string, string?>();
+        if (!string.IsNullOrWhiteSpace(connectionString))
+        {
+            overrides[$"{ProfileSyncOptions.SectionName}:{nameof(ProfileSyncOptions.ConnectionString)}"] = connectionString;
+        }
+
+        var configuration = new ConfigurationBuilder()
+            .AddEnvironmentVariables()
+            .AddInMemoryCollection(overrides)
+            .Build();
+        var services = new ServiceCollection()
+            .AddSingleton<IConfiguration>(configuration)
+            .AddLogging()
+            .AddProfileSync()
+            .BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true });
+        _ = services.GetRequiredService<IOptions<ProfileSyncOptions>>().Value; // validates, as the app does on start
+        return services;
+    }
+}

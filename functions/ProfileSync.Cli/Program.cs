@@ -1,0 +1,3 @@
+using ProfileSync.Cli;
+
+return await ProfileSyncCli.RunAsync(args, Console.Out, Console.Error);

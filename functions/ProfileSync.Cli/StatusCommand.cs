@@ -1,0 +1,52 @@
+using System.CommandLine;
+using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using ProfileSync.Status;
+
+namespace ProfileSync.Cli;
+
+/// <summary><c>profilesync status [--json]</c>: the drift between auth.users and public.user_profiles.</summary>
+internal static class StatusCommand
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+
+    public static Command Create(Option<string?> connection, TextWriter output)
+    {
+        var json = new Option<bool>("--json") { Description = "Print the report as JSON" };
+        var command = new Command("status", "Count auth users, profiles, users without a profile and profiles without a user") { json };
+        command.SetAction(async (parsed, cancellationToken) =>
+        {
+            await using var services = ProfileSyncCli.BuildServices(parsed.GetValue(connection));
+            var report = await services.GetRequiredService<DriftReader>().ReadAsync(cancellationToken: cancellationToken);
+            await output.WriteLineAsync(parsed.GetValue(json) ? JsonSerializer.Serialize(report, Json) : Format(report));
+            return ProfileSyncCli.Success;
+        });
+        return command;
+    }
+
+    internal static string Format(DriftReport report)
+    {
+        var lines = new List<string>
+        {
+            $"Auth users                {report.AuthUsers,12:N0}",
+            $"Profiles                  {report.Profiles,12:N0}",
+            $"Users without a profile   {report.UsersWithoutProfile,12:N0}{Sample(report.SampleUsersWithoutProfile, report.UsersWithoutProfile)}",
+            $"Profiles without a user   {report.ProfilesWithoutUser,12:N0}{Sample(report.SampleProfilesWithoutUser, report.ProfilesWithoutUser)}",
+        };
+        if (report.UsersWithoutProfile > 0)
+        {
+            lines.Add("");
+            lines.Add("Create the missing profiles with: select profile_sync.create_missing_profiles();");
+        }
+        else if (report.InSync)
+        {
+            lines.Add("");
+            lines.Add("In sync: every auth user has exactly one profile.");
+        }
+
+        return string.Join(Environment.NewLine, lines);
+    }
+
+    private static string Sample(IReadOnlyList<Guid> ids, long total) =>
+        ids.Count == 0 ? "" : $"   {(ids.Count < total ? "newest: " : "")}{string.Join(", ", ids)}";
+}

@@ -1,0 +1,19 @@
+namespace ProfileSync;
+
+/// <summary>Settings under <c>ProfileSync</c>: environment variables <c>ProfileSync__Name</c>, the same in Azure app settings.</summary>
+public sealed class ProfileSyncOptions
+{
+    public const string SectionName = "ProfileSync";
+
+    /// <summary>Npgsql connection string, direct or through a transaction-mode pooler.</summary>
+    public string ConnectionString { get; set; } = "";
+
+    /// <summary>Standard Webhooks secret(s), <c>v1,whsec_…</c>, several joined by <c>|</c> during rotation.</summary>
+    public string? WebhookSecret { get; set; }
+
+    /// <summary>Bearer token for dashboard-configured Database Webhooks.</summary>
+    public string? WebhookBearerToken { get; set; }
+
+    /// <summary>NCRONTAB schedule of the reconcile timer.</summary>
+    public string ReconcileSchedule { get; set; } = "0 */10 * * * *";
+}

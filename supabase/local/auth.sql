@@ -1,0 +1,100 @@
+-- Supabase stand-in: the `auth` schema as Supabase Auth's migrations leave it today (auth.users with its full
+-- column set and indexes, auth.uid()/role()/email()/jwt() reading request.jwt.claims), owned by
+-- supabase_auth_admin. Run as `supabase_admin` after roles.sql.
+\set ON_ERROR_STOP on
+
+create schema if not exists auth authorization supabase_auth_admin;
+grant usage on schema auth to anon, authenticated, service_role, postgres, dashboard_user;
+
+set role supabase_auth_admin;
+
+create table if not exists auth.users (
+  instance_id uuid null,
+  id uuid not null,
+  aud varchar(255) null,
+  role varchar(255) null,
+  email varchar(255) null,
+  encrypted_password varchar(255) null,
+  email_confirmed_at timestamptz null,
+  invited_at timestamptz null,
+  confirmation_token varchar(255) null,
+  confirmation_sent_at timestamptz null,
+  recovery_token varchar(255) null,
+  recovery_sent_at timestamptz null,
+  email_change_token_new varchar(255) null,
+  email_change varchar(255) null,
+  email_change_sent_at timestamptz null,
+  last_sign_in_at timestamptz null,
+  raw_app_meta_data jsonb null,
+  raw_user_meta_data jsonb null,
+  is_super_admin bool null,
+  created_at timestamptz null,
+  updated_at timestamptz null,
+  phone text null default null,
+  phone_confirmed_at timestamptz null,
+  phone_change text null default '',
+  phone_change_token varchar(255) null default '',
+  phone_change_sent_at timestamptz null,
+  confirmed_at timestamptz generated always as (least(email_confirmed_at, phone_confirmed_at)) stored,
+  email_change_token_current varchar(255) null default '',
+  email_change_confirm_status smallint null default 0,
+  banned_until timestamptz null,
+  reauthentication_token varchar(255) null default '',
+  reauthentication_sent_at timestamptz null default null,
+  is_sso_user boolean not null default false,
+  deleted_at timestamptz null,
+  is_anonymous boolean not null default false,
+  constraint users_pkey primary key (id),
+  constraint users_phone_key unique (phone),
+  constraint users_email_change_confirm_status_check
+    check (email_change_confirm_status >= 0 and email_change_confirm_status <= 2)
+);
+comment on table auth.users is 'Auth: Stores user login data within a secure schema.';
+comment on column auth.users.is_sso_user is
+  'Auth: Set this column to true when the account comes from SSO. These accounts can have duplicate emails.';
+
+create index if not exists users_instance_id_idx on auth.users (instance_id);
+create index if not exists users_instance_id_email_idx on auth.users (instance_id, lower(email));
+create unique index if not exists users_email_partial_key on auth.users (email) where (is_sso_user = false);
+create index if not exists users_is_anonymous_idx on auth.users (is_anonymous);
+create unique index if not exists confirmation_token_idx on auth.users (confirmation_token)
+  where confirmation_token !~ '^[0-9 ]*$';
+create unique index if not exists recovery_token_idx on auth.users (recovery_token)
+  where recovery_token !~ '^[0-9 ]*$';
+create unique index if not exists email_change_token_current_idx on auth.users (email_change_token_current)
+  where email_change_token_current !~ '^[0-9 ]*$';
+create unique index if not exists email_change_token_new_idx on auth.users (email_change_token_new)
+  where email_change_token_new !~ '^[0-9 ]*$';
+create unique index if not exists reauthentication_token_idx on auth.users (reauthentication_token)
+  where reauthentication_token !~ '^[0-9 ]*$';
+alter table auth.users enable row level security;
+
+create or replace function auth.uid() returns uuid language sql stable as $$
+  select nullif(
+    coalesce(current_setting('request.jwt.claim.sub', true),
+             (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')),
+    '')::uuid
+$$;
+create or replace function auth.role() returns text language sql stable as $$
+  select nullif(
+    coalesce(current_setting('request.jwt.claim.role', true),
+             (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'role')),
+    '')::text
+$$;
+create or replace function auth.email() returns text language sql stable as $$
+  select nullif(
+    coalesce(current_setting('request.jwt.claim.email', true),
+             (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'email')),
+    '')::text
+$$;
+create or replace function auth.jwt() returns jsonb language sql stable as $$
+  select coalesce(nullif(current_setting('request.jwt.claim', true), ''),
+                  nullif(current_setting('request.jwt.claims', true), ''))::jsonb
+$$;
+
+-- Projects may reference auth.users and put triggers and policies on it, but do not own it.
+grant all on auth.users to postgres, dashboard_user;
+grant execute on function auth.uid(), auth.role(), auth.email(), auth.jwt()
+  to postgres, anon, authenticated, service_role, dashboard_user;
+
+reset role;

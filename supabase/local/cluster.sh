@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# A Supabase-shaped PostgreSQL cluster on this machine, for the local emulator and the tests.
+#
+#   cluster.sh start DIR PORT [--fast]   initdb (first time) and start on 127.0.0.1:PORT; prepare databases:
+#                                          supabase_base      template: stand-in only (roles, extensions, auth)
+#                                          supabase_migrated  template: stand-in + supabase/migrations
+#                                          postgres           stand-in + migrations (+ pgTAP when installed)
+#   cluster.sh stop DIR [--remove]       stop it (and delete DIR)
+#   cluster.sh restart DIR               stop and start again (same port and data)
+#   cluster.sh createdb PORT NAME TEMPLATE   a new database cloned from a template, with Supabase's grants
+#   cluster.sh migrate PORT DB [USER]    apply supabase/migrations in order, as USER (default `postgres`, not a superuser)
+#
+# The bootstrap superuser is supabase_admin and every local password is `postgres`, as `supabase start` gives.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+migrations="$here/../migrations"
+bindir="$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)"
+export PGPASSWORD=postgres PGHOST=127.0.0.1 PGCONNECT_TIMEOUT=5 PGOPTIONS="-c client_min_messages=warning"
+
+# initdb and pg_ctl refuse to run as root.
+as_owner() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+sql() { # sql PORT DB USER [psql args...]
+  local port=$1 db=$2 user=$3; shift 3
+  psql -X -q -v ON_ERROR_STOP=1 -p "$port" -d "$db" -U "$user" "$@"
+}
+
+migrate() { # migrate PORT DB [USER]
+  local port=$1 db=$2 user=${3:-postgres} file
+  for file in "$migrations"/*.sql; do
+    [ -e "$file" ] || continue
+    sql "$port" "$db" "$user" --single-transaction -f "$file" >/dev/null
+  done
+}
+
+createdb_from() { # createdb_from PORT NAME TEMPLATE
+  local port=$1 name=$2 template=$3
+  sql "$port" postgres supabase_admin -c "create database \"$name\" template \"$template\"" \
+    -c "grant create, temporary on database \"$name\" to postgres"
+}
+
+prepare_databases() { # prepare_databases PORT
+  local port=$1
+  sql "$port" postgres supabase_admin -f "$here/roles.sql" >/dev/null
+  if ! sql "$port" postgres supabase_admin -tAc "select 1 from pg_database where datname = 'supabase_base'" | grep -q 1; then
+    sql "$port" postgres supabase_admin -c 'create database supabase_base'
+    sql "$port" supabase_base supabase_admin -f "$here/schema.sql" >/dev/null
+    sql "$port" postgres supabase_admin -c "alter database supabase_base is_template true"
+  fi
+  # The migrated template and the main database follow the migrations as they are now.
+  if sql "$port" postgres supabase_admin -tAc "select 1 from pg_database where datname = 'supabase_migrated'" | grep -q 1; then
+    sql "$port" postgres supabase_admin -c "alter database supabase_migrated is_template false" \
+      -c "drop database supabase_migrated (force)"
+  fi
+  createdb_from "$port" supabase_migrated supabase_base
+  migrate "$port" supabase_migrated
+  sql "$port" postgres supabase_admin -c "alter database supabase_migrated is_template true"
+
+  if ! sql "$port" postgres supabase_admin -tAc "select 1 from pg_namespace where nspname = 'auth'" | grep -q 1; then
+    sql "$port" postgres supabase_admin -f "$here/schema.sql" >/dev/null
+  fi
+  migrate "$port" postgres
+  sql "$port" postgres supabase_admin -c "do \$\$ begin
+      if exists (select 1 from pg_available_extensions where name = 'pgtap') then
+        create extension if not exists pgtap with schema extensions;
+      end if;
+    end \$\$" >/dev/null
+}
+
+start() { # start DIR PORT [--fast]
+  local dir=$1 port=$2 fast=${3:-}
+  mkdir -p "$dir"
+  if [ "$(id -u)" = 0 ]; then chown postgres: "$dir"; fi
+  if [ ! -f "$dir/data/PG_VERSION" ]; then
+    local pwfile="$dir/pwfile"
+    echo postgres >"$pwfile"
+    if [ "$(id -u)" = 0 ]; then chown postgres: "$pwfile"; fi
+    as_owner "$bindir/initdb" -D "$dir/data" -U supabase_admin --pwfile="$pwfile" \
+      --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log"
+    rm -f "$pwfile"
+    {
+      echo "listen_addresses = '127.0.0.1'"
+      echo "port = $port"
+      echo "unix_socket_directories = '$dir'"
+      echo "max_connections = 400"
+      echo "password_encryption = 'scram-sha-256'"
+      if [ "$fast" = --fast ]; then
+        # Throwaway test data: durability buys nothing here.
+        echo "fsync = off"
+        echo "synchronous_commit = off"
+        echo "full_page_writes = off"
+      fi
+    } >>"$dir/data/postgresql.conf"
+  fi
+  as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null
+  prepare_databases "$port"
+}
+
+stop() { # stop DIR [--remove]
+  local dir=$1 remove=${2:-}
+  if [ -f "$dir/data/postmaster.pid" ]; then
+    as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null || true
+  fi
+  if [ "$remove" = --remove ]; then rm -rf "$dir"; fi
+}
+
+restart() { # restart DIR
+  as_owner "$bindir/pg_ctl" -D "$1/data" -l "$1/server.log" -m fast -w restart >/dev/null
+}
+
+cmd=${1:-}; shift || true
+case "$cmd" in
+  start) start "$@" ;;
+  stop) stop "$@" ;;
+  restart) restart "$@" ;;
+  createdb) createdb_from "$@" ;;
+  migrate) migrate "$@" ;;
+  *) echo "usage: cluster.sh start DIR PORT [--fast] | stop DIR [--remove] | restart DIR | createdb PORT NAME TEMPLATE | migrate PORT DB [USER]" >&2; exit 2 ;;
+esac

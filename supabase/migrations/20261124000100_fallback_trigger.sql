@@ -1,0 +1,106 @@
+-- ProfileFunctions: the fallback path. An AFTER INSERT trigger on auth.users creates the profile in the
+-- signup's own transaction, so no signup is left without one even when no webhook is delivered.
+-- Hardened as Supabase advises: security definer owned by postgres, empty search_path, schema-qualified
+-- names, and any error caught: a signup never fails because of this trigger.
+-- Switch at runtime (no migration):
+--   update profile_sync.settings set fallback_trigger_enabled = false;   -- off
+--   update profile_sync.settings set fallback_trigger_enabled = true;    -- on (as shipped)
+
+-- What a profile made from an auth user holds: the one mapping the trigger and replay share.
+create or replace view profile_sync.auth_user_profiles as
+select
+  u.id as user_id,
+  u.email::text as email,
+  profile_sync.display_name(u.raw_user_meta_data, u.email, u.phone) as display_name,
+  profile_sync.is_active(u.banned_until, u.deleted_at) as is_active,
+  u.updated_at as source_updated_at,
+  u.created_at
+from auth.users u;
+revoke all on profile_sync.auth_user_profiles from public, anon, authenticated, service_role;
+
+-- Creates the profiles that are missing (all of them, set-based) and returns how many it created.
+-- The backfill of the fallback path: `select profile_sync.create_missing_profiles();`
+create or replace function profile_sync.create_missing_profiles()
+returns bigint
+language sql security definer
+set search_path = ''
+as $$
+  with created as (
+    insert into public.user_profiles (user_id, email, display_name, is_active, source_updated_at, created_via)
+    select a.user_id, a.email, a.display_name, a.is_active, a.source_updated_at, 'replay'
+    from profile_sync.auth_user_profiles a
+    where not exists (select 1 from public.user_profiles p where p.user_id = a.user_id)
+    on conflict (user_id) do nothing
+    returning 1
+  )
+  select count(*) from created
+$$;
+revoke all on function profile_sync.create_missing_profiles() from public, anon, authenticated;
+grant execute on function profile_sync.create_missing_profiles() to service_role;
+
+create or replace function profile_sync.create_profile_on_signup()
+returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  begin
+    if (select s.fallback_trigger_enabled from profile_sync.settings s where s.singleton) is not false then
+      insert into public.user_profiles (user_id, email, display_name, is_active, source_updated_at, created_via)
+      select a.user_id, a.email, a.display_name, a.is_active, a.source_updated_at, 'auth_trigger'
+      from profile_sync.auth_user_profiles a
+      where a.user_id = new.id
+      on conflict (user_id) do nothing;
+    end if;
+  exception when others then
+    -- The block's subtransaction is rolled back: no half-written profile, and the signup goes on.
+    -- Replay creates the profile later.
+    raise warning 'profile_sync: no profile created for auth user % (SQLSTATE %: %)', new.id, sqlstate, sqlerrm;
+  end;
+  return null;
+end
+$$;
+revoke all on function profile_sync.create_profile_on_signup() from public, anon, authenticated, service_role;
+
+-- Retire the trigger of the setup this product replaces, so profiles are not made twice. Dropping a trigger
+-- needs auth.users' owner, which postgres is not on hosted Supabase: then the function it calls becomes a
+-- no-op instead, which replacing needs only the function's own owner.
+do $$
+declare
+  old record;
+begin
+  for old in
+    select t.tgname, n.nspname as fn_schema, p.proname as fn_name
+    from pg_catalog.pg_trigger t
+    join pg_catalog.pg_proc p on p.oid = t.tgfoid
+    join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+    where t.tgrelid = 'auth.users'::regclass and not t.tgisinternal
+      and t.tgname = 'create_user_profile_trigger'
+  loop
+    begin
+      execute pg_catalog.format('drop trigger %I on auth.users', old.tgname);
+      raise notice 'dropped the old trigger % on auth.users', old.tgname;
+      begin
+        execute pg_catalog.format('drop function %I.%I()', old.fn_schema, old.fn_name);
+      exception when dependent_objects_still_exist or insufficient_privilege then
+        null; -- still used elsewhere, or not ours: leave it
+      end;
+    exception when insufficient_privilege then
+      execute pg_catalog.format(
+        'create or replace function %I.%I() returns trigger language plpgsql set search_path = '''' as %L',
+        old.fn_schema, old.fn_name,
+        'begin return null; end -- retired by ProfileFunctions; profile_sync.create_profile_on_signup does this now');
+      raise notice 'old trigger % on auth.users now calls a no-op (drop it as the table owner when convenient)', old.tgname;
+    end;
+  end loop;
+end $$;
+
+do $$
+begin
+  if not exists (select 1 from pg_catalog.pg_trigger t
+                 where t.tgrelid = 'auth.users'::regclass and t.tgname = 'profile_sync_on_signup') then
+    create trigger profile_sync_on_signup
+      after insert on auth.users
+      for each row execute function profile_sync.create_profile_on_signup();
+  end if;
+end $$;

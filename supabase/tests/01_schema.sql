@@ -1,0 +1,46 @@
+-- The data contract of DESIGN §3, as `supabase test db` would check it (pgTAP in schema extensions).
+begin;
+select plan(20);
+
+select has_table('public', 'user_profiles', 'user_profiles exists');
+select columns_are('public', 'user_profiles',
+  array['user_id', 'email', 'display_name', 'is_active', 'attributes', 'created_via',
+        'created_at', 'updated_at', 'source_updated_at'], 'user_profiles has exactly the contract''s columns');
+select col_is_pk('public', 'user_profiles', 'user_id', 'user_id is the primary key');
+select fk_ok('public', 'user_profiles', 'user_id', 'auth', 'users', 'id', 'user_id references auth.users(id)');
+select is((select confdeltype from pg_constraint where conname = 'user_profiles_user_id_fkey'), 'c'::"char",
+  'deleting an auth user cascades to the profile');
+select col_type_is('public', 'user_profiles', 'attributes', 'jsonb', 'attributes is jsonb');
+select col_not_null('public', 'user_profiles', 'is_active', 'is_active is not null');
+select col_is_null('public', 'user_profiles', 'email', 'email may be null (phone-only and anonymous users)');
+select is(profile_sync.default_attributes(),
+  '{"role":"user","department":"General","is_admin":false,"is_super_admin":false,"permissions":{},"access_level":"basic"}'::jsonb,
+  'initial default attributes');
+select is((select fallback_trigger_enabled from profile_sync.settings), true, 'the fallback trigger ships on');
+select throws_ok($$insert into profile_sync.settings (singleton) values (false)$$, '23514', null,
+  'settings hold one row only');
+
+select trigger_is('auth', 'users', 'profile_sync_on_signup', 'profile_sync', 'create_profile_on_signup',
+  'the fallback trigger is on auth.users');
+select is_definer('profile_sync', 'create_profile_on_signup', 'the trigger function is security definer');
+select function_owner_is('profile_sync', 'create_profile_on_signup', '{}'::name[], 'postgres',
+  'the trigger function is owned by postgres');
+select ok(
+  (select bool_and(p.proconfig @> array['search_path=""'])
+   from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+   where n.nspname = 'profile_sync'),
+  'every profile_sync function pins an empty search_path');
+select ok(
+  not exists (select 1 from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+              where n.nspname = 'profile_sync' and p.prosecdef
+                and (has_function_privilege('anon', p.oid, 'execute')
+                     or has_function_privilege('authenticated', p.oid, 'execute'))),
+  'API roles cannot call the security definer functions');
+
+select is(profile_sync.display_name('{"display_name":"A","full_name":"B","name":"C"}', 'e@x.io', '1'), 'A', 'display_name first');
+select is(profile_sync.display_name('{"full_name":" ","name":"C"}', 'e@x.io', '1'), 'C', 'blank values are skipped');
+select is(profile_sync.is_active(now() + interval '1 day', null), false, 'banned until later: inactive');
+select is(profile_sync.is_active(null, now()), false, 'soft-deleted: inactive');
+
+select * from finish();
+rollback;

@@ -1,0 +1,134 @@
+using System.Text.Json;
+using ProfileSync.Cli;
+using ProfileSync.Tests.Support;
+
+namespace ProfileSync.Tests.Cli;
+
+/// <summary>The case the product started from: 5 auth users, 2 profiles, 3 people silently without one.</summary>
+public sealed class StartingCaseTests(PostgresCluster cluster) : IAsyncLifetime
+{
+    private TestDatabase _db = null!;
+    private readonly List<Guid> _users = [];
+
+    public async ValueTask InitializeAsync()
+    {
+        _db = await cluster.CreateDatabaseAsync();
+        // As before this product: nothing created profiles on signup, a one-off repair made two.
+        await _db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
+        foreach (var name in new[] { "ana", "ben", "cai", "dee", "eve" })
+        {
+            _users.Add(await _db.SignUpAsync(email: $"{name}@example.com"));
+        }
+
+        await _db.ExecuteAsync(
+            """
+            insert into public.user_profiles (user_id, email, display_name, attributes, created_at, updated_at)
+            values ($1, 'ana@example.com', 'Ana (admin)', '{"role":"admin","is_admin":true}', '2024-01-01', '2024-01-01'),
+                   ($2, 'ben@example.com', 'Ben', '{"role":"user","department":"Sales"}', '2024-01-02', '2024-01-02')
+            """,
+            "postgres",
+            _users[0],
+            _users[1]);
+        await _db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = true");
+    }
+
+    public ValueTask DisposeAsync() => _db.DisposeAsync();
+
+    [Fact]
+    public async Task Status_reports_the_three_users_without_a_profile()
+    {
+        var (exitCode, output, _) = await RunAsync("status", "--json");
+
+        Assert.Equal(0, exitCode);
+        using var report = JsonDocument.Parse(output);
+        var root = report.RootElement;
+        Assert.Equal(5, root.GetProperty("authUsers").GetInt64());
+        Assert.Equal(2, root.GetProperty("profiles").GetInt64());
+        Assert.Equal(3, root.GetProperty("usersWithoutProfile").GetInt64());
+        Assert.Equal(0, root.GetProperty("profilesWithoutUser").GetInt64());
+        var sample = root.GetProperty("sampleUsersWithoutProfile").EnumerateArray().Select(e => e.GetGuid()).Order();
+        Assert.Equal(_users[2..].Order(), sample);
+    }
+
+    [Fact]
+    public async Task Status_prints_a_readable_report_with_the_missing_ids()
+    {
+        var (exitCode, output, _) = await RunAsync("status");
+
+        Assert.Equal(0, exitCode);
+        Assert.Matches(@"Users without a profile\s+3", output);
+        Assert.Contains(_users[4].ToString(), output, StringComparison.Ordinal);
+        Assert.Contains("create_missing_profiles", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Backfill_gives_every_user_exactly_one_profile_and_leaves_the_old_two_unchanged()
+    {
+        var before = await RowsAsync(_users[0], _users[1]);
+
+        var created = await _db.ScalarAsync<long>("select profile_sync.create_missing_profiles()");
+
+        Assert.Equal(3L, created);
+        foreach (var user in _users)
+        {
+            Assert.Equal(1L, await _db.ProfileCountAsync(user));
+        }
+
+        Assert.Equal(before, await RowsAsync(_users[0], _users[1]));
+        Assert.All(_users[2..], user => Assert.Equal("replay", _db.ProfileAsync(user).Result!.CreatedVia));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("select profile_sync.create_missing_profiles()"));
+
+        var (_, output, _) = await RunAsync("status");
+        Assert.Contains("In sync", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Status_reports_profiles_whose_user_is_gone()
+    {
+        await _db.ExecuteAsync("alter table public.user_profiles drop constraint user_profiles_user_id_fkey");
+        await _db.ExecuteAsync("delete from auth.users where id = $1", "supabase_auth_admin", _users[1]);
+
+        var (_, output, _) = await RunAsync("status", "--json");
+
+        using var report = JsonDocument.Parse(output);
+        Assert.Equal(1, report.RootElement.GetProperty("profilesWithoutUser").GetInt64());
+        Assert.Equal(_users[1], report.RootElement.GetProperty("sampleProfilesWithoutUser")[0].GetGuid());
+    }
+
+    [Fact]
+    public async Task Status_without_a_connection_string_says_which_setting_is_missing()
+    {
+        var (exitCode, _, error) = await RunWithoutConnectionAsync("status");
+
+        Assert.Equal(ProfileSyncCli.UsageError, exitCode);
+        Assert.Contains("ProfileSync__ConnectionString", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Status_against_an_unreachable_database_fails_with_a_clear_message()
+    {
+        var (exitCode, _, error) = await RunWithoutConnectionAsync(
+            "status", "--connection", "Host=127.0.0.1;Port=1;Username=postgres;Password=postgres;Timeout=2");
+
+        Assert.Equal(ProfileSyncCli.Failure, exitCode);
+        Assert.Contains("the database failed", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("Password", error, StringComparison.OrdinalIgnoreCase);
+    }
+
+    private Task<(int ExitCode, string Output, string Error)> RunAsync(params string[] args) =>
+        RunWithoutConnectionAsync([.. args, "--connection", _db.ConnectionString()]);
+
+    private static async Task<(int ExitCode, string Output, string Error)> RunWithoutConnectionAsync(params string[] args)
+    {
+        using var output = new StringWriter();
+        using var error = new StringWriter();
+        var exitCode = await ProfileSyncCli.RunAsync(args, output, error);
+        return (exitCode, output.ToString(), error.ToString());
+    }
+
+    private async Task<string> RowsAsync(params Guid[] ids) =>
+        await _db.ScalarAsync<string>(
+            "select json_agg(p order by p.user_id)::text from public.user_profiles p where p.user_id = any($1)",
+            "postgres",
+            ids);
+}

@@ -1,0 +1,210 @@
+using Npgsql;
+using ProfileSync.Tests.Support;
+
+namespace ProfileSync.Tests.Database;
+
+public sealed class FallbackTriggerTests(PostgresCluster cluster) : IAsyncLifetime
+{
+    private const string DefaultAttributes =
+        """{"role": "user", "is_admin": false, "department": "General", "permissions": {}, "access_level": "basic", "is_super_admin": false}""";
+
+    private TestDatabase _db = null!;
+
+    public async ValueTask InitializeAsync() => _db = await cluster.CreateDatabaseAsync();
+
+    public ValueTask DisposeAsync() => _db.DisposeAsync();
+
+    [Fact]
+    public async Task Signup_gets_a_profile_with_the_default_attributes_created_by_the_trigger()
+    {
+        var userId = await _db.SignUpAsync(email: "ada@example.com", userMetadata: """{"full_name":"Ada Lovelace"}""");
+
+        var profile = await _db.ProfileAsync(userId);
+
+        Assert.NotNull(profile);
+        Assert.Equal("ada@example.com", profile.Email);
+        Assert.Equal("Ada Lovelace", profile.DisplayName);
+        Assert.True(profile.IsActive);
+        Assert.Equal(DefaultAttributes, profile.Attributes);
+        Assert.Equal("auth_trigger", profile.CreatedVia);
+        Assert.NotNull(profile.SourceUpdatedAt);
+    }
+
+    [Fact]
+    public async Task Default_attributes_changed_by_sql_apply_to_the_next_signup()
+    {
+        await _db.ExecuteAsync("""update profile_sync.settings set default_attributes = '{"role":"member","access_level":"basic"}'""");
+
+        var userId = await _db.SignUpAsync(email: "new@example.com");
+
+        Assert.Equal("""{"role": "member", "access_level": "basic"}""", (await _db.ProfileAsync(userId))!.Attributes);
+    }
+
+    [Theory]
+    [InlineData("""{"display_name":"Dee","full_name":"Full","name":"Nm"}""", "d@example.com", "15550001", "Dee")]
+    [InlineData("""{"full_name":"Full","name":"Nm"}""", "d@example.com", "15550002", "Full")]
+    [InlineData("""{"name":"Nm"}""", "d@example.com", "15550003", "Nm")]
+    [InlineData("""{"display_name":"  ","full_name":""}""", "d@example.com", "15550004", "d@example.com")]
+    [InlineData("""{}""", null, "15550005", "15550005")]
+    [InlineData("""{"display_name":"  Trimmed  "}""", null, null, "Trimmed")]
+    [InlineData("""["not","an","object"]""", "d@example.com", null, "d@example.com")]
+    [InlineData("""{"display_name":42}""", null, null, "42")]
+    public async Task Display_name_is_the_first_non_blank_of_display_name_full_name_name_email_phone(
+        string metadata, string? email, string? phone, string expected)
+    {
+        var userId = await _db.SignUpAsync(email: email, phone: phone, userMetadata: metadata);
+
+        Assert.Equal(expected, (await _db.ProfileAsync(userId))!.DisplayName);
+    }
+
+    [Fact]
+    public async Task Phone_only_user_gets_a_profile_without_email()
+    {
+        var userId = await _db.SignUpAsync(phone: "15557654321");
+
+        var profile = await _db.ProfileAsync(userId);
+
+        Assert.NotNull(profile);
+        Assert.Null(profile.Email);
+        Assert.Equal("15557654321", profile.DisplayName);
+    }
+
+    [Fact]
+    public async Task Anonymous_user_gets_a_profile_with_no_email_and_no_display_name()
+    {
+        var userId = await _db.SignUpAsync(anonymous: true);
+
+        var profile = await _db.ProfileAsync(userId);
+
+        Assert.NotNull(profile);
+        Assert.Null(profile.Email);
+        Assert.Null(profile.DisplayName);
+        Assert.True(profile.IsActive);
+    }
+
+    [Fact]
+    public async Task User_banned_until_a_future_time_gets_an_inactive_profile()
+    {
+        var banned = await _db.SignUpAsync(email: "banned@example.com", bannedUntil: DateTime.UtcNow.AddDays(1));
+        var banLifted = await _db.SignUpAsync(email: "lifted@example.com", bannedUntil: DateTime.UtcNow.AddDays(-1));
+
+        Assert.False((await _db.ProfileAsync(banned))!.IsActive);
+        Assert.True((await _db.ProfileAsync(banLifted))!.IsActive);
+    }
+
+    [Fact]
+    public async Task Signup_succeeds_and_leaves_no_profile_when_creating_the_profile_fails()
+    {
+        // A failure inside the trigger's insert, after the row has been built.
+        await _db.ExecuteAsync(
+            "alter table public.user_profiles add constraint no_bob check (display_name is distinct from 'Bob')",
+            "postgres");
+
+        var bob = await _db.SignUpAsync(email: "bob@example.com", userMetadata: """{"name":"Bob"}""");
+        var alice = await _db.SignUpAsync(email: "alice@example.com", userMetadata: """{"name":"Alice"}""");
+
+        Assert.Equal(1L, await _db.ScalarAsync<long>("select count(*) from auth.users where id = $1", "postgres", bob));
+        Assert.Equal(0L, await _db.ProfileCountAsync(bob));
+        Assert.Equal(1L, await _db.ProfileCountAsync(alice));
+    }
+
+    [Fact]
+    public async Task Signup_succeeds_when_the_settings_the_trigger_reads_are_gone()
+    {
+        await _db.ExecuteAsync("alter table profile_sync.settings rename to settings_moved");
+
+        var userId = await _db.SignUpAsync(email: "still@example.com");
+
+        Assert.Equal(0L, await _db.ProfileCountAsync(userId));
+        Assert.Equal(1L, await _db.ScalarAsync<long>("select count(*) from auth.users where id = $1", "postgres", userId));
+    }
+
+    [Fact]
+    public async Task Failure_inside_the_trigger_is_reported_as_a_warning()
+    {
+        await _db.ExecuteAsync("alter table public.user_profiles add constraint never check (false) not valid");
+        var notices = new List<PostgresNotice>();
+        await using var connection = await _db.As("supabase_auth_admin").OpenConnectionAsync();
+        connection.Notice += (_, e) => notices.Add(e.Notice);
+        await using var insert = new NpgsqlCommand(
+            "insert into auth.users (id, email, created_at, updated_at) values (gen_random_uuid(), 'w@example.com', now(), now())",
+            connection);
+
+        await insert.ExecuteNonQueryAsync();
+
+        var warning = Assert.Single(notices, n => n.Severity == "WARNING");
+        Assert.Contains("no profile created for auth user", warning.MessageText, StringComparison.Ordinal);
+        Assert.DoesNotContain("w@example.com", warning.MessageText, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Deleting_an_auth_user_removes_the_profile()
+    {
+        var userId = await _db.SignUpAsync(email: "gone@example.com");
+        Assert.Equal(1L, await _db.ProfileCountAsync(userId));
+
+        await _db.ExecuteAsync("delete from auth.users where id = $1", "supabase_auth_admin", userId);
+
+        Assert.Equal(0L, await _db.ProfileCountAsync(userId));
+    }
+
+    [Fact]
+    public async Task Switched_off_the_trigger_creates_no_profile_and_switched_on_again_it_does()
+    {
+        await _db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
+        var whileOff = await _db.SignUpAsync(email: "off@example.com");
+
+        await _db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = true");
+        var whileOn = await _db.SignUpAsync(email: "on@example.com");
+
+        Assert.Equal(0L, await _db.ProfileCountAsync(whileOff));
+        Assert.Equal(1L, await _db.ProfileCountAsync(whileOn));
+    }
+
+    [Fact]
+    public async Task Existing_profile_is_not_overwritten_by_the_trigger()
+    {
+        var userId = Guid.NewGuid();
+        await _db.ExecuteAsync("alter table public.user_profiles drop constraint user_profiles_user_id_fkey");
+        await _db.ExecuteAsync(
+            """insert into public.user_profiles (user_id, display_name, attributes, created_via) values ($1, 'Admin set', '{"role":"admin"}', 'webhook')""",
+            "postgres",
+            userId);
+
+        await _db.SignUpAsync(email: "x@example.com", id: userId);
+
+        var profile = await _db.ProfileAsync(userId);
+        Assert.Equal("Admin set", profile!.DisplayName);
+        Assert.Equal("""{"role": "admin"}""", profile.Attributes);
+        Assert.Equal("webhook", profile.CreatedVia);
+    }
+
+    [Fact]
+    public async Task Search_path_hijack_does_not_change_what_the_trigger_does()
+    {
+        // Same-named objects in a schema first on the signing-up role's path.
+        await _db.ExecuteAsync(
+            """
+            create schema evil;
+            grant usage on schema evil to public;
+            create table evil.user_profiles (like public.user_profiles);
+            grant all on evil.user_profiles to public;
+            create table evil.settings (singleton boolean, default_attributes jsonb, fallback_trigger_enabled boolean);
+            insert into evil.settings values (true, '{"role":"hijacked"}', false);
+            grant all on evil.settings to public;
+            create function evil.btrim(text) returns text language sql as $$ select 'hijacked' $$;
+            create function evil.now() returns timestamptz language sql as $$ select 'epoch'::timestamptz $$;
+            create function evil.display_name(jsonb, text, text) returns text language sql as $$ select 'hijacked' $$;
+            """);
+        await _db.ExecuteAsync(
+            "alter role supabase_auth_admin in database \"" + _db.Name + "\" set search_path = evil, auth, public", "supabase_admin");
+
+        var userId = await _db.SignUpAsync(email: "victim@example.com", userMetadata: """{"name":" Victim "}""");
+
+        var profile = await _db.ProfileAsync(userId);
+        Assert.NotNull(profile);
+        Assert.Equal("Victim", profile.DisplayName);
+        Assert.Equal(DefaultAttributes, profile.Attributes);
+        Assert.Equal(0L, await _db.ScalarAsync<long>("select count(*) from evil.user_profiles"));
+    }
+}

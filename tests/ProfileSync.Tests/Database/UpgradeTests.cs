@@ -1,0 +1,136 @@
+using ProfileSync.Tests.Support;
+
+namespace ProfileSync.Tests.Database;
+
+/// <summary>The migrations on databases that are not our fresh template.</summary>
+public sealed class UpgradeTests(PostgresCluster cluster)
+{
+    // The setup this product replaces: a bare table, rows in it, and a trigger that inserts without ON CONFLICT.
+    // Made by the table owner, as it was before postgres lost membership of supabase_auth_admin.
+    private const string OldSetup = """
+        create table public.user_profiles (
+          user_id uuid, email text, display_name text, is_active boolean, attributes jsonb);
+        create function public.create_user_profile_trigger() returns trigger language plpgsql security definer as $$
+        begin
+          insert into public.user_profiles (user_id, email, display_name, is_active, attributes)
+          values (new.id, new.email, new.email, true, '{"role":"user"}');
+          return new;
+        end $$;
+        alter function public.create_user_profile_trigger() owner to postgres;
+        alter table public.user_profiles owner to postgres;
+        create trigger create_user_profile_trigger after insert on auth.users
+          for each row execute function public.create_user_profile_trigger();
+        """;
+
+    [Fact]
+    public async Task Upgrade_keeps_old_rows_adds_what_is_missing_and_replaces_the_old_trigger()
+    {
+        await using var db = await cluster.CreateDatabaseAsync(PostgresCluster.StandInTemplate);
+        await db.ExecuteAsync(OldSetup, "supabase_admin");
+        var admin = await db.SignUpAsync(email: "admin@example.com");
+        await db.ExecuteAsync(
+            """update public.user_profiles set display_name = 'The Admin', attributes = '{"role":"admin","is_admin":true}' where user_id = $1""",
+            "postgres",
+            admin);
+        var plain = await db.SignUpAsync(email: "plain@example.com");
+        var withoutProfile = await db.SignUpAsync(email: "missing@example.com");
+        await db.ExecuteAsync("delete from public.user_profiles where user_id = $1", "postgres", withoutProfile);
+
+        await cluster.MigrateAsync(db.Name);
+
+        var kept = await db.ProfileAsync(admin);
+        Assert.Equal(new Profile(admin, "admin@example.com", "The Admin", true, """{"role": "admin", "is_admin": true}""", null, null), kept);
+        Assert.Equal("""{"role": "user"}""", (await db.ProfileAsync(plain))!.Attributes);
+        Assert.Equal(
+            ["user_profiles_attributes_check", "user_profiles_created_via_check", "user_profiles_pkey", "user_profiles_user_id_fkey"],
+            await ConstraintsAsync(db));
+
+        // One path creates the profile now, with the new rules; the old function does nothing.
+        var newcomer = await db.SignUpAsync(email: "new@example.com", userMetadata: """{"name":"Newcomer"}""");
+        var profile = await db.ProfileAsync(newcomer);
+        Assert.Equal("auth_trigger", profile!.CreatedVia);
+        Assert.Equal("Newcomer", profile.DisplayName);
+        Assert.Equal(1L, await db.ProfileCountAsync(newcomer));
+
+        // The cascade now holds for old rows too, and the backfill heals the one the old setup missed.
+        Assert.Equal(1L, await db.ScalarAsync<long>("select profile_sync.create_missing_profiles()"));
+        await db.ExecuteAsync("delete from auth.users where id = $1", "supabase_auth_admin", plain);
+        Assert.Equal(0L, await db.ProfileCountAsync(plain));
+    }
+
+    [Fact]
+    public async Task Upgrade_refuses_a_table_with_duplicate_profiles_and_says_how_to_fix_it()
+    {
+        await using var db = await cluster.CreateDatabaseAsync(PostgresCluster.StandInTemplate);
+        await db.ExecuteAsync(OldSetup, "supabase_admin");
+        var userId = await db.SignUpAsync(email: "twice@example.com");
+        await db.ExecuteAsync("insert into public.user_profiles (user_id) values ($1)", "postgres", userId);
+
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => cluster.MigrateAsync(db.Name));
+
+        Assert.Contains("1 user ids with more than one row", error.Message, StringComparison.Ordinal);
+        Assert.Equal(2L, await db.ProfileCountAsync(userId));
+    }
+
+    [Fact]
+    public async Task Upgrade_keeps_profiles_of_users_that_are_gone_and_leaves_the_key_not_valid()
+    {
+        await using var db = await cluster.CreateDatabaseAsync(PostgresCluster.StandInTemplate);
+        await db.ExecuteAsync(OldSetup, "supabase_admin");
+        var orphan = Guid.NewGuid();
+        await db.ExecuteAsync("insert into public.user_profiles (user_id, email) values ($1, 'gone@example.com')", "postgres", orphan);
+
+        await cluster.MigrateAsync(db.Name);
+
+        Assert.Equal(1L, await db.ProfileCountAsync(orphan));
+        Assert.False(await db.ScalarAsync<bool>(
+            "select convalidated from pg_constraint where conname = 'user_profiles_user_id_fkey'"));
+    }
+
+    [Fact]
+    public async Task Migrations_run_again_change_nothing()
+    {
+        await using var db = await cluster.CreateDatabaseAsync();
+        var userId = await db.SignUpAsync(email: "once@example.com");
+        var before = await db.ProfileAsync(userId);
+
+        await cluster.MigrateAsync(db.Name);
+
+        Assert.Equal(before, await db.ProfileAsync(userId));
+        Assert.Equal(1L, await db.ScalarAsync<long>(
+            "select count(*) from pg_trigger where tgrelid = 'auth.users'::regclass and not tgisinternal"));
+        var second = await db.SignUpAsync(email: "twice@example.com");
+        Assert.Equal(1L, await db.ProfileCountAsync(second));
+    }
+
+    [Fact]
+    public async Task Migrations_apply_with_psql_on_a_database_that_has_only_a_supabase_shaped_auth_schema()
+    {
+        // No stand-in extras (extensions schema, default privileges): only auth, loaded into a bare database.
+        await using var db = await cluster.CreateDatabaseAsync("template0");
+        var authSchema = (await File.ReadAllLinesAsync(AuthSchemaFile)).Where(line => !line.StartsWith('\\')); // psql meta-commands
+        await db.ExecuteAsync(string.Join('\n', authSchema), "supabase_admin");
+
+        await cluster.MigrateAsync(db.Name, "supabase_admin");
+
+        var userId = await db.SignUpAsync(phone: "15550100");
+        Assert.Equal("15550100", (await db.ProfileAsync(userId))!.DisplayName);
+    }
+
+    private static string AuthSchemaFile =>
+        Path.Combine(PostgresCluster.RepositoryRoot, "supabase", "local", "auth.sql");
+
+    private static async Task<List<string>> ConstraintsAsync(TestDatabase db)
+    {
+        var names = new List<string>();
+        await using var command = db.As().CreateCommand(
+            "select conname from pg_constraint where conrelid = 'public.user_profiles'::regclass and contype <> 'n' order by 1");
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            names.Add(reader.GetString(0));
+        }
+
+        return names;
+    }
+}

@@ -1,0 +1,92 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+[assembly: AssemblyFixture(typeof(ProfileSync.Tests.Support.PostgresCluster))]
+
+namespace ProfileSync.Tests.Support;
+
+/// <summary>
+/// One throwaway Supabase-shaped PostgreSQL cluster for the whole test run (a temp dir, a free port, removed at
+/// the end), built by <c>supabase/local/cluster.sh</c>, the same script as the emulator's. Each test gets its
+/// own database cloned from a template.
+/// </summary>
+public sealed class PostgresCluster : IAsyncLifetime
+{
+    /// <summary>Template with the Supabase stand-in only (roles, extensions, auth).</summary>
+    public const string StandInTemplate = "supabase_base";
+
+    /// <summary>Template with the stand-in and every migration applied.</summary>
+    public const string MigratedTemplate = "supabase_migrated";
+
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), "profilesync-tests-" + Guid.NewGuid().ToString("N")[..12]);
+
+    public int Port { get; } = FreePort();
+
+    public static string RepositoryRoot { get; } = FindRepositoryRoot();
+
+    public async ValueTask InitializeAsync() =>
+        await RunScriptAsync("start", _directory, Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--fast");
+
+    public async ValueTask DisposeAsync() => await RunScriptAsync("stop", _directory, "--remove");
+
+    public string ConnectionString(string database, string user = "postgres") =>
+        $"Host=127.0.0.1;Port={Port};Database={database};Username={user};Password=postgres;Timeout=10";
+
+    public async Task<TestDatabase> CreateDatabaseAsync(string template = MigratedTemplate)
+    {
+        var name = "test_" + Guid.NewGuid().ToString("N")[..16];
+        await RunScriptAsync("createdb", PortText, name, template);
+        return new TestDatabase(this, name);
+    }
+
+    /// <summary>Applies <c>supabase/migrations</c> with psql, as the given role (default: postgres, not a superuser).</summary>
+    public Task MigrateAsync(string database, string user = "postgres") => RunScriptAsync("migrate", PortText, database, user);
+
+    private string PortText => Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    private static async Task RunScriptAsync(params string[] arguments)
+    {
+        var start = new ProcessStartInfo("bash")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = RepositoryRoot,
+        };
+        start.ArgumentList.Add(Path.Combine(RepositoryRoot, "supabase", "local", "cluster.sh"));
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start bash");
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException(
+                $"cluster.sh {string.Join(' ', arguments)} exited {process.ExitCode}:\n{await output}\n{await error}");
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static string FindRepositoryRoot()
+    {
+        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
+        {
+            if (File.Exists(Path.Combine(directory.FullName, "ProfileFunctions.sln")))
+            {
+                return directory.FullName;
+            }
+        }
+
+        throw new InvalidOperationException("ProfileFunctions.sln not found above " + AppContext.BaseDirectory);
+    }
+}

@@ -1,0 +1,126 @@
+using Npgsql;
+
+namespace ProfileSync.Tests.Support;
+
+/// <summary>A database of its own for one test, with helpers that act as Supabase's roles do.</summary>
+public sealed class TestDatabase(PostgresCluster cluster, string name) : IAsyncDisposable
+{
+    private readonly Dictionary<string, NpgsqlDataSource> _sources = [];
+
+    public string Name { get; } = name;
+
+    public PostgresCluster Cluster { get; } = cluster;
+
+    public string ConnectionString(string user = "postgres") => Cluster.ConnectionString(Name, user);
+
+    /// <summary>A data source logged in as the given role (postgres, supabase_auth_admin, supabase_admin, authenticator).</summary>
+    public NpgsqlDataSource As(string user = "postgres")
+    {
+        lock (_sources)
+        {
+            if (!_sources.TryGetValue(user, out var source))
+            {
+                source = NpgsqlDataSource.Create(ConnectionString(user));
+                _sources[user] = source;
+            }
+
+            return source;
+        }
+    }
+
+    public async Task ExecuteAsync(string sql, string user = "postgres", params object?[] parameters)
+    {
+        await using var command = Command(sql, user, parameters);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    public async Task<T> ScalarAsync<T>(string sql, string user = "postgres", params object?[] parameters)
+    {
+        await using var command = Command(sql, user, parameters);
+        var value = await command.ExecuteScalarAsync();
+        return value is null or DBNull ? default! : (T)value;
+    }
+
+    /// <summary>A signup as Supabase Auth makes it: an insert into auth.users by supabase_auth_admin.</summary>
+    public async Task<Guid> SignUpAsync(
+        string? email = null,
+        string? phone = null,
+        string? userMetadata = null,
+        bool anonymous = false,
+        DateTime? bannedUntil = null,
+        Guid? id = null)
+    {
+        var userId = id ?? Guid.NewGuid();
+        await ExecuteAsync(
+            """
+            insert into auth.users (instance_id, id, aud, role, email, phone, raw_user_meta_data, raw_app_meta_data,
+                                    is_anonymous, banned_until, encrypted_password, created_at, updated_at)
+            values ('00000000-0000-0000-0000-000000000000', $1, 'authenticated', '', $2, $3,
+                    coalesce($4::jsonb, '{}'), '{"provider":"email","providers":["email"]}', $5, $6,
+                    '$2a$10$notarealhashnotarealhashnotarealhashnotarealhashnot', now(), now())
+            """,
+            "supabase_auth_admin",
+            userId, email, phone, userMetadata, anonymous, bannedUntil);
+        return userId;
+    }
+
+    public Task<long> ProfileCountAsync(Guid userId) =>
+        ScalarAsync<long>("select count(*) from public.user_profiles where user_id = $1", "postgres", userId);
+
+    public async Task<Profile?> ProfileAsync(Guid userId)
+    {
+        await using var command = Command(
+            """
+            select user_id, email, display_name, is_active, attributes::text, created_via, source_updated_at
+            from public.user_profiles where user_id = $1
+            """,
+            "postgres",
+            userId);
+        await using var reader = await command.ExecuteReaderAsync();
+        if (!await reader.ReadAsync())
+        {
+            return null;
+        }
+
+        return new Profile(
+            reader.GetGuid(0),
+            reader.IsDBNull(1) ? null : reader.GetString(1),
+            reader.IsDBNull(2) ? null : reader.GetString(2),
+            reader.GetBoolean(3),
+            reader.GetString(4),
+            reader.IsDBNull(5) ? null : reader.GetString(5),
+            reader.IsDBNull(6) ? null : reader.GetDateTime(6));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var source in _sources.Values)
+        {
+            await source.DisposeAsync();
+        }
+
+        await using var admin = NpgsqlDataSource.Create(Cluster.ConnectionString("postgres", "supabase_admin"));
+        await using var drop = admin.CreateCommand($"drop database if exists \"{Name}\" (force)");
+        await drop.ExecuteNonQueryAsync();
+    }
+
+    private NpgsqlCommand Command(string sql, string user, params object?[] parameters)
+    {
+        var command = As(user).CreateCommand(sql);
+        foreach (var parameter in parameters)
+        {
+            command.Parameters.Add(new NpgsqlParameter { Value = parameter ?? DBNull.Value });
+        }
+
+        return command;
+    }
+}
+
+public sealed record Profile(
+    Guid UserId,
+    string? Email,
+    string? DisplayName,
+    bool IsActive,
+    string Attributes,
+    string? CreatedVia,
+    DateTime? SourceUpdatedAt);
