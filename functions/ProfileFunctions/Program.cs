@@ -4,5 +4,5 @@ using ProfileSync;
 
 var builder = FunctionsApplication.CreateBuilder(args);
 builder.ConfigureFunctionsWebApplication();
-builder.Services.AddProfileSync();
+builder.Services.AddProfileSyncEvents();
 builder.Build().Run();

@@ -23,6 +23,7 @@ public static class ProfileSyncCli
         var root = new RootCommand("profilesync: keep one public.user_profiles row for every Supabase auth user")
         {
             StatusCommand.Create(connection, output),
+            ServeCommand.Create(connection),
         };
         root.Options.Add(connection);
 
@@ -50,16 +51,7 @@ public static class ProfileSyncCli
     /// <summary>The same services as the function app, configured from the environment and <c>--connection</c>.</summary>
     internal static ServiceProvider BuildServices(string? connectionString)
     {
-        var overrides = new Dictionary<string, string?>();
-        if (!string.IsNullOrWhiteSpace(connectionString))
-        {
-            overrides[$"{ProfileSyncOptions.SectionName}:{nameof(ProfileSyncOptions.ConnectionString)}"] = connectionString;
-        }
-
-        var configuration = new ConfigurationBuilder()
-            .AddEnvironmentVariables()
-            .AddInMemoryCollection(overrides)
-            .Build();
+        var configuration = AddSettings(new ConfigurationManager(), connectionString);
         var services = new ServiceCollection()
             .AddSingleton<IConfiguration>(configuration)
             .AddLogging()
@@ -67,5 +59,20 @@ public static class ProfileSyncCli
             .BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true });
         _ = services.GetRequiredService<IOptions<ProfileSyncOptions>>().Value; // validates, as the app does on start
         return services;
+    }
+
+    /// <summary>Environment variables (<c>ProfileSync__*</c>), then <c>--connection</c> over them.</summary>
+    internal static ConfigurationManager AddSettings(ConfigurationManager configuration, string? connectionString)
+    {
+        configuration.AddEnvironmentVariables();
+        if (!string.IsNullOrWhiteSpace(connectionString))
+        {
+            configuration.AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                [$"{ProfileSyncOptions.SectionName}:{nameof(ProfileSyncOptions.ConnectionString)}"] = connectionString,
+            });
+        }
+
+        return configuration;
     }
 }

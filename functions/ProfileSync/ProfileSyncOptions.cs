@@ -1,3 +1,5 @@
+using ProfileSync.Resilience;
+
 namespace ProfileSync;
 
 /// <summary>Settings under <c>ProfileSync</c>: environment variables <c>ProfileSync__Name</c>, the same in Azure app settings.</summary>
@@ -16,4 +18,9 @@ public sealed class ProfileSyncOptions
 
     /// <summary>NCRONTAB schedule of the reconcile timer.</summary>
     public string ReconcileSchedule { get; set; } = "0 */10 * * * *";
+
+    /// <summary>Largest event body accepted; larger ones get 413 without being read further.</summary>
+    public int MaxEventBytes { get; set; } = 256 * 1024;
+
+    public ResilienceOptions Resilience { get; set; } = new();
 }

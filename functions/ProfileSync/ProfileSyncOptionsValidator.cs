@@ -38,3 +38,46 @@ public sealed class ProfileSyncOptionsValidator : IValidateOptions<ProfileSyncOp
         }
     }
 }
+
+/// <summary>For hosts of the auth-events endpoint: at least one valid way to authenticate events.</summary>
+public sealed class EventAuthenticationValidator : IValidateOptions<ProfileSyncOptions>
+{
+    public const int MinimumTokenLength = 16;
+
+    public ValidateOptionsResult Validate(string? name, ProfileSyncOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var failures = new List<string>();
+        var hasSecret = !string.IsNullOrWhiteSpace(options.WebhookSecret);
+        var hasToken = !string.IsNullOrWhiteSpace(options.WebhookBearerToken);
+        if (!hasSecret && !hasToken)
+        {
+            failures.Add("No way to authenticate auth events: set ProfileSync__WebhookSecret (v1,whsec_…) or ProfileSync__WebhookBearerToken.");
+        }
+
+        if (hasSecret && Events.WebhookSecrets.Problem(options.WebhookSecret) is { } problem)
+        {
+            failures.Add($"ProfileSync__WebhookSecret is invalid: {problem}.");
+        }
+
+        if (hasToken && options.WebhookBearerToken!.Trim().Length < MinimumTokenLength)
+        {
+            failures.Add($"ProfileSync__WebhookBearerToken is too short: use at least {MinimumTokenLength} random characters.");
+        }
+
+        if (options.MaxEventBytes < 1024)
+        {
+            failures.Add("ProfileSync__MaxEventBytes must be at least 1024.");
+        }
+
+        var resilience = options.Resilience;
+        if (resilience.Deadline <= TimeSpan.Zero || resilience.MaxRetryAttempts < 0 || resilience.RetryBaseDelay <= TimeSpan.Zero
+            || resilience.BreakDuration < TimeSpan.FromMilliseconds(500) || resilience.BreakerMinimumThroughput < 2
+            || resilience.BreakerFailureRatio is <= 0 or > 1 || resilience.BreakerSamplingDuration < TimeSpan.FromMilliseconds(500))
+        {
+            failures.Add("ProfileSync__Resilience__* holds a value out of range (deadline and delays > 0, break and sampling durations >= 0.5 s, failure ratio in (0, 1], minimum throughput >= 2).");
+        }
+
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}

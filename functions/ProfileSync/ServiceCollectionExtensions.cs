@@ -1,8 +1,13 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using Polly;
+using ProfileSync.Events;
 using ProfileSync.Health;
+using ProfileSync.Profiles;
+using ProfileSync.Resilience;
 using ProfileSync.Status;
 
 namespace ProfileSync;
@@ -32,6 +37,26 @@ public static class ServiceCollectionExtensions
 
         services.AddSingleton<HealthHandler>();
         services.AddSingleton<DriftReader>();
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddResiliencePipeline(DatabaseResilience.PipelineName, (builder, context) =>
+        {
+            var options = context.ServiceProvider.GetRequiredService<IOptions<ProfileSyncOptions>>().Value;
+            DatabaseResilience.Configure(builder, options.Resilience);
+        });
+        return services;
+    }
+
+    /// <summary>
+    /// The auth-events endpoint on top of <see cref="AddProfileSync"/>: a host that takes events refuses to start
+    /// without a valid way to authenticate them.
+    /// </summary>
+    public static IServiceCollection AddProfileSyncEvents(this IServiceCollection services)
+    {
+        services.AddProfileSync();
+        services.AddSingleton<IValidateOptions<ProfileSyncOptions>, EventAuthenticationValidator>();
+        services.AddSingleton<WebhookAuthenticator>();
+        services.AddSingleton<IProfileStore, ProfileStore>();
+        services.AddSingleton<AuthEventsHandler>();
         return services;
     }
 }

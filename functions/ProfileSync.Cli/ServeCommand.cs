@@ -1,0 +1,50 @@
+using System.CommandLine;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using ProfileSync.Events;
+using ProfileSync.Health;
+
+namespace ProfileSync.Cli;
+
+/// <summary>
+/// <c>profilesync serve --urls URL</c>: the function app's handlers on the same routes over Kestrel, for running
+/// without the Functions host. Function keys are the host's job: keep this on loopback or behind your own gateway.
+/// </summary>
+internal static class ServeCommand
+{
+    public const string DefaultUrls = "http://127.0.0.1:7071";
+
+    public static Command Create(Option<string?> connection)
+    {
+        var urls = new Option<string>("--urls") { Description = "Where to listen", DefaultValueFactory = _ => DefaultUrls };
+        var command = new Command("serve", "Serve /api/auth-events and /api/health over HTTP, as the function app does") { urls };
+        command.SetAction(async (parsed, cancellationToken) =>
+        {
+            await using var app = Build(parsed.GetValue(urls)!, parsed.GetValue(connection));
+            await app.StartAsync(cancellationToken);
+            await app.WaitForShutdownAsync(cancellationToken);
+            return ProfileSyncCli.Success;
+        });
+        return command;
+    }
+
+    /// <summary>The same services and routes as the function app (route prefix <c>api</c>).</summary>
+    public static WebApplication Build(string urls, string? connectionString, Action<ILoggingBuilder>? logging = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        ProfileSyncCli.AddSettings(builder.Configuration, connectionString);
+        builder.WebHost.UseUrls(urls);
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        logging?.Invoke(builder.Logging);
+        builder.Services.AddProfileSyncEvents();
+
+        var app = builder.Build();
+        app.MapGet("/api/health", (HealthHandler handler, HttpContext context) => handler.HandleAsync(context));
+        app.MapPost("/api/auth-events", (AuthEventsHandler handler, HttpContext context) => handler.HandleAsync(context));
+        return app;
+    }
+}

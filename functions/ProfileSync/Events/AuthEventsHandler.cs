@@ -1,0 +1,156 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Polly;
+using Polly.Registry;
+using ProfileSync.Profiles;
+using ProfileSync.Resilience;
+
+namespace ProfileSync.Events;
+
+/// <summary>
+/// <c>POST /api/auth-events</c>: one Supabase auth event. Reads the body with a limit, authenticates it before
+/// parsing anything, then applies it through the database pipeline. Writes the response itself, so the Functions
+/// host and <c>profilesync serve</c> answer exactly alike.
+/// </summary>
+public sealed partial class AuthEventsHandler(
+    WebhookAuthenticator authenticator,
+    IProfileStore store,
+    ResiliencePipelineProvider<string> pipelines,
+    IOptions<ProfileSyncOptions> options,
+    ILogger<AuthEventsHandler> logger)
+{
+    /// <summary>Seconds a caller should wait before retrying when the database is unavailable.</summary>
+    public const int RetryAfterSeconds = 2;
+
+    private readonly ResiliencePipeline _pipeline = pipelines.GetPipeline(DatabaseResilience.PipelineName);
+
+    public async Task HandleAsync(HttpContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var request = context.Request;
+        var body = await RequestBody.ReadAsync(request, options.Value.MaxEventBytes, context.RequestAborted);
+        if (body is null)
+        {
+            await RespondAsync(context, StatusCodes.Status413PayloadTooLarge, new ErrorBody($"the body is over {options.Value.MaxEventBytes} bytes"));
+            return;
+        }
+
+        var eventId = request.Headers["webhook-id"].ToString();
+        var logId = Truncate(eventId);
+        if (!authenticator.IsAuthentic(
+                eventId,
+                request.Headers["webhook-timestamp"].ToString(),
+                request.Headers["webhook-signature"].ToString(),
+                request.Headers.Authorization.ToString(),
+                body.Value.Span))
+        {
+            LogUnauthorized(logger, logId);
+            await RespondAsync(context, StatusCodes.Status401Unauthorized, new ErrorBody("unauthorized"));
+            return;
+        }
+
+        var parsed = AuthEventParser.Parse(body.Value);
+        if (parsed.Status != ParseStatus.Parsed)
+        {
+            var status = parsed.Status == ParseStatus.Malformed
+                ? StatusCodes.Status400BadRequest
+                : StatusCodes.Status422UnprocessableEntity;
+            LogRejected(logger, logId, status, parsed.Problem);
+            await RespondAsync(context, status, new ErrorBody(parsed.Problem!));
+            return;
+        }
+
+        var authEvent = parsed.Event!;
+        try
+        {
+            var outcome = await _pipeline.ExecuteAsync(
+                static async (state, token) => await state.store.ApplyAsync(state.authEvent, token),
+                (store, authEvent),
+                context.RequestAborted);
+            LogApplied(logger, logId, authEvent.Type, authEvent.UserId, outcome);
+            await RespondAsync(context, StatusCodes.Status200OK, new OutcomeBody(outcome, authEvent.UserId));
+        }
+        catch (Exception e) when (DatabaseResilience.IsUnavailable(e) && !context.RequestAborted.IsCancellationRequested)
+        {
+            LogUnavailable(logger, logId, authEvent.Type, authEvent.UserId, e.GetType().Name, e);
+            context.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            await RespondAsync(context, StatusCodes.Status503ServiceUnavailable, new ErrorBody("the database is unavailable; retry later"));
+        }
+    }
+
+    private static async Task RespondAsync<T>(HttpContext context, int status, T body)
+    {
+        context.Response.StatusCode = status;
+        await context.Response.WriteAsJsonAsync(body, Json.Options, context.RequestAborted);
+    }
+
+    // Header values come from the caller: bound what reaches the logs.
+    private static string Truncate(string value) => value.Length <= 64 ? value : value[..64];
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Auth event {EventId} {EventType} for user {UserId}: {Outcome}")]
+    private static partial void LogApplied(ILogger logger, string eventId, AuthEventType eventType, Guid userId, ProfileOutcome outcome);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Auth event {EventId} refused: signature or token missing or wrong")]
+    private static partial void LogUnauthorized(ILogger logger, string eventId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Auth event {EventId} rejected with {Status}: {Problem}")]
+    private static partial void LogRejected(ILogger logger, string eventId, int status, string? problem);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Auth event {EventId} {EventType} for user {UserId} not applied: database unavailable ({ErrorType}); answered 503")]
+    private static partial void LogUnavailable(ILogger logger, string eventId, AuthEventType eventType, Guid userId, string errorType, Exception exception);
+}
+
+public sealed record OutcomeBody(ProfileOutcome Outcome, Guid UserId);
+
+public sealed record ErrorBody(string Error);
+
+internal static class Json
+{
+    public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web)
+    {
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
+    };
+}
+
+/// <summary>Reads a request body up to a limit without buffering more than the limit.</summary>
+public static class RequestBody
+{
+    /// <returns>The body, or null when it is over <paramref name="limit"/> bytes.</returns>
+    public static async Task<ReadOnlyMemory<byte>?> ReadAsync(HttpRequest request, int limit, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.ContentLength > limit)
+        {
+            return null;
+        }
+
+        var buffer = new byte[Math.Min(limit + 1, (int?)request.ContentLength + 1 ?? 16 * 1024)];
+        var length = 0;
+        while (true)
+        {
+            if (length == buffer.Length)
+            {
+                if (length > limit)
+                {
+                    return null;
+                }
+
+                Array.Resize(ref buffer, Math.Min(limit + 1, buffer.Length * 2));
+            }
+
+            var read = await request.Body.ReadAsync(buffer.AsMemory(length), cancellationToken);
+            if (read == 0)
+            {
+                return buffer.AsMemory(0, length);
+            }
+
+            length += read;
+            if (length > limit)
+            {
+                return null;
+            }
+        }
+    }
+}
