@@ -2,6 +2,7 @@ using System.CommandLine;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -33,10 +34,17 @@ internal static class ServeCommand
     }
 
     /// <summary>The same services and routes as the function app (route prefix <c>api</c>).</summary>
-    public static WebApplication Build(string urls, string? connectionString, Action<ILoggingBuilder>? logging = null)
+    /// <param name="settings">settings over the environment's (tests pass theirs here)</param>
+    public static WebApplication Build(string urls, string? connectionString, IReadOnlyDictionary<string, string?>? settings = null,
+        Action<ILoggingBuilder>? logging = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         ProfileSyncCli.AddSettings(builder.Configuration, connectionString);
+        if (settings is not null)
+        {
+            builder.Configuration.AddInMemoryCollection(settings);
+        }
+
         builder.WebHost.UseUrls(urls);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         logging?.Invoke(builder.Logging);

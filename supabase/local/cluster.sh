@@ -7,6 +7,7 @@
 #                                          postgres           stand-in + migrations (+ pgTAP when installed)
 #   cluster.sh stop DIR [--remove]       stop it (and delete DIR)
 #   cluster.sh restart DIR               stop and start again (same port and data)
+#   cluster.sh pause DIR | resume DIR    stop the server, keeping its data | start it again (outage tests)
 #   cluster.sh createdb PORT NAME TEMPLATE   a new database cloned from a template, with Supabase's grants
 #   cluster.sh migrate PORT DB [USER]    apply supabase/migrations in order, as USER (default `postgres`, not a superuser)
 #
@@ -111,12 +112,17 @@ restart() { # restart DIR
   as_owner "$bindir/pg_ctl" -D "$1/data" -l "$1/server.log" -m fast -w restart >/dev/null
 }
 
+pause() { as_owner "$bindir/pg_ctl" -D "$1/data" -m fast -w stop >/dev/null; }
+resume() { as_owner "$bindir/pg_ctl" -D "$1/data" -l "$1/server.log" -w -t 60 start >/dev/null; }
+
 cmd=${1:-}; shift || true
 case "$cmd" in
   start) start "$@" ;;
   stop) stop "$@" ;;
   restart) restart "$@" ;;
+  pause) pause "$@" ;;
+  resume) resume "$@" ;;
   createdb) createdb_from "$@" ;;
   migrate) migrate "$@" ;;
-  *) echo "usage: cluster.sh start DIR PORT [--fast] | stop DIR [--remove] | restart DIR | createdb PORT NAME TEMPLATE | migrate PORT DB [USER]" >&2; exit 2 ;;
+  *) echo "usage: cluster.sh start DIR PORT [--fast] | stop DIR [--remove] | restart DIR | pause DIR | resume DIR | createdb PORT NAME TEMPLATE | migrate PORT DB [USER]" >&2; exit 2 ;;
 esac

@@ -79,7 +79,7 @@ public static class AuthEventParser
         var table = RequiredString(root, "table");
         if (schema != "auth" || table != "users")
         {
-            return ParseResult.Unsupported($"events of {schema}.{table} are not handled; only auth.users");
+            return ParseResult.Unsupported($"events of {Echo(schema)}.{Echo(table)} are not handled; only auth.users");
         }
 
         switch (type)
@@ -92,7 +92,7 @@ public static class AuthEventParser
                 var old = RequiredObject(root, "old_record");
                 return ParseResult.Ok(new AuthEvent(AuthEventType.Delete, RequiredGuid(old, "id", "old_record"), null));
             default:
-                return ParseResult.Unsupported($"event type '{type}' is not handled; only INSERT, UPDATE and DELETE");
+                return ParseResult.Unsupported($"event type '{Echo(type)}' is not handled; only INSERT, UPDATE and DELETE");
         }
     }
 
@@ -119,6 +119,9 @@ public static class AuthEventParser
         OptionalTimestamp(row, "banned_until", where),
         OptionalTimestamp(row, "deleted_at", where),
         OptionalTimestamp(row, "updated_at", where));
+
+    // Values from the body go back in answers and logs: keep them short.
+    private static string Echo(string value) => value.Length <= 63 ? value : value[..63];
 
     private static string RequiredString(JsonElement root, string name) =>
         root.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String

@@ -108,8 +108,10 @@ public sealed record ErrorBody(string Error);
 
 internal static class Json
 {
+    // Relaxed: answers are application/json, never HTML, and reasons read better with their quotes.
     public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web)
     {
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
         Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
     };
 }

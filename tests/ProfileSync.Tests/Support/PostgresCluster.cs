@@ -40,6 +40,11 @@ public sealed class PostgresCluster : IAsyncLifetime
         return new TestDatabase(this, name);
     }
 
+    /// <summary>Stops the server (data kept), as an outage would.</summary>
+    public Task StopServerAsync() => RunScriptAsync("pause", _directory);
+
+    public Task StartServerAsync() => RunScriptAsync("resume", _directory);
+
     /// <summary>Applies <c>supabase/migrations</c> with psql, as the given role (default: postgres, not a superuser).</summary>
     public Task MigrateAsync(string database, string user = "postgres") => RunScriptAsync("migrate", PortText, database, user);
 

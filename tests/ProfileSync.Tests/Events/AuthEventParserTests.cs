@@ -1,0 +1,102 @@
+using System.Text;
+using ProfileSync.Events;
+
+namespace ProfileSync.Tests.Events;
+
+public sealed class AuthEventParserTests
+{
+    private const string UserId = "2f7c1a4e-0d5b-4c8e-9a31-6b2f1e3d4c5a";
+
+    [Fact]
+    public void Reads_a_database_webhook_insert_with_database_column_names()
+    {
+        var result = Parse($$$"""
+            {"type":"INSERT","table":"users","schema":"auth","old_record":null,
+             "record":{"id":"{{{UserId}}}","email":"a@example.com","phone":null,"encrypted_password":"$2a$10$secret",
+                       "confirmation_token":"tok","raw_user_meta_data":{"full_name":"Ada"},"raw_app_meta_data":{"provider":"email"},
+                       "banned_until":null,"deleted_at":null,"is_anonymous":false,
+                       "updated_at":"2024-05-01T10:00:00.123456+00:00","created_at":"2024-05-01T10:00:00.123456+00:00"}}
+            """);
+
+        Assert.Equal(ParseStatus.Parsed, result.Status);
+        Assert.Equal(AuthEventType.Insert, result.Event!.Type);
+        Assert.Equal(
+            new AuthUser(Guid.Parse(UserId), "a@example.com", null, """{"full_name":"Ada"}""", null, null,
+                new DateTimeOffset(2024, 5, 1, 10, 0, 0, TimeSpan.Zero).AddTicks(1234560)),
+            result.Event.User);
+        Assert.DoesNotContain("secret", result.Event.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Reads_a_database_webhook_update_with_ban_and_soft_delete()
+    {
+        var result = Parse($$$"""
+            {"type":"UPDATE","table":"users","schema":"auth",
+             "record":{"id":"{{{UserId}}}","email":"a@example.com","banned_until":"2999-01-01T00:00:00+00:00",
+                       "deleted_at":"2024-06-01T00:00:00+02:00","updated_at":"2024-06-01T00:00:00+00:00"},
+             "old_record":{"id":"{{{UserId}}}"}}
+            """);
+
+        Assert.Equal(AuthEventType.Update, result.Event!.Type);
+        Assert.Equal(new DateTimeOffset(2999, 1, 1, 0, 0, 0, TimeSpan.Zero), result.Event.User!.BannedUntil);
+        Assert.Equal(new DateTimeOffset(2024, 5, 31, 22, 0, 0, TimeSpan.Zero), result.Event.User.DeletedAt);
+    }
+
+    [Fact]
+    public void Reads_a_database_webhook_delete_from_old_record()
+    {
+        var result = Parse($$$"""{"type":"DELETE","table":"users","schema":"auth","record":null,"old_record":{"id":"{{{UserId}}}"}}""");
+
+        Assert.Equal(new AuthEvent(AuthEventType.Delete, Guid.Parse(UserId), null), result.Event);
+    }
+
+    [Fact]
+    public void Reads_an_auth_hook_body_with_api_names()
+    {
+        var result = Parse($$$"""
+            {"metadata":{"uuid":"8b6f0c1e-1111-2222-3333-444455556666","time":"2024-05-01T10:00:00Z","name":"before-user-created","ip_address":"203.0.113.9"},
+             "user":{"id":"{{{UserId}}}","aud":"authenticated","role":"","email":"","phone":"15551234567",
+                     "app_metadata":{"provider":"phone"},"user_metadata":{"name":"Phil"},"identities":[],
+                     "created_at":"2024-05-01T10:00:00Z","updated_at":"2024-05-01T10:00:00Z","is_anonymous":false}}
+            """);
+
+        Assert.Equal(AuthEventType.Hook, result.Event!.Type);
+        Assert.Equal("before-user-created", result.Event.HookName);
+        Assert.Equal("15551234567", result.Event.User!.Phone);
+        Assert.Equal("""{"name":"Phil"}""", result.Event.User.UserMetadataJson);
+    }
+
+    [Theory]
+    [InlineData("""{"type":"INSERT","table":"identities","schema":"auth","record":{"id":"2f7c1a4e-0d5b-4c8e-9a31-6b2f1e3d4c5a"}}""", "auth.identities")]
+    [InlineData("""{"type":"INSERT","table":"users","schema":"public","record":{"id":"2f7c1a4e-0d5b-4c8e-9a31-6b2f1e3d4c5a"}}""", "public.users")]
+    [InlineData("""{"type":"TRUNCATE","table":"users","schema":"auth","record":null,"old_record":null}""", "TRUNCATE")]
+    public void Well_formed_events_it_does_not_handle_are_unsupported(string body, string named)
+    {
+        var result = Parse(body);
+
+        Assert.Equal(ParseStatus.Unsupported, result.Status);
+        Assert.Contains(named, result.Problem, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("", "not JSON")]
+    [InlineData("{", "not JSON")]
+    [InlineData("[]", "not a JSON object")]
+    [InlineData("""{"hello":"world"}""", "neither")]
+    [InlineData("""{"type":1,"table":"users","schema":"auth"}""", "'type' must be a string")]
+    [InlineData("""{"type":"INSERT","table":"users","schema":"auth","record":null}""", "'record' must be an object")]
+    [InlineData("""{"type":"INSERT","table":"users","schema":"auth","record":{"id":"nope"}}""", "'record.id' must be a UUID")]
+    [InlineData("""{"type":"UPDATE","table":"users","schema":"auth","record":{"id":"2f7c1a4e-0d5b-4c8e-9a31-6b2f1e3d4c5a","updated_at":"yesterday"}}""", "'record.updated_at' must be a timestamp")]
+    [InlineData("""{"type":"INSERT","table":"users","schema":"auth","record":{"id":"2f7c1a4e-0d5b-4c8e-9a31-6b2f1e3d4c5a","email":42}}""", "'record.email' must be a string or null")]
+    [InlineData("""{"type":"DELETE","table":"users","schema":"auth","old_record":{}}""", "'old_record.id' must be a UUID")]
+    [InlineData("""{"metadata":{},"user":"someone"}""", "'user' must be an object")]
+    public void Malformed_bodies_are_refused_with_the_reason(string body, string reason)
+    {
+        var result = Parse(body);
+
+        Assert.Equal(ParseStatus.Malformed, result.Status);
+        Assert.Contains(reason, result.Problem, StringComparison.Ordinal);
+    }
+
+    private static ParseResult Parse(string body) => AuthEventParser.Parse(Encoding.UTF8.GetBytes(body));
+}

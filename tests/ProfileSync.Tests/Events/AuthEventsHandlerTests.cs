@@ -1,0 +1,212 @@
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Moq;
+using Npgsql;
+using ProfileFunctions;
+using ProfileSync.Events;
+using ProfileSync.Profiles;
+using ProfileSync.Tests.Support;
+
+namespace ProfileSync.Tests.Events;
+
+/// <summary>The function class over the real handler, with the store replaced at its seam.</summary>
+public sealed class AuthEventsHandlerTests
+{
+    private static readonly Guid UserId = Guid.Parse("2f7c1a4e-0d5b-4c8e-9a31-6b2f1e3d4c5a");
+    private readonly Mock<IProfileStore> _store = new(MockBehavior.Strict);
+
+    [Theory]
+    [InlineData(ProfileOutcome.Created, "created")]
+    [InlineData(ProfileOutcome.Updated, "updated")]
+    [InlineData(ProfileOutcome.Unchanged, "unchanged")]
+    [InlineData(ProfileOutcome.Deleted, "deleted")]
+    [InlineData(ProfileOutcome.Ignored, "ignored")]
+    public async Task Applied_event_answers_200_with_the_outcome_and_user(ProfileOutcome outcome, string expected)
+    {
+        _store.Setup(s => s.ApplyAsync(It.Is<AuthEvent>(e => e.UserId == UserId), It.IsAny<CancellationToken>())).ReturnsAsync(outcome);
+
+        var (status, body, _) = await PostAsync(SupabaseEvents.Insert(UserId, "a@example.com"));
+
+        Assert.Equal(200, status);
+        Assert.Equal($$"""{"outcome":"{{expected}}","userId":"{{UserId}}"}""", body);
+    }
+
+    [Fact]
+    public async Task Bearer_token_authenticates_a_dashboard_webhook()
+    {
+        _store.Setup(s => s.ApplyAsync(It.IsAny<AuthEvent>(), It.IsAny<CancellationToken>())).ReturnsAsync(ProfileOutcome.Created);
+
+        var (status, _, _) = await PostAsync(SupabaseEvents.Insert(UserId), sign: false, authorization: "Bearer " + SupabaseEvents.BearerToken);
+
+        Assert.Equal(200, status);
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("Bearer wrong-token-wrong-token-wrong")]
+    public async Task Unauthenticated_event_answers_401_and_touches_nothing(string? authorization)
+    {
+        var (status, body, _) = await PostAsync(SupabaseEvents.Insert(UserId), sign: false, authorization: authorization);
+
+        Assert.Equal(401, status);
+        Assert.Equal("""{"error":"unauthorized"}""", body);
+        _store.VerifyNoOtherCalls();
+    }
+
+    [Fact]
+    public async Task Malformed_body_is_not_parsed_before_it_is_authenticated()
+    {
+        var (status, _, _) = await PostAsync("{not json", sign: false);
+
+        Assert.Equal(401, status);
+    }
+
+    [Fact]
+    public async Task Malformed_event_answers_400_with_the_reason()
+    {
+        var (status, body, _) = await PostAsync("""{"type":"INSERT","table":"users","schema":"auth","record":{"id":"x"}}""");
+
+        Assert.Equal(400, status);
+        Assert.Contains("'record.id' must be a UUID", body, StringComparison.Ordinal);
+        _store.VerifyNoOtherCalls();
+    }
+
+    [Fact]
+    public async Task Event_of_another_table_answers_422()
+    {
+        var (status, _, _) = await PostAsync("""{"type":"INSERT","table":"orders","schema":"public","record":{"id":1},"old_record":null}""");
+
+        Assert.Equal(422, status);
+        _store.VerifyNoOtherCalls();
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Body_over_the_limit_answers_413_whether_or_not_its_length_is_announced(bool announceLength)
+    {
+        var padding = new string('x', 2048);
+        var body = SupabaseEvents.Insert(UserId, metadata: new { padding });
+
+        var (status, _, _) = await PostAsync(body, settings: new() { ["ProfileSync:MaxEventBytes"] = "1024" }, announceLength: announceLength);
+
+        Assert.Equal(413, status);
+        _store.VerifyNoOtherCalls();
+    }
+
+    [Fact]
+    public async Task Database_still_failing_at_the_deadline_answers_503_with_retry_after()
+    {
+        var attempts = 0;
+        _store.Setup(s => s.ApplyAsync(It.IsAny<AuthEvent>(), It.IsAny<CancellationToken>()))
+            .Callback(() => Interlocked.Increment(ref attempts))
+            .ThrowsAsync(new NpgsqlException("connection refused", new SocketException((int)SocketError.ConnectionRefused)));
+
+        var (status, body, headers) = await PostAsync(SupabaseEvents.Insert(UserId), settings: new()
+        {
+            ["ProfileSync:Resilience:Deadline"] = "00:00:00.500",
+            ["ProfileSync:Resilience:RetryBaseDelay"] = "00:00:00.010",
+        });
+
+        Assert.Equal(503, status);
+        Assert.Equal("2", headers.RetryAfter.ToString());
+        Assert.Contains("retry later", body, StringComparison.Ordinal);
+        Assert.True(attempts > 1, "transient failures are retried");
+    }
+
+    [Fact]
+    public async Task Non_transient_database_error_is_not_retried()
+    {
+        var attempts = 0;
+        _store.Setup(s => s.ApplyAsync(It.IsAny<AuthEvent>(), It.IsAny<CancellationToken>()))
+            .Callback(() => Interlocked.Increment(ref attempts))
+            .ThrowsAsync(new InvalidOperationException("bug"));
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => PostAsync(SupabaseEvents.Insert(UserId)));
+
+        Assert.Equal(1, attempts);
+    }
+
+    [Fact]
+    public async Task Functions_app_container_resolves_the_functions()
+    {
+        await using var services = Services(new());
+
+        Assert.NotNull(ActivatorUtilities.CreateInstance<AuthEventsFunction>(services));
+        Assert.NotNull(ActivatorUtilities.CreateInstance<HealthFunction>(services));
+    }
+
+    [Fact]
+    public void Host_without_a_way_to_authenticate_events_refuses_to_start()
+    {
+        using var services = new ServiceCollection()
+            .AddSingleton<IConfiguration>(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["ProfileSync:ConnectionString"] = "Host=127.0.0.1",
+            }).Build())
+            .AddLogging()
+            .AddProfileSyncEvents()
+            .BuildServiceProvider();
+
+        var error = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(
+            () => services.GetRequiredService<Microsoft.Extensions.Options.IOptions<ProfileSyncOptions>>().Value);
+
+        Assert.Contains("ProfileSync__WebhookSecret", error.Message, StringComparison.Ordinal);
+    }
+
+    private ServiceProvider Services(Dictionary<string, string?> settings)
+    {
+        var configuration = new Dictionary<string, string?>(SupabaseEvents.Settings)
+        {
+            ["ProfileSync:ConnectionString"] = "Host=127.0.0.1;Port=1",
+        };
+        foreach (var (key, value) in settings)
+        {
+            configuration[key] = value;
+        }
+
+        return new ServiceCollection()
+            .AddSingleton<IConfiguration>(new ConfigurationBuilder().AddInMemoryCollection(configuration).Build())
+            .AddLogging()
+            .AddProfileSyncEvents()
+            .AddSingleton(_store.Object)
+            .BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true, ValidateScopes = true });
+    }
+
+    private async Task<(int Status, string Body, IHeaderDictionary Headers)> PostAsync(
+        string body,
+        bool sign = true,
+        string? authorization = null,
+        Dictionary<string, string?>? settings = null,
+        bool announceLength = true)
+    {
+        await using var services = Services(settings ?? new());
+        var function = ActivatorUtilities.CreateInstance<AuthEventsFunction>(services);
+        var context = new DefaultHttpContext();
+        var bytes = Encoding.UTF8.GetBytes(body);
+        context.Request.Method = "POST";
+        context.Request.Body = new MemoryStream(bytes);
+        context.Request.ContentLength = announceLength ? bytes.Length : null;
+        if (sign)
+        {
+            var timestamp = DateTimeOffset.UtcNow.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
+            context.Request.Headers["webhook-id"] = "msg_test";
+            context.Request.Headers["webhook-timestamp"] = timestamp;
+            context.Request.Headers["webhook-signature"] = SupabaseEvents.Sign(SupabaseEvents.Secret, "msg_test", timestamp, body);
+        }
+
+        if (authorization is not null)
+        {
+            context.Request.Headers.Authorization = authorization;
+        }
+
+        context.Response.Body = new MemoryStream();
+        await function.RunAsync(context.Request);
+        context.Response.Body.Position = 0;
+        return (context.Response.StatusCode, await new StreamReader(context.Response.Body).ReadToEndAsync(), context.Response.Headers);
+    }
+}
