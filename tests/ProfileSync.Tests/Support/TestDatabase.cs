@@ -28,6 +28,18 @@ public sealed class TestDatabase(PostgresCluster cluster, string name) : IAsyncD
         }
     }
 
+    /// <summary>Drops pooled connections, e.g. after the server restarted under them.</summary>
+    public void ClearPools()
+    {
+        lock (_sources)
+        {
+            foreach (var source in _sources.Values)
+            {
+                source.Clear();
+            }
+        }
+    }
+
     public async Task ExecuteAsync(string sql, string user = "postgres", params object?[] parameters)
     {
         await using var command = Command(sql, user, parameters);

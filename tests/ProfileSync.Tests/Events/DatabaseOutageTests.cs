@@ -1,0 +1,79 @@
+using System.Net;
+using ProfileSync.Tests.Support;
+
+namespace ProfileSync.Tests.Events;
+
+/// <summary>PostgreSQL stopped for 2 s during a request: success once it returns (within the deadline) or 503; never a half write.</summary>
+public sealed class DatabaseOutageTests : IAsyncLifetime
+{
+    private readonly PostgresCluster _cluster = new(); // its own: stopping it must not disturb other tests
+    private TestDatabase _db = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        await _cluster.InitializeAsync();
+        _db = await _cluster.CreateDatabaseAsync();
+        await _db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _db.DisposeAsync();
+        await _cluster.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Event_during_a_two_second_outage_is_applied_when_the_database_returns_or_answered_503()
+    {
+        await using var served = await ServedApp.StartAsync(_db.ConnectionString());
+        var warmUp = await _db.SignUpAsync(email: "warm@example.com");
+        await served.SendAsync(SupabaseEvents.Insert(warmUp, "warm@example.com")); // pooled connections that will break
+        var userId = await _db.SignUpAsync(email: "outage@example.com");
+        var body = SupabaseEvents.Insert(userId, "outage@example.com", metadata: new { name = "Outage" });
+
+        await _cluster.StopServerAsync();
+        var delivery = served.SendAsync(body);
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        await _cluster.StartServerAsync();
+        var (status, outcome) = await delivery;
+        _db.ClearPools();
+
+        if (status == HttpStatusCode.OK)
+        {
+            Assert.Equal("created", outcome);
+            Assert.Equal("Outage", (await _db.ProfileAsync(userId))!.DisplayName);
+        }
+        else
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
+            Assert.Equal(0L, await _db.ProfileCountAsync(userId));
+            Assert.Equal((HttpStatusCode.OK, "created"), await served.SendAsync(body)); // Supabase Auth's retry
+        }
+
+        Assert.Equal(1L, await _db.ProfileCountAsync(userId));
+    }
+
+    [Fact]
+    public async Task Event_while_the_database_stays_down_is_answered_503_with_retry_after_within_the_deadline()
+    {
+        await using var served = await ServedApp.StartAsync(_db.ConnectionString());
+        var userId = await _db.SignUpAsync(email: "down@example.com");
+
+        await _cluster.StopServerAsync();
+        try
+        {
+            using var request = SupabaseEvents.SignedRequest(served.AuthEvents, SupabaseEvents.Insert(userId, "down@example.com"));
+            using var response = await served.Client.SendAsync(request);
+
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+            Assert.Equal(TimeSpan.FromSeconds(2), response.Headers.RetryAfter?.Delta);
+        }
+        finally
+        {
+            await _cluster.StartServerAsync();
+            _db.ClearPools();
+        }
+
+        Assert.Equal(0L, await _db.ProfileCountAsync(userId));
+    }
+}

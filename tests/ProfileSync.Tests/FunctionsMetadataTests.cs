@@ -1,0 +1,38 @@
+using System.Text.Json;
+using ProfileSync.Tests.Support;
+
+namespace ProfileSync.Tests;
+
+/// <summary>What the Functions host will read: the functions.metadata the worker SDK generated at build time.</summary>
+public sealed class FunctionsMetadataTests
+{
+    [Theory]
+    [InlineData("AuthEvents", "httpTrigger", "auth-events", "Function", "post")]
+    [InlineData("Health", "httpTrigger", "health", "Anonymous", "get")]
+    public void Function_is_listed_with_its_route_and_auth_level(string name, string trigger, string route, string authLevel, string method)
+    {
+        var binding = Trigger(name);
+
+        Assert.Equal(trigger, binding.GetProperty("type").GetString());
+        Assert.Equal(route, binding.GetProperty("route").GetString());
+        Assert.Equal(authLevel, binding.GetProperty("authLevel").GetString());
+        Assert.Equal([method], binding.GetProperty("methods").EnumerateArray().Select(m => m.GetString()));
+    }
+
+    internal static JsonElement Trigger(string name)
+    {
+        using var document = JsonDocument.Parse(File.ReadAllText(MetadataFile));
+        var function = document.RootElement.EnumerateArray().Single(f => f.GetProperty("name").GetString() == name);
+        return function.GetProperty("bindings").EnumerateArray().First(b => b.GetProperty("direction").GetString() == "In").Clone();
+    }
+
+    // The Functions app's output folder beside this test's (same configuration and framework).
+    private static string MetadataFile
+    {
+        get
+        {
+            var relative = Path.GetRelativePath(Path.Combine(PostgresCluster.RepositoryRoot, "tests", "ProfileSync.Tests"), AppContext.BaseDirectory);
+            return Path.Combine(PostgresCluster.RepositoryRoot, "functions", "ProfileFunctions", relative, "functions.metadata");
+        }
+    }
+}

@@ -1,0 +1,67 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Logging;
+using ProfileSync.Cli;
+
+namespace ProfileSync.Tests.Support;
+
+/// <summary><c>profilesync serve</c> on a free loopback port, reached over real HTTP.</summary>
+public sealed class ServedApp : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private ServedApp(WebApplication app, Uri baseAddress)
+    {
+        _app = app;
+        Client = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(30) };
+    }
+
+    public HttpClient Client { get; }
+
+    public Uri AuthEvents => new(Client.BaseAddress!, "/api/auth-events");
+
+    public static async Task<ServedApp> StartAsync(string connectionString, IReadOnlyDictionary<string, string?>? extraSettings = null)
+    {
+        var settings = new Dictionary<string, string?>(SupabaseEvents.Settings);
+        foreach (var (key, value) in extraSettings ?? new Dictionary<string, string?>())
+        {
+            settings[key] = value;
+        }
+
+        var url = $"http://127.0.0.1:{FreePort()}";
+        var app = ServeCommand.Build(url, connectionString, settings, logging => logging.ClearProviders());
+        await app.StartAsync();
+        return new ServedApp(app, new Uri(url));
+    }
+
+    /// <summary>Posts a body signed as Supabase signs it; returns the status and the outcome (if any).</summary>
+    public async Task<(HttpStatusCode Status, string? Outcome)> SendAsync(string body, string? secret = SupabaseEvents.Secret)
+    {
+        using var request = SupabaseEvents.SignedRequest(AuthEvents, body, secret);
+        using var response = await Client.SendAsync(request);
+        if (response.StatusCode != HttpStatusCode.OK)
+        {
+            return (response.StatusCode, null);
+        }
+
+        var answer = await response.Content.ReadFromJsonAsync<JsonElement>();
+        return (response.StatusCode, answer.GetProperty("outcome").GetString());
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+
+    internal static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
