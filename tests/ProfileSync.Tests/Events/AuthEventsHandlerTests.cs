@@ -119,6 +119,31 @@ public sealed class AuthEventsHandlerTests
     }
 
     [Fact]
+    public async Task Once_the_circuit_opens_a_dead_database_is_answered_503_without_trying_it()
+    {
+        var attempts = 0;
+        _store.Setup(s => s.ApplyAsync(It.IsAny<AuthEvent>(), It.IsAny<CancellationToken>()))
+            .Callback(() => Interlocked.Increment(ref attempts))
+            .ThrowsAsync(new NpgsqlException("connection refused", new SocketException((int)SocketError.ConnectionRefused)));
+        var settings = new Dictionary<string, string?>
+        {
+            ["ProfileSync:Resilience:Deadline"] = "00:00:02",
+            ["ProfileSync:Resilience:RetryBaseDelay"] = "00:00:00.010",
+            ["ProfileSync:Resilience:BreakerMinimumThroughput"] = "2",
+            ["ProfileSync:Resilience:BreakDuration"] = "00:01:00",
+        };
+        await using var services = Services(settings);
+
+        var first = await PostAsync(SupabaseEvents.Insert(UserId), services: services);
+        var attemptsWhileClosed = attempts;
+        var second = await PostAsync(SupabaseEvents.Insert(UserId), services: services);
+
+        Assert.Equal(503, first.Status);
+        Assert.Equal(503, second.Status);
+        Assert.Equal(attemptsWhileClosed, attempts);
+    }
+
+    [Fact]
     public async Task Non_transient_database_error_is_not_retried()
     {
         var attempts = 0;
@@ -182,10 +207,11 @@ public sealed class AuthEventsHandlerTests
         bool sign = true,
         string? authorization = null,
         Dictionary<string, string?>? settings = null,
-        bool announceLength = true)
+        bool announceLength = true,
+        ServiceProvider? services = null)
     {
-        await using var services = Services(settings ?? new());
-        var function = ActivatorUtilities.CreateInstance<AuthEventsFunction>(services);
+        await using var owned = services is null ? Services(settings ?? new()) : null;
+        var function = ActivatorUtilities.CreateInstance<AuthEventsFunction>(owned ?? services!);
         var context = new DefaultHttpContext();
         var bytes = Encoding.UTF8.GetBytes(body);
         context.Request.Method = "POST";
