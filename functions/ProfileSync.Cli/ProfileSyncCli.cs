@@ -12,6 +12,7 @@ public static class ProfileSyncCli
     public const int Success = 0;
     public const int Failure = 1;
     public const int UsageError = 2;
+    public const int Busy = 3;
 
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
     {
@@ -23,6 +24,7 @@ public static class ProfileSyncCli
         var root = new RootCommand("profilesync: keep one public.user_profiles row for every Supabase auth user")
         {
             StatusCommand.Create(connection, output),
+            ReplayCommand.Create(connection, output, error),
             ServeCommand.Create(connection),
         };
         root.Options.Add(connection);

@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using ProfileSync.Events;
 using ProfileSync.Health;
+using ProfileSync.Replay;
 
 namespace ProfileSync.Cli;
 
@@ -22,7 +23,7 @@ internal static class ServeCommand
     public static Command Create(Option<string?> connection)
     {
         var urls = new Option<string>("--urls") { Description = "Where to listen", DefaultValueFactory = _ => DefaultUrls };
-        var command = new Command("serve", "Serve /api/auth-events and /api/health over HTTP, as the function app does") { urls };
+        var command = new Command("serve", "Serve /api/auth-events, /api/profiles/replay and /api/health over HTTP, as the function app does") { urls };
         command.SetAction(async (parsed, cancellationToken) =>
         {
             await using var app = Build(parsed.GetValue(urls)!, parsed.GetValue(connection));
@@ -53,6 +54,7 @@ internal static class ServeCommand
         var app = builder.Build();
         app.MapGet("/api/health", (HealthHandler handler, HttpContext context) => handler.HandleAsync(context));
         app.MapPost("/api/auth-events", (AuthEventsHandler handler, HttpContext context) => handler.HandleAsync(context));
+        app.MapPost("/api/profiles/replay", (ReplayHandler handler, HttpContext context) => handler.HandleAsync(context));
         return app;
     }
 }

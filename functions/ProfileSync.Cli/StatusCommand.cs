@@ -36,7 +36,7 @@ internal static class StatusCommand
         if (report.UsersWithoutProfile > 0)
         {
             lines.Add("");
-            lines.Add("Create the missing profiles with: select profile_sync.create_missing_profiles();");
+            lines.Add("Create the missing profiles with: profilesync replay");
         }
         else if (report.InSync)
         {

@@ -7,6 +7,7 @@ using Polly;
 using ProfileSync.Events;
 using ProfileSync.Health;
 using ProfileSync.Profiles;
+using ProfileSync.Replay;
 using ProfileSync.Resilience;
 using ProfileSync.Status;
 
@@ -37,6 +38,8 @@ public static class ServiceCollectionExtensions
 
         services.AddSingleton<HealthHandler>();
         services.AddSingleton<DriftReader>();
+        services.AddSingleton<ProfileReplayer>();
+        services.AddSingleton<ReplayHandler>();
         services.TryAddSingleton(TimeProvider.System);
         services.AddResiliencePipeline(DatabaseResilience.PipelineName, (builder, context) =>
         {

@@ -106,7 +106,7 @@ public sealed record OutcomeBody(ProfileOutcome Outcome, Guid UserId);
 
 public sealed record ErrorBody(string Error);
 
-internal static class Json
+public static class Json
 {
     // Relaxed: answers are application/json, never HTML, and reasons read better with their quotes.
     public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web)

@@ -13,23 +13,7 @@ public sealed class StartingCaseTests(PostgresCluster cluster) : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         _db = await cluster.CreateDatabaseAsync();
-        // As before this product: nothing created profiles on signup, a one-off repair made two.
-        await _db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
-        foreach (var name in new[] { "ana", "ben", "cai", "dee", "eve" })
-        {
-            _users.Add(await _db.SignUpAsync(email: $"{name}@example.com"));
-        }
-
-        await _db.ExecuteAsync(
-            """
-            insert into public.user_profiles (user_id, email, display_name, attributes, created_at, updated_at)
-            values ($1, 'ana@example.com', 'Ana (admin)', '{"role":"admin","is_admin":true}', '2024-01-01', '2024-01-01'),
-                   ($2, 'ben@example.com', 'Ben', '{"role":"user","department":"Sales"}', '2024-01-02', '2024-01-02')
-            """,
-            "postgres",
-            _users[0],
-            _users[1]);
-        await _db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = true");
+        _users.AddRange(await _db.SeedStartingCaseAsync());
     }
 
     public ValueTask DisposeAsync() => _db.DisposeAsync();
@@ -58,13 +42,13 @@ public sealed class StartingCaseTests(PostgresCluster cluster) : IAsyncLifetime
         Assert.Equal(0, exitCode);
         Assert.Matches(@"Users without a profile\s+3", output);
         Assert.Contains(_users[4].ToString(), output, StringComparison.Ordinal);
-        Assert.Contains("create_missing_profiles", output, StringComparison.Ordinal);
+        Assert.Contains("profilesync replay", output, StringComparison.Ordinal);
     }
 
     [Fact]
     public async Task Backfill_gives_every_user_exactly_one_profile_and_leaves_the_old_two_unchanged()
     {
-        var before = await RowsAsync(_users[0], _users[1]);
+        var before = await _db.ProfilesJsonAsync(_users[0], _users[1]);
 
         var created = await _db.ScalarAsync<long>("select profile_sync.create_missing_profiles()");
 
@@ -74,7 +58,7 @@ public sealed class StartingCaseTests(PostgresCluster cluster) : IAsyncLifetime
             Assert.Equal(1L, await _db.ProfileCountAsync(user));
         }
 
-        Assert.Equal(before, await RowsAsync(_users[0], _users[1]));
+        Assert.Equal(before, await _db.ProfilesJsonAsync(_users[0], _users[1]));
         Assert.All(_users[2..], user => Assert.Equal("replay", _db.ProfileAsync(user).Result!.CreatedVia));
         Assert.Equal(0L, await _db.ScalarAsync<long>("select profile_sync.create_missing_profiles()"));
 
@@ -98,7 +82,7 @@ public sealed class StartingCaseTests(PostgresCluster cluster) : IAsyncLifetime
     [Fact]
     public async Task Status_without_a_connection_string_says_which_setting_is_missing()
     {
-        var (exitCode, _, error) = await RunWithoutConnectionAsync("status");
+        var (exitCode, _, error) = await CliRunner.RunAsync("status");
 
         Assert.Equal(ProfileSyncCli.UsageError, exitCode);
         Assert.Contains("ProfileSync__ConnectionString", error, StringComparison.Ordinal);
@@ -107,7 +91,7 @@ public sealed class StartingCaseTests(PostgresCluster cluster) : IAsyncLifetime
     [Fact]
     public async Task Status_against_an_unreachable_database_fails_with_a_clear_message()
     {
-        var (exitCode, _, error) = await RunWithoutConnectionAsync(
+        var (exitCode, _, error) = await CliRunner.RunAsync(
             "status", "--connection", "Host=127.0.0.1;Port=1;Username=postgres;Password=postgres;Timeout=2");
 
         Assert.Equal(ProfileSyncCli.Failure, exitCode);
@@ -116,19 +100,5 @@ public sealed class StartingCaseTests(PostgresCluster cluster) : IAsyncLifetime
     }
 
     private Task<(int ExitCode, string Output, string Error)> RunAsync(params string[] args) =>
-        RunWithoutConnectionAsync([.. args, "--connection", _db.ConnectionString()]);
-
-    private static async Task<(int ExitCode, string Output, string Error)> RunWithoutConnectionAsync(params string[] args)
-    {
-        using var output = new StringWriter();
-        using var error = new StringWriter();
-        var exitCode = await ProfileSyncCli.RunAsync(args, output, error);
-        return (exitCode, output.ToString(), error.ToString());
-    }
-
-    private async Task<string> RowsAsync(params Guid[] ids) =>
-        await _db.ScalarAsync<string>(
-            "select json_agg(p order by p.user_id)::text from public.user_profiles p where p.user_id = any($1)",
-            "postgres",
-            ids);
+        CliRunner.RunAsync([.. args, "--connection", _db.ConnectionString()]);
 }

@@ -76,6 +76,42 @@ public sealed class TestDatabase(PostgresCluster cluster, string name) : IAsyncD
         return userId;
     }
 
+    /// <summary>
+    /// The case the product started from: 5 auth users, 2 profiles (a one-off repair's), 3 people without one.
+    /// The fallback trigger is on again afterwards.
+    /// </summary>
+    public async Task<List<Guid>> SeedStartingCaseAsync()
+    {
+        await ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
+        var users = new List<Guid>();
+        foreach (var name in new[] { "ana", "ben", "cai", "dee", "eve" })
+        {
+            users.Add(await SignUpAsync(email: $"{name}@example.com"));
+        }
+
+        await ExecuteAsync(
+            """
+            insert into public.user_profiles (user_id, email, display_name, attributes, created_at, updated_at)
+            values ($1, 'ana@example.com', 'Ana (admin)', '{"role":"admin","is_admin":true}', '2024-01-01', '2024-01-01'),
+                   ($2, 'ben@example.com', 'Ben', '{"role":"user","department":"Sales"}', '2024-01-02', '2024-01-02')
+            """,
+            "postgres",
+            users[0],
+            users[1]);
+        await ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = true");
+        return users;
+    }
+
+    /// <summary>The profiles of these users as JSON, to compare before and after.</summary>
+    public Task<string> ProfilesJsonAsync(params Guid[] ids) =>
+        ScalarAsync<string>(
+            "select coalesce(json_agg(p order by p.user_id)::text, '[]') from public.user_profiles p where p.user_id = any($1)",
+            "postgres",
+            ids);
+
+    public Task<long> UsersWithoutProfileAsync() =>
+        ScalarAsync<long>("select count(*) from auth.users u where not exists (select 1 from public.user_profiles p where p.user_id = u.id)");
+
     public Task<long> ProfileCountAsync(Guid userId) =>
         ScalarAsync<long>("select count(*) from public.user_profiles where user_id = $1", "postgres", userId);
 

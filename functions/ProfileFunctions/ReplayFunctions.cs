@@ -1,0 +1,40 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Azure.Functions.Worker;
+using Microsoft.Extensions.Logging;
+using ProfileSync.Replay;
+
+namespace ProfileFunctions;
+
+public sealed partial class ReplayFunctions(ReplayHandler handler, ProfileReplayer replayer, ILogger<ReplayFunctions> logger)
+{
+    [Function("ReplayProfiles")]
+    public async Task<IActionResult> ReplayAsync(
+        [HttpTrigger(AuthorizationLevel.Admin, "post", Route = "profiles/replay")] HttpRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        await handler.HandleAsync(request.HttpContext);
+        return new EmptyResult();
+    }
+
+    /// <summary>Heals whatever the webhook path missed. Run by hand: POST /admin/functions/ReconcileProfiles.</summary>
+    [Function("ReconcileProfiles")]
+    public async Task ReconcileAsync([TimerTrigger("%ProfileSync__ReconcileSchedule%")] TimerInfo timer, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var report = await replayer.RunAsync(new ReplayRequest(new ReplayScope()), cancellationToken: cancellationToken);
+            LogReconciled(logger, report.Scanned, report.Missing, report.Created, report.ElapsedMs);
+        }
+        catch (ReplayAlreadyRunningException)
+        {
+            LogSkipped(logger);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Reconcile: scanned {Scanned}, missing {Missing}, created {Created} in {ElapsedMs} ms")]
+    private static partial void LogReconciled(ILogger logger, long scanned, long missing, long created, long elapsedMs);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Reconcile skipped: another replay is running")]
+    private static partial void LogSkipped(ILogger logger);
+}

@@ -1,0 +1,115 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using ProfileSync.Replay;
+using Spectre.Console;
+
+namespace ProfileSync.Cli;
+
+/// <summary>
+/// <c>profilesync replay [--dry-run] [--user-id ID…] [--created-after T] [--created-before T] [--batch-size N] [--json]</c>:
+/// creates every missing profile. A live progress bar on a terminal, plain lines otherwise, a JSON report with --json.
+/// </summary>
+internal static class ReplayCommand
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+
+    public static Command Create(Option<string?> connection, TextWriter output, TextWriter error)
+    {
+        var dryRun = new Option<bool>("--dry-run") { Description = "Count what is missing without writing" };
+        var userIds = new Option<Guid[]>("--user-id") { Description = "Only these users (repeat the option)", AllowMultipleArgumentsPerToken = true };
+        var after = new Option<DateTimeOffset?>("--created-after") { Description = "Only users created at or after this time (ISO 8601)" };
+        var before = new Option<DateTimeOffset?>("--created-before") { Description = "Only users created before this time (ISO 8601)" };
+        var batchSize = new Option<int>("--batch-size")
+        {
+            Description = $"Users per batch, each committed on its own (1 to {ProfileReplayer.MaxBatchSize})",
+            DefaultValueFactory = _ => ProfileReplayer.DefaultBatchSize,
+        };
+        var json = new Option<bool>("--json") { Description = "Print the report as JSON" };
+        var command = new Command("replay", "Create the profiles that are missing, with the same rules as the other paths")
+        {
+            dryRun, userIds, after, before, batchSize, json,
+        };
+        command.SetAction(async (parsed, cancellationToken) =>
+        {
+            var size = parsed.GetValue(batchSize);
+            if (size is < 1 or > ProfileReplayer.MaxBatchSize)
+            {
+                await error.WriteLineAsync($"profilesync: --batch-size must be from 1 to {ProfileReplayer.MaxBatchSize}");
+                return ProfileSyncCli.UsageError;
+            }
+
+            if (parsed.GetValue(after) is { } a && parsed.GetValue(before) is { } b && a >= b)
+            {
+                await error.WriteLineAsync("profilesync: --created-after must be earlier than --created-before");
+                return ProfileSyncCli.UsageError;
+            }
+
+            var ids = parsed.GetValue(userIds);
+            var request = new ReplayRequest(
+                new ReplayScope(ids is { Length: > 0 } ? ids : null, parsed.GetValue(after), parsed.GetValue(before)),
+                parsed.GetValue(dryRun),
+                size);
+            await using var services = ProfileSyncCli.BuildServices(parsed.GetValue(connection));
+            var replayer = services.GetRequiredService<ProfileReplayer>();
+            try
+            {
+                var report = parsed.GetValue(json)
+                    ? await replayer.RunAsync(request, cancellationToken: cancellationToken)
+                    : await RunWithProgressAsync(replayer, request, output, cancellationToken);
+                await output.WriteLineAsync(parsed.GetValue(json) ? JsonSerializer.Serialize(report, Json) : Format(report));
+                return ProfileSyncCli.Success;
+            }
+            catch (ReplayAlreadyRunningException e)
+            {
+                await error.WriteLineAsync($"profilesync: {e.Message}");
+                return ProfileSyncCli.Busy;
+            }
+        });
+        return command;
+    }
+
+    private static async Task<ReplayReport> RunWithProgressAsync(
+        ProfileReplayer replayer, ReplayRequest request, TextWriter output, CancellationToken cancellationToken)
+    {
+        if (ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive)
+        {
+            ReplayReport? report = null;
+            await AnsiConsole.Progress()
+                .Columns(new SpinnerColumn(), new TaskDescriptionColumn { Alignment = Justify.Left }, new ElapsedTimeColumn())
+                .StartAsync(async context =>
+                {
+                    var task = context.AddTask(Describe(new ReplayProgress(0, 0, 0, 0, TimeSpan.Zero), request.DryRun));
+                    task.IsIndeterminate = true;
+                    report = await replayer.RunAsync(request, new Progress<ReplayProgress>(p => task.Description = Describe(p, request.DryRun)), cancellationToken);
+                    task.StopTask();
+                });
+            return report!;
+        }
+
+        // Not a terminal: one plain line per batch, for logs.
+        var lines = new SynchronousProgress(p => output.WriteLine(Describe(p, request.DryRun)));
+        return await replayer.RunAsync(request, lines, cancellationToken);
+    }
+
+    private static string Describe(ReplayProgress p, bool dryRun)
+    {
+        var rate = p.Elapsed.TotalSeconds > 0 ? p.Scanned / p.Elapsed.TotalSeconds : 0;
+        return string.Create(CultureInfo.InvariantCulture,
+            $"batches {p.Batches:N0}  scanned {p.Scanned:N0}  missing {p.Missing:N0}  {(dryRun ? "would create" : "created")} {(dryRun ? p.Missing : p.Created):N0}  {rate:N0} users/s");
+    }
+
+    internal static string Format(ReplayReport report) => string.Create(CultureInfo.InvariantCulture, $"""
+        Scanned                   {report.Scanned,12:N0}
+        Missing                   {report.Missing,12:N0}
+        Created                   {report.Created,12:N0}{(report.DryRun ? "   (dry run: nothing written)" : "")}
+        Elapsed                   {report.ElapsedMs,9:N0} ms
+        """);
+
+    /// <summary>Reports on the caller's thread, in order (Progress&lt;T&gt; posts to the thread pool).</summary>
+    private sealed class SynchronousProgress(Action<ReplayProgress> report) : IProgress<ReplayProgress>
+    {
+        public void Report(ReplayProgress value) => report(value);
+    }
+}

@@ -1,0 +1,139 @@
+using System.Diagnostics;
+using Npgsql;
+using NpgsqlTypes;
+using Polly;
+using Polly.Registry;
+using ProfileSync.Resilience;
+
+namespace ProfileSync.Replay;
+
+/// <summary>Which users a replay looks at. No user ids and no window: all of them.</summary>
+public sealed record ReplayScope(
+    IReadOnlyList<Guid>? UserIds = null,
+    DateTimeOffset? CreatedAfter = null,
+    DateTimeOffset? CreatedBefore = null);
+
+public sealed record ReplayRequest(ReplayScope Scope, bool DryRun = false, int BatchSize = ProfileReplayer.DefaultBatchSize);
+
+/// <summary>scanned: users looked at; missing: of those, without a profile; created: profiles this replay made.</summary>
+public sealed record ReplayReport(long Scanned, long Missing, long Created, bool DryRun, long ElapsedMs);
+
+public sealed record ReplayProgress(int Batches, long Scanned, long Missing, long Created, TimeSpan Elapsed);
+
+/// <summary>Another replay holds the lock; this one did nothing.</summary>
+public sealed class ReplayAlreadyRunningException() : Exception("another replay is running; try again when it has finished");
+
+/// <summary>
+/// Creates the profiles that are missing, with the same rules as every other path (<c>created_via = 'replay'</c>):
+/// set-based, in batches keyed by user id, each committed on its own (short locks; safe to stop and run again),
+/// in constant memory. One replay at a time, by an advisory lock.
+/// </summary>
+public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipelineProvider<string> pipelines)
+{
+    public const int DefaultBatchSize = 10_000;
+    public const int MaxBatchSize = 100_000;
+
+    // An arbitrary constant that names "profile replay" among advisory locks.
+    private const long LockKey = 0x5052_4F46_5245_504C; // "PROFREPL"
+
+    private const string BatchSql = """
+        with batch as (
+          select u.id from auth.users u
+          where u.id > $1
+            and ($3::uuid[] is null or u.id = any($3))
+            and ($4::timestamptz is null or u.created_at >= $4)
+            and ($5::timestamptz is null or u.created_at < $5)
+          order by u.id
+          limit $2
+        ), missing as (
+          select b.id from batch b
+          where not exists (select 1 from public.user_profiles p where p.user_id = b.id)
+        ), created as (
+          insert into public.user_profiles (user_id, email, display_name, is_active, source_updated_at, created_via)
+          select a.user_id, a.email, a.display_name, a.is_active, a.source_updated_at, 'replay'
+          from profile_sync.auth_user_profiles a
+          join missing m on m.id = a.user_id
+          where not $6
+          on conflict (user_id) do nothing
+          returning 1
+        )
+        select (select b.id from batch b order by b.id desc limit 1), (select count(*) from batch), (select count(*) from missing), (select count(*) from created)
+        """;
+
+    private readonly ResiliencePipeline _pipeline = pipelines.GetPipeline(DatabaseResilience.PipelineName);
+
+    public async Task<ReplayReport> RunAsync(ReplayRequest request, IProgress<ReplayProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentOutOfRangeException.ThrowIfLessThan(request.BatchSize, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(request.BatchSize, MaxBatchSize);
+        var clock = Stopwatch.StartNew();
+
+        // The lock lives in a transaction held open for the whole replay: a transaction-mode pooler keeps the
+        // same server connection for it, and it is released however the replay ends.
+        await using var lockConnection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var lockTransaction = await lockConnection.BeginTransactionAsync(cancellationToken);
+        await using (var tryLock = new NpgsqlCommand("select pg_try_advisory_xact_lock($1)", lockConnection, lockTransaction))
+        {
+            tryLock.Parameters.Add(new NpgsqlParameter<long> { TypedValue = LockKey });
+            if (!(bool)(await tryLock.ExecuteScalarAsync(cancellationToken))!)
+            {
+                throw new ReplayAlreadyRunningException();
+            }
+        }
+
+        var after = Guid.Empty;
+        long scanned = 0, missing = 0, created = 0;
+        var batches = 0;
+        while (true)
+        {
+            var batch = await _pipeline.ExecuteAsync(
+                static async (state, token) => await state.self.RunBatchAsync(state.request, state.after, token),
+                (self: this, request, after),
+                cancellationToken);
+            if (batch.Scanned == 0)
+            {
+                break;
+            }
+
+            batches++;
+            scanned += batch.Scanned;
+            missing += batch.Missing;
+            created += batch.Created;
+            after = batch.LastId;
+            progress?.Report(new ReplayProgress(batches, scanned, missing, created, clock.Elapsed));
+            if (batch.Scanned < request.BatchSize)
+            {
+                break;
+            }
+        }
+
+        await lockTransaction.CommitAsync(cancellationToken);
+        return new ReplayReport(scanned, missing, created, request.DryRun, clock.ElapsedMilliseconds);
+    }
+
+    private async Task<Batch> RunBatchAsync(ReplayRequest request, Guid after, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand(BatchSql);
+        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = after });
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = request.BatchSize });
+        command.Parameters.Add(new NpgsqlParameter
+        {
+            NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid,
+            Value = (object?)request.Scope.UserIds?.ToArray() ?? DBNull.Value,
+        });
+        command.Parameters.Add(Timestamp(request.Scope.CreatedAfter));
+        command.Parameters.Add(Timestamp(request.Scope.CreatedBefore));
+        command.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = request.DryRun });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        await reader.ReadAsync(cancellationToken);
+        return reader.IsDBNull(0)
+            ? default
+            : new Batch(reader.GetGuid(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3));
+    }
+
+    private static NpgsqlParameter Timestamp(DateTimeOffset? value) =>
+        new() { NpgsqlDbType = NpgsqlDbType.TimestampTz, Value = (object?)value?.UtcDateTime ?? DBNull.Value };
+
+    private readonly record struct Batch(Guid LastId, long Scanned, long Missing, long Created);
+}

@@ -1,0 +1,151 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using ProfileSync.Events;
+using ProfileSync.Resilience;
+
+namespace ProfileSync.Replay;
+
+/// <summary>
+/// <c>POST /api/profiles/replay</c> with <c>{}</c>, <c>{"userIds":[…]}</c> or <c>{"createdAfter":…,"createdBefore":…}</c>,
+/// each with optional <c>"dryRun":true</c> (and <c>"batchSize"</c>).
+/// </summary>
+public sealed partial class ReplayHandler(ProfileReplayer replayer, ILogger<ReplayHandler> logger)
+{
+    private const int MaxBodyBytes = 1024 * 1024;
+
+    public async Task HandleAsync(HttpContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var body = await RequestBody.ReadAsync(context.Request, MaxBodyBytes, context.RequestAborted);
+        if (body is null)
+        {
+            await RespondAsync(context, StatusCodes.Status413PayloadTooLarge, new ErrorBody($"the body is over {MaxBodyBytes} bytes"));
+            return;
+        }
+
+        ReplayRequest request;
+        try
+        {
+            request = ParseRequest(body.Value);
+        }
+        catch (FormatException e)
+        {
+            await RespondAsync(context, StatusCodes.Status400BadRequest, new ErrorBody(e.Message));
+            return;
+        }
+
+        try
+        {
+            var report = await replayer.RunAsync(request, cancellationToken: context.RequestAborted);
+            LogReplayed(logger, report.Scanned, report.Missing, report.Created, report.DryRun, report.ElapsedMs);
+            await RespondAsync(context, StatusCodes.Status200OK, report);
+        }
+        catch (ReplayAlreadyRunningException e)
+        {
+            await RespondAsync(context, StatusCodes.Status409Conflict, new ErrorBody(e.Message));
+        }
+        catch (Exception e) when (DatabaseResilience.IsUnavailable(e) && !context.RequestAborted.IsCancellationRequested)
+        {
+            LogUnavailable(logger, e.GetType().Name, e);
+            context.Response.Headers.RetryAfter = AuthEventsHandler.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            await RespondAsync(context, StatusCodes.Status503ServiceUnavailable, new ErrorBody("the database is unavailable; nothing is lost, run the replay again"));
+        }
+    }
+
+    /// <summary>Strict: an unknown or misspelt field is an error, never a replay of everything.</summary>
+    public static ReplayRequest ParseRequest(ReadOnlyMemory<byte> body)
+    {
+        if (body.IsEmpty)
+        {
+            return new ReplayRequest(new ReplayScope());
+        }
+
+        JsonElement root;
+        try
+        {
+            using var document = JsonDocument.Parse(body);
+            root = document.RootElement.Clone();
+        }
+        catch (JsonException)
+        {
+            throw new FormatException("the body is not JSON");
+        }
+
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            throw new FormatException("the body must be a JSON object");
+        }
+
+        List<Guid>? userIds = null;
+        DateTimeOffset? after = null, before = null;
+        var dryRun = false;
+        var batchSize = ProfileReplayer.DefaultBatchSize;
+        foreach (var property in root.EnumerateObject())
+        {
+            switch (property.Name)
+            {
+                case "userIds":
+                    userIds = ReadUserIds(property.Value);
+                    break;
+                case "createdAfter":
+                    after = ReadTime(property);
+                    break;
+                case "createdBefore":
+                    before = ReadTime(property);
+                    break;
+                case "dryRun":
+                    dryRun = property.Value.ValueKind is JsonValueKind.True or JsonValueKind.False
+                        ? property.Value.GetBoolean()
+                        : throw new FormatException("'dryRun' must be true or false");
+                    break;
+                case "batchSize":
+                    batchSize = property.Value.TryGetInt32(out var size) && size is >= 1 and <= ProfileReplayer.MaxBatchSize
+                        ? size
+                        : throw new FormatException($"'batchSize' must be a whole number from 1 to {ProfileReplayer.MaxBatchSize}");
+                    break;
+                default:
+                    throw new FormatException($"unknown field '{(property.Name.Length <= 40 ? property.Name : property.Name[..40])}'; expected userIds, createdAfter, createdBefore, dryRun, batchSize");
+            }
+        }
+
+        if (after is not null && before is not null && after >= before)
+        {
+            throw new FormatException("'createdAfter' must be earlier than 'createdBefore'");
+        }
+
+        return new ReplayRequest(new ReplayScope(userIds, after, before), dryRun, batchSize);
+    }
+
+    private static List<Guid> ReadUserIds(JsonElement value)
+    {
+        if (value.ValueKind != JsonValueKind.Array || value.GetArrayLength() == 0)
+        {
+            throw new FormatException("'userIds' must be a non-empty array of UUIDs");
+        }
+
+        return value.EnumerateArray()
+            .Select(id => id.ValueKind == JsonValueKind.String && Guid.TryParse(id.GetString(), out var guid)
+                ? guid
+                : throw new FormatException("'userIds' must be a non-empty array of UUIDs"))
+            .Distinct()
+            .ToList();
+    }
+
+    private static DateTimeOffset ReadTime(JsonProperty property) =>
+        property.Value.ValueKind == JsonValueKind.String && property.Value.TryGetDateTimeOffset(out var time)
+            ? time
+            : throw new FormatException($"'{property.Name}' must be an ISO 8601 timestamp");
+
+    private static async Task RespondAsync<T>(HttpContext context, int status, T body)
+    {
+        context.Response.StatusCode = status;
+        await context.Response.WriteAsJsonAsync(body, Json.Options, context.RequestAborted);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Replay: scanned {Scanned}, missing {Missing}, created {Created}, dry run {DryRun}, {ElapsedMs} ms")]
+    private static partial void LogReplayed(ILogger logger, long scanned, long missing, long created, bool dryRun, long elapsedMs);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Replay stopped: database unavailable ({ErrorType}); answered 503")]
+    private static partial void LogUnavailable(ILogger logger, string errorType, Exception exception);
+}

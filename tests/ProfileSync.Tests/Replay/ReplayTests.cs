@@ -1,0 +1,303 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging.Abstractions;
+using Moq;
+using ProfileFunctions;
+using ProfileSync.Cli;
+using ProfileSync.Replay;
+using ProfileSync.Tests.Support;
+
+namespace ProfileSync.Tests.Replay;
+
+public sealed class ReplayTests(PostgresCluster cluster) : IAsyncLifetime
+{
+    private TestDatabase _db = null!;
+    private List<Guid> _users = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        _db = await cluster.CreateDatabaseAsync();
+        _users = await _db.SeedStartingCaseAsync();
+    }
+
+    public ValueTask DisposeAsync() => _db.DisposeAsync();
+
+    [Fact]
+    public async Task Cli_replay_heals_the_starting_case_and_a_second_run_creates_nothing()
+    {
+        var before = await _db.ProfilesJsonAsync(_users[0], _users[1]);
+
+        var first = await CliRunner.RunAsync("replay", "--json", "--connection", _db.ConnectionString());
+        var second = await CliRunner.RunAsync("replay", "--json", "--connection", _db.ConnectionString());
+
+        Assert.Equal(0, first.ExitCode);
+        Assert.Equal((5L, 3L, 3L), Counts(first.Output));
+        Assert.Equal((5L, 0L, 0L), Counts(second.Output));
+        await AssertHealedAsync(before);
+    }
+
+    [Fact]
+    public async Task Cli_replay_prints_a_line_per_batch_and_a_summary_when_not_on_a_terminal()
+    {
+        var (exitCode, output, _) = await CliRunner.RunAsync("replay", "--batch-size", "2", "--connection", _db.ConnectionString());
+
+        Assert.Equal(0, exitCode);
+        Assert.Contains("batches 3  scanned 5  missing 3  created 3", output, StringComparison.Ordinal);
+        Assert.Matches(@"Created\s+3", output);
+    }
+
+    [Fact]
+    public async Task Http_replay_through_profilesync_serve_heals_the_starting_case()
+    {
+        var before = await _db.ProfilesJsonAsync(_users[0], _users[1]);
+        await using var served = await ServedApp.StartAsync(_db.ConnectionString());
+
+        using var first = await served.Client.PostAsync(new Uri("/api/profiles/replay", UriKind.Relative), Json("{}"));
+        using var second = await served.Client.PostAsync(new Uri("/api/profiles/replay", UriKind.Relative), Json("{}"));
+
+        Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+        var answer = await first.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal((5L, 3L, 3L), (answer.GetProperty("scanned").GetInt64(), answer.GetProperty("missing").GetInt64(), answer.GetProperty("created").GetInt64()));
+        Assert.False(answer.GetProperty("dryRun").GetBoolean());
+        Assert.True(answer.TryGetProperty("elapsedMs", out _));
+        Assert.Equal(0, (await second.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("created").GetInt64());
+        await AssertHealedAsync(before);
+    }
+
+    [Fact]
+    public async Task Http_replay_function_answers_as_the_host_would()
+    {
+        await using var services = Services();
+        var function = ActivatorUtilities.CreateInstance<ReplayFunctions>(services);
+        var context = new DefaultHttpContext();
+        context.Request.Method = "POST";
+        context.Request.Body = new MemoryStream(Encoding.UTF8.GetBytes($$"""{"userIds":["{{_users[3]}}"],"dryRun":true}"""));
+        context.Response.Body = new MemoryStream();
+
+        await function.ReplayAsync(context.Request);
+
+        context.Response.Body.Position = 0;
+        Assert.Equal(200, context.Response.StatusCode);
+        using var answer = await JsonDocument.ParseAsync(context.Response.Body);
+        Assert.Equal((1L, 1L, 0L), Counts(answer.RootElement.GetRawText()));
+        Assert.True(answer.RootElement.GetProperty("dryRun").GetBoolean());
+    }
+
+    [Fact]
+    public async Task Timer_heals_the_starting_case()
+    {
+        var before = await _db.ProfilesJsonAsync(_users[0], _users[1]);
+        await using var services = Services();
+        var function = ActivatorUtilities.CreateInstance<ReplayFunctions>(services);
+
+        await function.ReconcileAsync(new Mock<Microsoft.Azure.Functions.Worker.TimerInfo>().Object, CancellationToken.None);
+
+        await AssertHealedAsync(before);
+    }
+
+    [Fact]
+    public async Task Dry_run_counts_right_and_writes_nothing()
+    {
+        var report = await Replayer().RunAsync(new ReplayRequest(new ReplayScope(), DryRun: true));
+
+        Assert.Equal(new ReplayReport(5, 3, 0, true, report.ElapsedMs), report);
+        Assert.Equal(3L, await _db.UsersWithoutProfileAsync());
+    }
+
+    [Fact]
+    public async Task User_id_scope_touches_only_those_users()
+    {
+        var report = await Replayer().RunAsync(new ReplayRequest(new ReplayScope(UserIds: [_users[2], _users[0]])));
+
+        Assert.Equal((2L, 1L, 1L), (report.Scanned, report.Missing, report.Created));
+        Assert.Equal(1L, await _db.ProfileCountAsync(_users[2]));
+        Assert.Equal(0L, await _db.ProfileCountAsync(_users[3]));
+        Assert.Equal(0L, await _db.ProfileCountAsync(_users[4]));
+    }
+
+    [Fact]
+    public async Task Created_window_touches_only_users_created_in_it()
+    {
+        await _db.ExecuteAsync("update auth.users set created_at = '2025-01-01' where id = $1", "supabase_auth_admin", _users[3]);
+        await _db.ExecuteAsync("update auth.users set created_at = '2025-06-01' where id = $1", "supabase_auth_admin", _users[4]);
+
+        var report = await Replayer().RunAsync(new ReplayRequest(new ReplayScope(
+            CreatedAfter: new DateTimeOffset(2024, 12, 1, 0, 0, 0, TimeSpan.Zero),
+            CreatedBefore: new DateTimeOffset(2025, 3, 1, 0, 0, 0, TimeSpan.Zero))));
+
+        Assert.Equal((1L, 1L, 1L), (report.Scanned, report.Missing, report.Created));
+        Assert.Equal(1L, await _db.ProfileCountAsync(_users[3]));
+        Assert.Equal(0L, await _db.ProfileCountAsync(_users[4]));
+        Assert.Equal(0L, await _db.ProfileCountAsync(_users[2]));
+    }
+
+    [Fact]
+    public async Task Second_replay_while_one_runs_says_so_and_does_nothing()
+    {
+        using var firstBatchDone = new SemaphoreSlim(0);
+        using var mayContinue = new SemaphoreSlim(0);
+        var blocking = new BlockingProgress(firstBatchDone, mayContinue);
+        var running = Task.Run(() => Replayer().RunAsync(new ReplayRequest(new ReplayScope(), BatchSize: 1), blocking));
+        await firstBatchDone.WaitAsync(TimeSpan.FromSeconds(30));
+
+        await Assert.ThrowsAsync<ReplayAlreadyRunningException>(() => Replayer().RunAsync(new ReplayRequest(new ReplayScope())));
+        var cli = await CliRunner.RunAsync("replay", "--connection", _db.ConnectionString());
+        await using var served = await ServedApp.StartAsync(_db.ConnectionString());
+        using var http = await served.Client.PostAsync(new Uri("/api/profiles/replay", UriKind.Relative), Json("{}"));
+
+        mayContinue.Release(100);
+        var report = await running;
+        Assert.Equal(ProfileSyncCli.Busy, cli.ExitCode);
+        Assert.Contains("another replay is running", cli.Error, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.Conflict, http.StatusCode);
+        Assert.Equal(3L, report.Created);
+        Assert.Equal(0L, await _db.UsersWithoutProfileAsync());
+    }
+
+    [Theory]
+    [InlineData("--batch-size", "0", "--batch-size must be from 1 to")]
+    [InlineData("--created-after", "2025-02-01", "--created-after must be earlier")]
+    public async Task Cli_replay_refuses_bad_options_with_a_clear_message(string option, string value, string message)
+    {
+        var (exitCode, _, error) = await CliRunner.RunAsync(
+            "replay", option, value, "--created-before", "2025-01-01", "--connection", _db.ConnectionString());
+
+        Assert.Equal(ProfileSyncCli.UsageError, exitCode);
+        Assert.Contains(message, error, StringComparison.Ordinal);
+        Assert.Equal(3L, await _db.UsersWithoutProfileAsync());
+    }
+
+    [Fact]
+    public async Task Cancelled_replay_run_again_completes_without_duplicates()
+    {
+        using var cancel = new CancellationTokenSource();
+        var stopAfterFirst = new SynchronousProgress(p =>
+        {
+            if (p.Batches == 1)
+            {
+                cancel.Cancel();
+            }
+        });
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(
+            () => Replayer().RunAsync(new ReplayRequest(new ReplayScope(), BatchSize: 2), stopAfterFirst, cancel.Token));
+        var partial = 3 - await _db.UsersWithoutProfileAsync();
+        var rerun = await Replayer().RunAsync(new ReplayRequest(new ReplayScope(), BatchSize: 2));
+
+        Assert.InRange(partial, 0, 2);
+        Assert.Equal(3 - partial, rerun.Created);
+        await AssertHealedAsync(null);
+    }
+
+    [Fact]
+    public async Task Replay_racing_webhooks_and_the_trigger_for_the_same_users_ends_with_one_profile_each()
+    {
+        await _db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
+        var newcomers = new List<Guid>();
+        for (var i = 0; i < 60; i++)
+        {
+            newcomers.Add(await _db.SignUpAsync(email: $"race{i}@example.com"));
+        }
+
+        await _db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = true");
+        await using var served = await ServedApp.StartAsync(_db.ConnectionString());
+
+        var work = new List<Task>
+        {
+            Replayer().RunAsync(new ReplayRequest(new ReplayScope(), BatchSize: 7)),
+        };
+        work.AddRange(newcomers.Select(async id =>
+        {
+            var (status, _) = await served.SendAsync(SupabaseEvents.Insert(id, "x@example.com"));
+            Assert.Equal(HttpStatusCode.OK, status);
+        }));
+        work.AddRange(Enumerable.Range(0, 20).Select(i => _db.SignUpAsync(email: $"late{i}@example.com")));
+        await Task.WhenAll(work);
+        await Replayer().RunAsync(new ReplayRequest(new ReplayScope()));
+
+        Assert.Equal(0L, await _db.UsersWithoutProfileAsync());
+        Assert.Equal(0L, await _db.ScalarAsync<long>("select count(*) from (select user_id from public.user_profiles group by 1 having count(*) > 1) d"));
+        Assert.Equal(await _db.ScalarAsync<long>("select count(*) from auth.users"), await _db.ScalarAsync<long>("select count(*) from public.user_profiles"));
+    }
+
+    [Theory]
+    [InlineData("[]", "must be a JSON object")]
+    [InlineData("""{"userId":["x"]}""", "unknown field 'userId'")]
+    [InlineData("""{"userIds":[]}""", "'userIds' must be a non-empty array of UUIDs")]
+    [InlineData("""{"userIds":["nope"]}""", "'userIds' must be a non-empty array of UUIDs")]
+    [InlineData("""{"createdAfter":"yesterday"}""", "'createdAfter' must be an ISO 8601 timestamp")]
+    [InlineData("""{"createdAfter":"2025-02-01T00:00:00Z","createdBefore":"2025-01-01T00:00:00Z"}""", "must be earlier")]
+    [InlineData("""{"dryRun":"yes"}""", "'dryRun' must be true or false")]
+    [InlineData("""{"batchSize":0}""", "'batchSize' must be a whole number")]
+    public async Task Bad_replay_body_gets_400_with_the_reason_and_changes_nothing(string body, string reason)
+    {
+        await using var served = await ServedApp.StartAsync(_db.ConnectionString());
+
+        using var response = await served.Client.PostAsync(new Uri("/api/profiles/replay", UriKind.Relative), Json(body));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains(reason, await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(3L, await _db.UsersWithoutProfileAsync());
+    }
+
+    private ProfileReplayer Replayer() => Services().GetRequiredService<ProfileReplayer>();
+
+    private ServiceProvider Services() =>
+        new ServiceCollection()
+            .AddSingleton<Microsoft.Extensions.Configuration.IConfiguration>(new Microsoft.Extensions.Configuration.ConfigurationBuilder()
+                .AddInMemoryCollection(new Dictionary<string, string?>(SupabaseEvents.Settings)
+                {
+                    ["ProfileSync:ConnectionString"] = _db.ConnectionString(),
+                }).Build())
+            .AddSingleton(typeof(Microsoft.Extensions.Logging.ILogger<>), typeof(NullLogger<>))
+            .AddProfileSyncEvents()
+            .BuildServiceProvider();
+
+    private async Task AssertHealedAsync(string? oldProfilesBefore)
+    {
+        Assert.Equal(0L, await _db.UsersWithoutProfileAsync());
+        foreach (var user in _users)
+        {
+            Assert.Equal(1L, await _db.ProfileCountAsync(user));
+        }
+
+        if (oldProfilesBefore is not null)
+        {
+            Assert.Equal(oldProfilesBefore, await _db.ProfilesJsonAsync(_users[0], _users[1]));
+        }
+
+        Assert.All(_users[2..], user => Assert.Equal("replay", _db.ProfileAsync(user).Result!.CreatedVia));
+    }
+
+    private static (long Scanned, long Missing, long Created) Counts(string json)
+    {
+        using var document = JsonDocument.Parse(json);
+        var root = document.RootElement;
+        return (root.GetProperty("scanned").GetInt64(), root.GetProperty("missing").GetInt64(), root.GetProperty("created").GetInt64());
+    }
+
+    private static StringContent Json(string body) => new(body, Encoding.UTF8, "application/json");
+
+    private sealed class SynchronousProgress(Action<ReplayProgress> report) : IProgress<ReplayProgress>
+    {
+        public void Report(ReplayProgress value) => report(value);
+    }
+
+    /// <summary>Holds the replay (and its lock) after its first batch until released.</summary>
+    private sealed class BlockingProgress(SemaphoreSlim firstBatchDone, SemaphoreSlim mayContinue) : IProgress<ReplayProgress>
+    {
+        public void Report(ReplayProgress value)
+        {
+            if (value.Batches == 1)
+            {
+                firstBatchDone.Release();
+                mayContinue.Wait(TimeSpan.FromSeconds(30));
+            }
+        }
+    }
+}
