@@ -66,6 +66,11 @@ internal static class ReplayCommand
                 await error.WriteLineAsync($"profilesync: {e.Message}");
                 return ProfileSyncCli.Busy;
             }
+            catch (ReplayLockLostException e)
+            {
+                await error.WriteLineAsync($"profilesync: {e.Message}");
+                return ProfileSyncCli.Failure;
+            }
         });
         return command;
     }

@@ -9,6 +9,7 @@ public sealed class FunctionsMetadataTests
     [Theory]
     [InlineData("AuthEvents", "httpTrigger", "auth-events", "Function", "post")]
     [InlineData("Health", "httpTrigger", "health", "Anonymous", "get")]
+    [InlineData("ReplayProfiles", "httpTrigger", "profiles/replay", "Admin", "post")]
     public void Function_is_listed_with_its_route_and_auth_level(string name, string trigger, string route, string authLevel, string method)
     {
         var binding = Trigger(name);
@@ -17,6 +18,15 @@ public sealed class FunctionsMetadataTests
         Assert.Equal(route, binding.GetProperty("route").GetString());
         Assert.Equal(authLevel, binding.GetProperty("authLevel").GetString());
         Assert.Equal([method], binding.GetProperty("methods").EnumerateArray().Select(m => m.GetString()));
+    }
+
+    [Fact]
+    public void Reconcile_timer_takes_its_schedule_from_the_setting()
+    {
+        var binding = Trigger("ReconcileProfiles");
+
+        Assert.Equal("timerTrigger", binding.GetProperty("type").GetString());
+        Assert.Equal("%ProfileSync__ReconcileSchedule%", binding.GetProperty("schedule").GetString());
     }
 
     internal static JsonElement Trigger(string name)

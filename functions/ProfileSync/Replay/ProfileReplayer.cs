@@ -23,6 +23,10 @@ public sealed record ReplayProgress(int Batches, long Scanned, long Missing, lon
 /// <summary>Another replay holds the lock; this one did nothing.</summary>
 public sealed class ReplayAlreadyRunningException() : Exception("another replay is running; try again when it has finished");
 
+/// <summary>The connection holding the lock died (database restart): what was committed stays; run the replay again.</summary>
+public sealed class ReplayLockLostException(Exception inner)
+    : Exception("the replay lost its lock (the database connection was reset); the batches done are kept: run the replay again", inner);
+
 /// <summary>
 /// Creates the profiles that are missing, with the same rules as every other path (<c>created_via = 'replay'</c>):
 /// set-based, in batches keyed by user id, each committed on its own (short locks; safe to stop and run again),
@@ -87,6 +91,7 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
         var batches = 0;
         while (true)
         {
+            await EnsureLockHeldAsync(lockConnection, lockTransaction, cancellationToken);
             var batch = await _pipeline.ExecuteAsync(
                 static async (state, token) => await state.self.RunBatchAsync(state.request, state.after, token),
                 (self: this, request, after),
@@ -110,6 +115,20 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
 
         await lockTransaction.CommitAsync(cancellationToken);
         return new ReplayReport(scanned, missing, created, request.DryRun, clock.ElapsedMilliseconds);
+    }
+
+    // Without the lock another replay could start; both would still be correct, but one at a time is the promise.
+    private static async Task EnsureLockHeldAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var check = new NpgsqlCommand("select 1", connection, transaction);
+            await check.ExecuteScalarAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
+        {
+            throw new ReplayLockLostException(e);
+        }
     }
 
     private async Task<Batch> RunBatchAsync(ReplayRequest request, Guid after, CancellationToken cancellationToken)

@@ -45,7 +45,7 @@ public sealed partial class ReplayHandler(ProfileReplayer replayer, ILogger<Repl
         {
             await RespondAsync(context, StatusCodes.Status409Conflict, new ErrorBody(e.Message));
         }
-        catch (Exception e) when (DatabaseResilience.IsUnavailable(e) && !context.RequestAborted.IsCancellationRequested)
+        catch (Exception e) when ((e is ReplayLockLostException || DatabaseResilience.IsUnavailable(e)) && !context.RequestAborted.IsCancellationRequested)
         {
             LogUnavailable(logger, e.GetType().Name, e);
             context.Response.Headers.RetryAfter = AuthEventsHandler.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);

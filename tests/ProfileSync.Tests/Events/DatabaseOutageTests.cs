@@ -1,4 +1,6 @@
 using System.Net;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using ProfileSync.Tests.Support;
 
 namespace ProfileSync.Tests.Events;
@@ -51,6 +53,48 @@ public sealed class DatabaseOutageTests : IAsyncLifetime
         }
 
         Assert.Equal(1L, await _db.ProfileCountAsync(userId));
+    }
+
+    [Fact]
+    public async Task Replay_cut_off_by_a_restart_between_batches_completes_when_run_again()
+    {
+        var users = new List<Guid>();
+        for (var i = 0; i < 9; i++)
+        {
+            users.Add(await _db.SignUpAsync(email: $"r{i}@example.com"));
+        }
+
+        using var services = new ServiceCollection()
+            .AddSingleton<IConfiguration>(new ConfigurationBuilder()
+                .AddInMemoryCollection(new Dictionary<string, string?> { ["ProfileSync:ConnectionString"] = _db.ConnectionString() }).Build())
+            .AddLogging()
+            .AddProfileSync()
+            .BuildServiceProvider();
+        var replayer = services.GetRequiredService<ProfileSync.Replay.ProfileReplayer>();
+        var restartAfterFirst = new RestartAfterFirstBatch(_cluster);
+
+        // The lock's connection dies with the restart: the replay stops and says so instead of going on unguarded.
+        await Assert.ThrowsAsync<ProfileSync.Replay.ReplayLockLostException>(() => replayer.RunAsync(new(new(), BatchSize: 3), restartAfterFirst));
+        _db.ClearPools();
+        var partial = await _db.ScalarAsync<long>("select count(*) from public.user_profiles");
+        var rerun = await replayer.RunAsync(new(new(), BatchSize: 3));
+
+        Assert.Equal(3L, partial);
+        Assert.Equal(6L, rerun.Created);
+        Assert.Equal(9L, await _db.ScalarAsync<long>("select count(*) from public.user_profiles"));
+        Assert.All(users, user => Assert.Equal(1L, _db.ProfileCountAsync(user).Result));
+    }
+
+    private sealed class RestartAfterFirstBatch(PostgresCluster cluster) : IProgress<ProfileSync.Replay.ReplayProgress>
+    {
+        public void Report(ProfileSync.Replay.ReplayProgress value)
+        {
+            if (value.Batches == 1)
+            {
+                cluster.StopServerAsync().GetAwaiter().GetResult();
+                cluster.StartServerAsync().GetAwaiter().GetResult();
+            }
+        }
     }
 
     [Fact]
