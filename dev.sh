@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ProfileFunctions developer commands.
 #   ./dev.sh test    install what is missing, run every test (xunit and pgTAP), print "N passed, N failed"
+#   ./dev.sh bench   build Release and print the replay benchmark (1M users; --users N --batch-size N --rounds N)
 #   ./dev.sh status  profilesync status against $ProfileSync__ConnectionString (or --connection …)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -86,6 +87,11 @@ cmd_test() {
   [ "$failed" = 0 ]
 }
 
+cmd_bench() {
+  ensure_packages
+  dotnet run -c Release --project benchmarks/ProfileSync.Bench -v q -- "$@"
+}
+
 cmd_status() {
   dotnet run --project functions/ProfileSync.Cli -v q -- status "$@"
 }
@@ -93,8 +99,9 @@ cmd_status() {
 case "${1:-}" in
   test) shift; cmd_test "$@" ;;
   status) shift; cmd_status "$@" ;;
-  up|down|bench)
-    echo "./dev.sh $1 is not built yet: the local emulator and benchmarks arrive in later releases (see README)." >&2
+  bench) shift; cmd_bench "$@" ;;
+  up|down)
+    echo "./dev.sh $1 is not built yet: the local emulator arrives in a later release (see README)." >&2
     exit 2 ;;
-  *) echo "usage: ./dev.sh test | status [--json] [--connection CS]" >&2; exit 2 ;;
+  *) echo "usage: ./dev.sh test | bench [--users N] | status [--json] [--connection CS]" >&2; exit 2 ;;
 esac
