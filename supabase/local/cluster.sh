@@ -88,6 +88,9 @@ start() { # start DIR PORT [--fast]
       echo "unix_socket_directories = '$dir'"
       echo "max_connections = 400"
       echo "password_encryption = 'scram-sha-256'"
+      # Supabase sizes shared_buffers to about a quarter of the instance's memory; 128 MB (the default) is less
+      # than a 1M-user auth.users with its profiles needs.
+      echo "shared_buffers = 1GB"
       if [ "$fast" = --fast ]; then
         # Throwaway test data: durability buys nothing here.
         echo "fsync = off"

@@ -44,11 +44,13 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
     // a profile, and the insert takes its rows from that same pass.
     private const string BatchSql = """
         with batch as (
-          select a.user_id, p.user_id is null as missing, a.email, a.source_updated_at,
-                 case when p.user_id is null then a.display_name end as display_name,
-                 case when p.user_id is null then a.is_active end as is_active
+          select a.user_id, p.found is null as missing, a.email, a.source_updated_at,
+                 case when p.found is null then a.display_name end as display_name,
+                 case when p.found is null then a.is_active end as is_active
           from profile_sync.auth_user_profiles a
-          left join public.user_profiles p on p.user_id = a.user_id
+          -- One index probe per user of the batch; "offset 0" keeps the planner from turning it into a join over
+          -- every profile, which would make each batch cost as much as the whole table.
+          left join lateral (select 1 as found from public.user_profiles p where p.user_id = a.user_id offset 0) p on true
           where a.user_id > $1
             and ($3::uuid[] is null or a.user_id = any($3))
             and ($4::timestamptz is null or a.created_at >= $4)

@@ -20,32 +20,54 @@ public sealed class DriftReader(NpgsqlDataSource dataSource)
 
     public async Task<DriftReport> ReadAsync(int sampleSize = DefaultSampleSize, CancellationToken cancellationToken = default)
     {
-        // One snapshot, so the numbers agree with each other. Samples show the newest first.
-        const string sql = """
-            select
-              (select count(*) from auth.users),
-              (select count(*) from public.user_profiles),
-              (select count(*) from auth.users u
-                where not exists (select 1 from public.user_profiles p where p.user_id = u.id)),
-              array(select u.id from auth.users u
-                     where not exists (select 1 from public.user_profiles p where p.user_id = u.id)
-                     order by u.created_at desc nulls last, u.id limit $1),
-              (select count(*) from public.user_profiles p
-                where not exists (select 1 from auth.users u where u.id = p.user_id)),
-              array(select p.user_id from public.user_profiles p
-                     where not exists (select 1 from auth.users u where u.id = p.user_id)
-                     order by p.created_at desc, p.user_id limit $1)
+        // One pass counts everything; the samples are looked up only when there is drift. One snapshot, so the
+        // numbers agree with each other.
+        const string countsSql = """
+            select count(u.id), count(p.user_id),
+                   count(*) filter (where p.user_id is null),
+                   count(*) filter (where u.id is null)
+            from auth.users u
+            full join public.user_profiles p on p.user_id = u.id
             """;
-        await using var command = dataSource.CreateCommand(sql);
-        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = sampleSize });
+        const string missingSampleSql = """
+            select u.id from auth.users u
+            where not exists (select 1 from public.user_profiles p where p.user_id = u.id)
+            order by u.created_at desc nulls last, u.id limit $1
+            """;
+        const string orphanSampleSql = """
+            select p.user_id from public.user_profiles p
+            where not exists (select 1 from auth.users u where u.id = p.user_id)
+            order by p.created_at desc, p.user_id limit $1
+            """;
+
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellationToken);
+        long authUsers, profiles, missing, orphans;
+        await using (var counts = new NpgsqlCommand(countsSql, connection, transaction))
+        await using (var reader = await counts.ExecuteReaderAsync(cancellationToken))
+        {
+            await reader.ReadAsync(cancellationToken);
+            (authUsers, profiles, missing, orphans) = (reader.GetInt64(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3));
+        }
+
+        var missingSample = missing == 0 ? [] : await SampleAsync(connection, transaction, missingSampleSql, sampleSize, cancellationToken);
+        var orphanSample = orphans == 0 ? [] : await SampleAsync(connection, transaction, orphanSampleSql, sampleSize, cancellationToken);
+        await transaction.CommitAsync(cancellationToken);
+        return new DriftReport(authUsers, profiles, missing, missingSample, orphans, orphanSample);
+    }
+
+    private static async Task<Guid[]> SampleAsync(
+        NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, int size, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(sql, connection, transaction);
+        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = size });
+        var ids = new List<Guid>(size);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        await reader.ReadAsync(cancellationToken);
-        return new DriftReport(
-            AuthUsers: reader.GetInt64(0),
-            Profiles: reader.GetInt64(1),
-            UsersWithoutProfile: reader.GetInt64(2),
-            SampleUsersWithoutProfile: reader.GetFieldValue<Guid[]>(3),
-            ProfilesWithoutUser: reader.GetInt64(4),
-            SampleProfilesWithoutUser: reader.GetFieldValue<Guid[]>(5));
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            ids.Add(reader.GetGuid(0));
+        }
+
+        return [.. ids];
     }
 }
