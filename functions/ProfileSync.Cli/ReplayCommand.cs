@@ -94,7 +94,7 @@ internal static class ReplayCommand
         }
 
         // Not a terminal: one plain line per batch, for logs.
-        var lines = new SynchronousProgress(p => output.WriteLine(Describe(p, request.DryRun)));
+        var lines = new SynchronousProgress<ReplayProgress>(p => output.WriteLine(Describe(p, request.DryRun)));
         return await replayer.RunAsync(request, lines, cancellationToken);
     }
 
@@ -111,10 +111,4 @@ internal static class ReplayCommand
         Created                   {report.Created,12:N0}{(report.DryRun ? "   (dry run: nothing written)" : "")}
         Elapsed                   {report.ElapsedMs,9:N0} ms
         """);
-
-    /// <summary>Reports on the caller's thread, in order (Progress&lt;T&gt; posts to the thread pool).</summary>
-    private sealed class SynchronousProgress(Action<ReplayProgress> report) : IProgress<ReplayProgress>
-    {
-        public void Report(ReplayProgress value) => report(value);
-    }
 }

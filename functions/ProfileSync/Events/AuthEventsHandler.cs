@@ -1,9 +1,9 @@
-using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Polly;
 using Polly.Registry;
+using ProfileSync.Http;
 using ProfileSync.Profiles;
 using ProfileSync.Resilience;
 
@@ -21,9 +21,6 @@ public sealed partial class AuthEventsHandler(
     IOptions<ProfileSyncOptions> options,
     ILogger<AuthEventsHandler> logger)
 {
-    /// <summary>Seconds a caller should wait before retrying when the database is unavailable.</summary>
-    public const int RetryAfterSeconds = 2;
-
     private readonly ResiliencePipeline _pipeline = pipelines.GetPipeline(DatabaseResilience.PipelineName);
 
     public async Task HandleAsync(HttpContext context)
@@ -33,7 +30,7 @@ public sealed partial class AuthEventsHandler(
         var body = await RequestBody.ReadAsync(request, options.Value.MaxEventBytes, context.RequestAborted);
         if (body is null)
         {
-            await RespondAsync(context, StatusCodes.Status413PayloadTooLarge, new ErrorBody($"the body is over {options.Value.MaxEventBytes} bytes"));
+            await JsonResponses.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, new ErrorBody($"the body is over {options.Value.MaxEventBytes} bytes"));
             return;
         }
 
@@ -47,7 +44,7 @@ public sealed partial class AuthEventsHandler(
                 body.Value.Span))
         {
             LogUnauthorized(logger, logId);
-            await RespondAsync(context, StatusCodes.Status401Unauthorized, new ErrorBody("unauthorized"));
+            await JsonResponses.WriteAsync(context, StatusCodes.Status401Unauthorized, new ErrorBody("unauthorized"));
             return;
         }
 
@@ -58,7 +55,7 @@ public sealed partial class AuthEventsHandler(
                 ? StatusCodes.Status400BadRequest
                 : StatusCodes.Status422UnprocessableEntity;
             LogRejected(logger, logId, status, parsed.Problem);
-            await RespondAsync(context, status, new ErrorBody(parsed.Problem!));
+            await JsonResponses.WriteAsync(context, status, new ErrorBody(parsed.Problem!));
             return;
         }
 
@@ -70,20 +67,13 @@ public sealed partial class AuthEventsHandler(
                 (store, authEvent),
                 context.RequestAborted);
             LogApplied(logger, logId, authEvent.Type, authEvent.UserId, outcome);
-            await RespondAsync(context, StatusCodes.Status200OK, new OutcomeBody(outcome, authEvent.UserId));
+            await JsonResponses.WriteAsync(context, StatusCodes.Status200OK, new OutcomeBody(outcome, authEvent.UserId));
         }
         catch (Exception e) when (DatabaseResilience.IsUnavailable(e) && !context.RequestAborted.IsCancellationRequested)
         {
             LogUnavailable(logger, logId, authEvent.Type, authEvent.UserId, e.GetType().Name, e);
-            context.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            await RespondAsync(context, StatusCodes.Status503ServiceUnavailable, new ErrorBody("the database is unavailable; retry later"));
+            await JsonResponses.UnavailableAsync(context, "the database is unavailable; retry later");
         }
-    }
-
-    private static async Task RespondAsync<T>(HttpContext context, int status, T body)
-    {
-        context.Response.StatusCode = status;
-        await context.Response.WriteAsJsonAsync(body, Json.Options, context.RequestAborted);
     }
 
     // Header values come from the caller: bound what reaches the logs.
@@ -103,56 +93,3 @@ public sealed partial class AuthEventsHandler(
 }
 
 public sealed record OutcomeBody(ProfileOutcome Outcome, Guid UserId);
-
-public sealed record ErrorBody(string Error);
-
-public static class Json
-{
-    // Relaxed: answers are application/json, never HTML, and reasons read better with their quotes.
-    public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web)
-    {
-        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
-    };
-}
-
-/// <summary>Reads a request body up to a limit without buffering more than the limit.</summary>
-public static class RequestBody
-{
-    /// <returns>The body, or null when it is over <paramref name="limit"/> bytes.</returns>
-    public static async Task<ReadOnlyMemory<byte>?> ReadAsync(HttpRequest request, int limit, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(request);
-        if (request.ContentLength > limit)
-        {
-            return null;
-        }
-
-        var buffer = new byte[Math.Min(limit + 1, (int?)request.ContentLength + 1 ?? 16 * 1024)];
-        var length = 0;
-        while (true)
-        {
-            if (length == buffer.Length)
-            {
-                if (length > limit)
-                {
-                    return null;
-                }
-
-                Array.Resize(ref buffer, Math.Min(limit + 1, buffer.Length * 2));
-            }
-
-            var read = await request.Body.ReadAsync(buffer.AsMemory(length), cancellationToken);
-            if (read == 0)
-            {
-                return buffer.AsMemory(0, length);
-            }
-
-            length += read;
-            if (length > limit)
-            {
-                return null;
-            }
-        }
-    }
-}

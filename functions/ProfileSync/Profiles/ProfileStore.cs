@@ -57,12 +57,12 @@ public sealed class ProfileStore(NpgsqlDataSource dataSource) : IProfileStore
     {
         await using var command = dataSource.CreateCommand(UpsertSql);
         command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = user.Id });
-        command.Parameters.Add(Text(user.Email));
-        command.Parameters.Add(Text(user.Phone));
+        command.Parameters.Add(SqlParameters.Text(user.Email));
+        command.Parameters.Add(SqlParameters.Text(user.Phone));
         command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Jsonb, Value = (object?)user.UserMetadataJson ?? DBNull.Value });
-        command.Parameters.Add(Timestamp(user.BannedUntil));
-        command.Parameters.Add(Timestamp(user.DeletedAt));
-        command.Parameters.Add(Timestamp(user.UpdatedAt));
+        command.Parameters.Add(SqlParameters.Timestamp(user.BannedUntil));
+        command.Parameters.Add(SqlParameters.Timestamp(user.DeletedAt));
+        command.Parameters.Add(SqlParameters.Timestamp(user.UpdatedAt));
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
         await reader.ReadAsync(cancellationToken);
         if (!reader.GetBoolean(1))
@@ -86,10 +86,4 @@ public sealed class ProfileStore(NpgsqlDataSource dataSource) : IProfileStore
         await reader.ReadAsync(cancellationToken);
         return reader.GetBoolean(1) ? ProfileOutcome.Ignored : ProfileOutcome.Deleted;
     }
-
-    private static NpgsqlParameter Text(string? value) =>
-        new() { NpgsqlDbType = NpgsqlDbType.Text, Value = (object?)value ?? DBNull.Value };
-
-    private static NpgsqlParameter Timestamp(DateTimeOffset? value) =>
-        new() { NpgsqlDbType = NpgsqlDbType.TimestampTz, Value = (object?)value?.UtcDateTime ?? DBNull.Value };
 }

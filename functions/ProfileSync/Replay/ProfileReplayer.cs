@@ -153,8 +153,8 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
             NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid,
             Value = (object?)request.Scope.UserIds?.ToArray() ?? DBNull.Value,
         });
-        command.Parameters.Add(Timestamp(request.Scope.CreatedAfter));
-        command.Parameters.Add(Timestamp(request.Scope.CreatedBefore));
+        command.Parameters.Add(SqlParameters.Timestamp(request.Scope.CreatedAfter));
+        command.Parameters.Add(SqlParameters.Timestamp(request.Scope.CreatedBefore));
         command.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = request.DryRun });
         batch.BatchCommands.Add(command);
 
@@ -170,9 +170,6 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
         await transaction.CommitAsync(cancellationToken);
         return result;
     }
-
-    private static NpgsqlParameter Timestamp(DateTimeOffset? value) =>
-        new() { NpgsqlDbType = NpgsqlDbType.TimestampTz, Value = (object?)value?.UtcDateTime ?? DBNull.Value };
 
     private readonly record struct Batch(Guid LastId, long Scanned, long Missing, long Created);
 }

@@ -2,6 +2,7 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using ProfileSync.Events;
+using ProfileSync.Http;
 using ProfileSync.Resilience;
 
 namespace ProfileSync.Replay;
@@ -20,7 +21,7 @@ public sealed partial class ReplayHandler(ProfileReplayer replayer, ILogger<Repl
         var body = await RequestBody.ReadAsync(context.Request, MaxBodyBytes, context.RequestAborted);
         if (body is null)
         {
-            await RespondAsync(context, StatusCodes.Status413PayloadTooLarge, new ErrorBody($"the body is over {MaxBodyBytes} bytes"));
+            await JsonResponses.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, new ErrorBody($"the body is over {MaxBodyBytes} bytes"));
             return;
         }
 
@@ -31,7 +32,7 @@ public sealed partial class ReplayHandler(ProfileReplayer replayer, ILogger<Repl
         }
         catch (FormatException e)
         {
-            await RespondAsync(context, StatusCodes.Status400BadRequest, new ErrorBody(e.Message));
+            await JsonResponses.WriteAsync(context, StatusCodes.Status400BadRequest, new ErrorBody(e.Message));
             return;
         }
 
@@ -39,17 +40,16 @@ public sealed partial class ReplayHandler(ProfileReplayer replayer, ILogger<Repl
         {
             var report = await replayer.RunAsync(request, cancellationToken: context.RequestAborted);
             LogReplayed(logger, report.Scanned, report.Missing, report.Created, report.DryRun, report.ElapsedMs);
-            await RespondAsync(context, StatusCodes.Status200OK, report);
+            await JsonResponses.WriteAsync(context, StatusCodes.Status200OK, report);
         }
         catch (ReplayAlreadyRunningException e)
         {
-            await RespondAsync(context, StatusCodes.Status409Conflict, new ErrorBody(e.Message));
+            await JsonResponses.WriteAsync(context, StatusCodes.Status409Conflict, new ErrorBody(e.Message));
         }
         catch (Exception e) when ((e is ReplayLockLostException || DatabaseResilience.IsUnavailable(e)) && !context.RequestAborted.IsCancellationRequested)
         {
             LogUnavailable(logger, e.GetType().Name, e);
-            context.Response.Headers.RetryAfter = AuthEventsHandler.RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            await RespondAsync(context, StatusCodes.Status503ServiceUnavailable, new ErrorBody("the database is unavailable; nothing is lost, run the replay again"));
+            await JsonResponses.UnavailableAsync(context, "the database is unavailable; nothing is lost, run the replay again");
         }
     }
 
@@ -136,12 +136,6 @@ public sealed partial class ReplayHandler(ProfileReplayer replayer, ILogger<Repl
         property.Value.ValueKind == JsonValueKind.String && property.Value.TryGetDateTimeOffset(out var time)
             ? time
             : throw new FormatException($"'{property.Name}' must be an ISO 8601 timestamp");
-
-    private static async Task RespondAsync<T>(HttpContext context, int status, T body)
-    {
-        context.Response.StatusCode = status;
-        await context.Response.WriteAsJsonAsync(body, Json.Options, context.RequestAborted);
-    }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Replay: scanned {Scanned}, missing {Missing}, created {Created}, dry run {DryRun}, {ElapsedMs} ms")]
     private static partial void LogReplayed(ILogger logger, long scanned, long missing, long created, bool dryRun, long elapsedMs);

@@ -183,24 +183,8 @@ public sealed class AuthEventsHandlerTests
         Assert.Contains("ProfileSync__WebhookSecret", error.Message, StringComparison.Ordinal);
     }
 
-    private ServiceProvider Services(Dictionary<string, string?> settings)
-    {
-        var configuration = new Dictionary<string, string?>(SupabaseEvents.Settings)
-        {
-            ["ProfileSync:ConnectionString"] = "Host=127.0.0.1;Port=1",
-        };
-        foreach (var (key, value) in settings)
-        {
-            configuration[key] = value;
-        }
-
-        return new ServiceCollection()
-            .AddSingleton<IConfiguration>(new ConfigurationBuilder().AddInMemoryCollection(configuration).Build())
-            .AddLogging()
-            .AddProfileSyncEvents()
-            .AddSingleton(_store.Object)
-            .BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true, ValidateScopes = true });
-    }
+    private ServiceProvider Services(Dictionary<string, string?> settings) =>
+        TestServices.Build("Host=127.0.0.1;Port=1", settings, services => services.AddSingleton(_store.Object));
 
     private async Task<(int Status, string Body, IHeaderDictionary Headers)> PostAsync(
         string body,

@@ -1,5 +1,4 @@
 using System.Net;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using ProfileSync.Tests.Support;
 
@@ -64,12 +63,7 @@ public sealed class DatabaseOutageTests : IAsyncLifetime
             users.Add(await _db.SignUpAsync(email: $"r{i}@example.com"));
         }
 
-        using var services = new ServiceCollection()
-            .AddSingleton<IConfiguration>(new ConfigurationBuilder()
-                .AddInMemoryCollection(new Dictionary<string, string?> { ["ProfileSync:ConnectionString"] = _db.ConnectionString() }).Build())
-            .AddLogging()
-            .AddProfileSync()
-            .BuildServiceProvider();
+        using var services = TestServices.Build(_db.ConnectionString());
         var replayer = services.GetRequiredService<ProfileSync.Replay.ProfileReplayer>();
         var restartAfterFirst = new RestartAfterFirstBatch(_cluster);
 

@@ -1,5 +1,4 @@
 using System.Net.Sockets;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using Polly.CircuitBreaker;
@@ -8,6 +7,7 @@ using Polly.Retry;
 using Polly.Testing;
 using Polly.Timeout;
 using ProfileSync.Resilience;
+using ProfileSync.Tests.Support;
 
 namespace ProfileSync.Tests.Events;
 
@@ -16,16 +16,11 @@ public sealed class DatabaseResilienceTests
     [Fact]
     public void Pipeline_has_a_deadline_outside_retries_and_a_breaker_inside_from_the_settings()
     {
-        using var services = new ServiceCollection()
-            .AddSingleton<IConfiguration>(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
-            {
-                ["ProfileSync:ConnectionString"] = "Host=127.0.0.1",
-                ["ProfileSync:Resilience:Deadline"] = "00:00:03",
-                ["ProfileSync:Resilience:MaxRetryAttempts"] = "7",
-            }).Build())
-            .AddLogging()
-            .AddProfileSync()
-            .BuildServiceProvider();
+        using var services = TestServices.Build("Host=127.0.0.1", new Dictionary<string, string?>
+        {
+            ["ProfileSync:Resilience:Deadline"] = "00:00:03",
+            ["ProfileSync:Resilience:MaxRetryAttempts"] = "7",
+        });
 
         var pipeline = services.GetRequiredService<ResiliencePipelineProvider<string>>().GetPipeline(DatabaseResilience.PipelineName);
         var strategies = pipeline.GetPipelineDescriptor().Strategies;

@@ -3,9 +3,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging.Abstractions;
 using Moq;
 using ProfileFunctions;
 using ProfileSync.Cli;
@@ -176,7 +174,7 @@ public sealed class ReplayTests(PostgresCluster cluster) : IAsyncLifetime
     public async Task Cancelled_replay_run_again_completes_without_duplicates()
     {
         using var cancel = new CancellationTokenSource();
-        var stopAfterFirst = new SynchronousProgress(p =>
+        var stopAfterFirst = new SynchronousProgress<ReplayProgress>(p =>
         {
             if (p.Batches == 1)
             {
@@ -247,16 +245,7 @@ public sealed class ReplayTests(PostgresCluster cluster) : IAsyncLifetime
 
     private ProfileReplayer Replayer() => Services().GetRequiredService<ProfileReplayer>();
 
-    private ServiceProvider Services() =>
-        new ServiceCollection()
-            .AddSingleton<Microsoft.Extensions.Configuration.IConfiguration>(new Microsoft.Extensions.Configuration.ConfigurationBuilder()
-                .AddInMemoryCollection(new Dictionary<string, string?>(SupabaseEvents.Settings)
-                {
-                    ["ProfileSync:ConnectionString"] = _db.ConnectionString(),
-                }).Build())
-            .AddSingleton(typeof(Microsoft.Extensions.Logging.ILogger<>), typeof(NullLogger<>))
-            .AddProfileSyncEvents()
-            .BuildServiceProvider();
+    private ServiceProvider Services() => TestServices.Build(_db.ConnectionString());
 
     private async Task AssertHealedAsync(string? oldProfilesBefore)
     {
@@ -282,11 +271,6 @@ public sealed class ReplayTests(PostgresCluster cluster) : IAsyncLifetime
     }
 
     private static StringContent Json(string body) => new(body, Encoding.UTF8, "application/json");
-
-    private sealed class SynchronousProgress(Action<ReplayProgress> report) : IProgress<ReplayProgress>
-    {
-        public void Report(ReplayProgress value) => report(value);
-    }
 
     /// <summary>Holds the replay (and its lock) after its first batch until released.</summary>
     private sealed class BlockingProgress(SemaphoreSlim firstBatchDone, SemaphoreSlim mayContinue) : IProgress<ReplayProgress>

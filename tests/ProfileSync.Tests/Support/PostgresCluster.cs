@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 
 [assembly: AssemblyFixture(typeof(ProfileSync.Tests.Support.PostgresCluster))]
 
@@ -21,7 +19,7 @@ public sealed class PostgresCluster : IAsyncLifetime
 
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "profilesync-tests-" + Guid.NewGuid().ToString("N")[..12]);
 
-    public int Port { get; } = FreePort();
+    public int Port { get; } = TestServices.FreePort();
 
     public static string RepositoryRoot { get; } = FindRepositoryRoot();
 
@@ -73,13 +71,6 @@ public sealed class PostgresCluster : IAsyncLifetime
             throw new InvalidOperationException(
                 $"cluster.sh {string.Join(' ', arguments)} exited {process.ExitCode}:\n{await output}\n{await error}");
         }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     private static string FindRepositoryRoot()

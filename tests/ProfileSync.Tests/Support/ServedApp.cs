@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Http.Json;
-using System.Net.Sockets;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging;
@@ -31,7 +30,7 @@ public sealed class ServedApp : IAsyncDisposable
             settings[key] = value;
         }
 
-        var url = $"http://127.0.0.1:{FreePort()}";
+        var url = $"http://127.0.0.1:{TestServices.FreePort()}";
         var app = ServeCommand.Build(url, connectionString, settings, logging => logging.ClearProviders());
         await app.StartAsync();
         return new ServedApp(app, new Uri(url));
@@ -56,12 +55,5 @@ public sealed class ServedApp : IAsyncDisposable
         Client.Dispose();
         await _app.StopAsync();
         await _app.DisposeAsync();
-    }
-
-    internal static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

@@ -1,0 +1,14 @@
+using Npgsql;
+using NpgsqlTypes;
+
+namespace ProfileSync;
+
+/// <summary>Typed parameters for values that may be absent.</summary>
+internal static class SqlParameters
+{
+    public static NpgsqlParameter Text(string? value) =>
+        new() { NpgsqlDbType = NpgsqlDbType.Text, Value = (object?)value ?? DBNull.Value };
+
+    public static NpgsqlParameter Timestamp(DateTimeOffset? value) =>
+        new() { NpgsqlDbType = NpgsqlDbType.TimestampTz, Value = (object?)value?.UtcDateTime ?? DBNull.Value };
+}

@@ -1,0 +1,36 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace ProfileSync.Tests.Support;
+
+public static class TestServices
+{
+    /// <summary>The function app's container (<c>AddProfileSyncEvents</c>) with the test secrets, the connection string and any other settings.</summary>
+    public static ServiceProvider Build(
+        string connectionString,
+        IReadOnlyDictionary<string, string?>? settings = null,
+        Action<IServiceCollection>? configure = null)
+    {
+        var values = new Dictionary<string, string?>(SupabaseEvents.Settings) { ["ProfileSync:ConnectionString"] = connectionString };
+        foreach (var (key, value) in settings ?? new Dictionary<string, string?>())
+        {
+            values[key] = value;
+        }
+
+        var services = new ServiceCollection()
+            .AddSingleton<IConfiguration>(new ConfigurationBuilder().AddInMemoryCollection(values).Build())
+            .AddLogging()
+            .AddProfileSyncEvents();
+        configure?.Invoke(services);
+        return services.BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true, ValidateScopes = true });
+    }
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
