@@ -17,3 +17,5 @@ alter default privileges for role postgres in schema public grant all on sequenc
 do $$ begin execute format('grant create, temporary on database %I to postgres', current_database()); end $$;
 
 \ir auth.sql
+\ir pg_net.sql
+\ir vault.sql

@@ -97,8 +97,8 @@ public sealed class UpgradeTests(PostgresCluster cluster)
         await cluster.MigrateAsync(db.Name);
 
         Assert.Equal(before, await db.ProfileAsync(userId));
-        Assert.Equal(1L, await db.ScalarAsync<long>(
-            "select count(*) from pg_trigger where tgrelid = 'auth.users'::regclass and not tgisinternal"));
+        Assert.Equal("profile_sync_on_signup,profile_sync_post_auth_event", await db.ScalarAsync<string>(
+            "select string_agg(tgname, ',' order by tgname) from pg_trigger where tgrelid = 'auth.users'::regclass and not tgisinternal"));
         var second = await db.SignUpAsync(email: "twice@example.com");
         Assert.Equal(1L, await db.ProfileCountAsync(second));
     }

@@ -1,0 +1,151 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using ProfileSync.Tests.Support;
+
+namespace ProfileSync.Tests.Database;
+
+/// <summary>
+/// The signed Database Webhook migration on the pg_net and Vault stand-ins: what it queues, and that the function
+/// accepts exactly that request. Requests are taken from the queue and sent as pg_net would send them.
+/// </summary>
+public sealed class SignedWebhookTests(PostgresCluster cluster) : IAsyncLifetime
+{
+    private TestDatabase _db = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        _db = await cluster.CreateDatabaseAsync();
+        await _db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
+    }
+
+    public ValueTask DisposeAsync() => _db.DisposeAsync();
+
+    [Fact]
+    public async Task Unconfigured_wiring_queues_nothing_and_the_signup_succeeds()
+    {
+        var userId = await _db.SignUpAsync(email: "quiet@example.com");
+
+        Assert.Equal(1L, await _db.ScalarAsync<long>("select count(*) from auth.users where id = $1", "postgres", userId));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("select count(*) from net.http_request_queue"));
+    }
+
+    [Fact]
+    public async Task Signup_is_queued_signed_in_sql_and_the_function_creates_the_profile()
+    {
+        await using var served = await ServedApp.StartAsync(_db.ConnectionString());
+        await ConfigureAsync(served, SupabaseEvents.Secret);
+
+        var userId = await _db.SignUpAsync(email: "wired@example.com", userMetadata: """{"full_name":"Wired"}""");
+        var queued = await QueuedAsync();
+
+        var request = Assert.Single(queued);
+        Assert.Equal(15000, request.TimeoutMilliseconds);
+        Assert.Equal(HttpStatusCode.OK, await DeliverAsync(served, request));
+        var profile = await _db.ProfileAsync(userId);
+        Assert.Equal(("webhook", "Wired"), (profile!.CreatedVia, profile.DisplayName));
+    }
+
+    [Fact]
+    public async Task Queue_holds_the_signature_but_never_the_secret_nor_password_hashes()
+    {
+        await using var served = await ServedApp.StartAsync(_db.ConnectionString());
+        await ConfigureAsync(served, SupabaseEvents.Secret);
+
+        await _db.SignUpAsync(email: "private@example.com");
+        var request = Assert.Single(await QueuedAsync());
+
+        var everything = request.Headers + Encoding.UTF8.GetString(request.Body);
+        Assert.DoesNotContain(SupabaseEvents.Secret["v1,whsec_".Length..], everything, StringComparison.Ordinal);
+        Assert.DoesNotContain("encrypted_password", everything, StringComparison.Ordinal);
+        Assert.DoesNotContain("$2a$", everything, StringComparison.Ordinal);
+        Assert.StartsWith("v1,", JsonDocument.Parse(request.Headers).RootElement.GetProperty("webhook-signature").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Wrong_secret_in_vault_is_refused_by_the_function_and_nothing_is_written()
+    {
+        await using var served = await ServedApp.StartAsync(_db.ConnectionString());
+        await ConfigureAsync(served, "v1,whsec_d3Jvbmctc2VjcmV0LTAxMjM0NTY3ODlhYmNkZWY=");
+
+        var userId = await _db.SignUpAsync(email: "refused@example.com");
+
+        Assert.Equal(HttpStatusCode.Unauthorized, await DeliverAsync(served, Assert.Single(await QueuedAsync())));
+        Assert.Equal(0L, await _db.ProfileCountAsync(userId));
+    }
+
+    [Fact]
+    public async Task Update_and_delete_flow_through_the_same_way()
+    {
+        await using var served = await ServedApp.StartAsync(_db.ConnectionString());
+        await ConfigureAsync(served, SupabaseEvents.Secret);
+        var userId = await _db.SignUpAsync(email: "flow@example.com");
+        await _db.ExecuteAsync(
+            """update auth.users set raw_user_meta_data = '{"name":"Renamed"}', banned_until = now() + interval '1 day', updated_at = now() + interval '1 second' where id = $1""",
+            "supabase_auth_admin",
+            userId);
+
+        foreach (var request in await QueuedAsync())
+        {
+            Assert.Equal(HttpStatusCode.OK, await DeliverAsync(served, request));
+        }
+
+        var profile = await _db.ProfileAsync(userId);
+        Assert.Equal(("Renamed", false), (profile!.DisplayName, profile.IsActive));
+
+        await _db.ExecuteAsync("delete from auth.users where id = $1", "supabase_auth_admin", userId);
+        var delete = (await QueuedAsync()).Last();
+        Assert.Contains("\"type\": \"DELETE\"", Encoding.UTF8.GetString(delete.Body), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, await DeliverAsync(served, delete));
+        Assert.Equal(0L, await _db.ProfileCountAsync(userId));
+    }
+
+    [Fact]
+    public async Task Broken_configuration_only_warns_and_the_signup_succeeds()
+    {
+        await _db.ExecuteAsync("select vault.create_secret('http://127.0.0.1:1/api/auth-events', 'profile_sync_function_url')");
+        await _db.ExecuteAsync("select vault.create_secret('v1,whsec_***not base64***', 'profile_sync_webhook_secret')");
+
+        var userId = await _db.SignUpAsync(email: "broken@example.com");
+
+        Assert.Equal(1L, await _db.ScalarAsync<long>("select count(*) from auth.users where id = $1", "postgres", userId));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("select count(*) from net.http_request_queue"));
+    }
+
+    private async Task ConfigureAsync(ServedApp served, string secret)
+    {
+        await _db.ExecuteAsync("select vault.create_secret($1, 'profile_sync_function_url')", "postgres", served.AuthEvents.ToString());
+        await _db.ExecuteAsync("select vault.create_secret($1, 'profile_sync_webhook_secret')", "postgres", secret);
+    }
+
+    private async Task<List<QueuedRequest>> QueuedAsync()
+    {
+        var requests = new List<QueuedRequest>();
+        await using var command = _db.As().CreateCommand("select url, headers::text, body, timeout_milliseconds from net.http_request_queue order by id");
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            requests.Add(new QueuedRequest(reader.GetString(0), reader.GetString(1), reader.GetFieldValue<byte[]>(2), reader.GetInt32(3)));
+        }
+
+        return requests;
+    }
+
+    /// <summary>As pg_net sends a queued request: its URL, its headers, its body bytes.</summary>
+    private static async Task<HttpStatusCode> DeliverAsync(ServedApp served, QueuedRequest queued)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(queued.Url)) { Content = new ByteArrayContent(queued.Body) };
+        foreach (var header in JsonDocument.Parse(queued.Headers).RootElement.EnumerateObject())
+        {
+            if (!request.Headers.TryAddWithoutValidation(header.Name, header.Value.GetString()))
+            {
+                request.Content.Headers.TryAddWithoutValidation(header.Name, header.Value.GetString());
+            }
+        }
+
+        using var response = await served.Client.SendAsync(request);
+        return response.StatusCode;
+    }
+
+    private sealed record QueuedRequest(string Url, string Headers, byte[] Body, int TimeoutMilliseconds);
+}
