@@ -26,6 +26,7 @@ public static class ProfileSyncCli
             StatusCommand.Create(connection, output),
             ReplayCommand.Create(connection, output, error),
             ServeCommand.Create(connection),
+            DispatchCommand.Create(connection, output),
         };
         root.Options.Add(connection);
 

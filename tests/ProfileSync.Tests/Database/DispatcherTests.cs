@@ -1,0 +1,113 @@
+using System.Diagnostics;
+using Npgsql;
+using ProfileSync.Cli;
+using ProfileSync.Replay;
+using ProfileSync.Tests.Support;
+
+namespace ProfileSync.Tests.Database;
+
+/// <summary>The whole loop on real processes and sockets: signup → signed trigger → pg_net queue → dispatcher → function → profile.</summary>
+public sealed class DispatcherTests(PostgresCluster cluster) : IAsyncLifetime
+{
+    private TestDatabase _db = null!;
+
+    public async ValueTask InitializeAsync()
+    {
+        _db = await cluster.CreateDatabaseAsync();
+        await _db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false"); // the webhook does the work
+    }
+
+    public ValueTask DisposeAsync() => _db.DisposeAsync();
+
+    [Fact]
+    public async Task Signups_updates_and_deletes_reach_the_function_through_the_queue()
+    {
+        await using var served = await ServedApp.StartAsync(_db.ConnectionString());
+        await ConfigureAsync(served.AuthEvents.ToString());
+        await using var dispatcher = Dispatch();
+
+        var users = new List<Guid>();
+        for (var i = 0; i < 5; i++)
+        {
+            users.Add(await _db.SignUpAsync(email: $"loop{i}@example.com", userMetadata: $$"""{"name":"Loop {{i}}"}"""));
+        }
+
+        await EventuallyAsync(async () => await _db.ScalarAsync<long>("select count(*) from public.user_profiles where created_via = 'webhook'") == 5);
+        await _db.ExecuteAsync(
+            """update auth.users set raw_user_meta_data = '{"name":"Changed"}', updated_at = now() + interval '1 second' where id = $1""",
+            "supabase_auth_admin", users[0]);
+        await _db.ExecuteAsync("delete from auth.users where id = $1", "supabase_auth_admin", users[1]);
+        await EventuallyAsync(async () => (await _db.ProfileAsync(users[0]))?.DisplayName == "Changed");
+        await EventuallyAsync(async () => await _db.ScalarAsync<long>("select count(*) from net._http_response where status_code = 200") == 7);
+
+        Assert.Equal(0L, await _db.ProfileCountAsync(users[1]));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("select count(*) from net.http_request_queue"));
+    }
+
+    [Fact]
+    public async Task With_the_function_down_deliveries_fail_and_replay_heals_every_one()
+    {
+        await ConfigureAsync($"http://127.0.0.1:{TestServices.FreePort()}/api/auth-events"); // nothing listens there
+        await using var dispatcher = Dispatch();
+
+        var users = new List<Guid>();
+        for (var i = 0; i < 4; i++)
+        {
+            users.Add(await _db.SignUpAsync(email: $"down{i}@example.com"));
+        }
+
+        await EventuallyAsync(async () => await _db.ScalarAsync<long>("select count(*) from net._http_response where error_msg is not null") == 4);
+        Assert.Equal(4L, await _db.UsersWithoutProfileAsync());
+
+        using var services = TestServices.Build(_db.ConnectionString());
+        var report = await Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions
+            .GetRequiredService<ProfileReplayer>(services).RunAsync(new ReplayRequest(new ReplayScope()));
+
+        Assert.Equal(4L, report.Created);
+        Assert.Equal(0L, await _db.UsersWithoutProfileAsync());
+    }
+
+    private async Task ConfigureAsync(string functionUrl)
+    {
+        await _db.ExecuteAsync("select vault.create_secret($1, 'profile_sync_function_url')", "postgres", functionUrl);
+        await _db.ExecuteAsync("select vault.create_secret($1, 'profile_sync_webhook_secret')", "postgres", SupabaseEvents.Secret);
+    }
+
+    private RunningDispatcher Dispatch()
+    {
+        var source = NpgsqlDataSource.Create(_db.ConnectionString());
+        var http = new HttpClient();
+        var stop = new CancellationTokenSource();
+        var run = Task.Run(() => new QueueDispatcher(source, http).RunAsync(cancellationToken: stop.Token));
+        return new RunningDispatcher(source, http, stop, run);
+    }
+
+    private static async Task EventuallyAsync(Func<Task<bool>> condition)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!await condition())
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), "the condition did not hold within 20 s");
+            await Task.Delay(50);
+        }
+    }
+
+    private sealed record RunningDispatcher(NpgsqlDataSource Source, HttpClient Http, CancellationTokenSource Stop, Task Run) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await Stop.CancelAsync();
+            try
+            {
+                await Run;
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            Stop.Dispose();
+            Http.Dispose();
+            await Source.DisposeAsync();
+        }
+    }
+}
