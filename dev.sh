@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # ProfileFunctions developer commands.
+#   ./dev.sh up      install what is missing, start the local emulator, play the starting case, leave it running
+#   ./dev.sh down    stop the local emulator
 #   ./dev.sh test    install what is missing, run every test (xunit and pgTAP), print "N passed, N failed"
 #   ./dev.sh bench   build Release and print the replay benchmark (1M users; --users N --batch-size N --rounds N)
 #   ./dev.sh status  profilesync status against $ProfileSync__ConnectionString (or --connection …)
@@ -11,7 +13,7 @@ say() { printf '==> %s\n' "$*" >&2; }
 
 # Debian packages the tests and the emulator need; installed once, quietly.
 ensure_packages() {
-  local wanted=(postgresql-15 postgresql-client-15 postgresql-contrib postgresql-15-pgtap pgtap pgbouncer)
+  local wanted=(postgresql-15 postgresql-client-15 postgresql-contrib postgresql-15-pgtap pgtap pgbouncer curl openssl)
   local missing=() package
   for package in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -87,6 +89,112 @@ cmd_test() {
   [ "$failed" = 0 ]
 }
 
+# The local emulator: Supabase-shaped PostgreSQL on 127.0.0.1:54322, the function's routes on 127.0.0.1:7071
+# (profilesync serve), and pg_net's delivery (profilesync dispatch). State lives in .dev/ (ignored by git).
+state="$root/.dev"
+db_port=54322
+api_url=http://127.0.0.1:7071
+connection="Host=127.0.0.1;Port=$db_port;Database=postgres;Username=postgres;Password=postgres"
+
+psql_as() { local user=$1; shift; PGPASSWORD=postgres psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$db_port" -U "$user" -d postgres "$@"; }
+profilesync() { ProfileSync__ConnectionString="$connection" dotnet "$state/bin/ProfileSync.Cli.dll" "$@"; }
+running() { [ -f "$state/$1.pid" ] && kill -0 "$(cat "$state/$1.pid")" 2>/dev/null; }
+
+start_background() { # start_background NAME ARGS...
+  local name=$1; shift
+  running "$name" && return 0
+  ProfileSync__ConnectionString="$connection" ProfileSync__WebhookSecret="$(cat "$state/webhook-secret")" \
+    setsid nohup dotnet "$state/bin/ProfileSync.Cli.dll" "$@" >"$state/$name.log" 2>&1 </dev/null &
+  echo $! >"$state/$name.pid"
+}
+
+profile_origin() { # profile_origin EMAIL: created_via of that user's profile, if any
+  psql_as postgres -tAc "select p.created_via from public.user_profiles p join auth.users u on u.id = p.user_id where u.email = '$1'"
+}
+
+cmd_up() {
+  ensure_packages
+  mkdir -p "$state"
+  say "building profilesync"
+  dotnet build functions/ProfileSync.Cli -c Release -o "$state/bin" -v q -nologo >"$state/build.log" 2>&1 || { cat "$state/build.log" >&2; exit 1; }
+  [ -f "$state/webhook-secret" ] || echo "v1,whsec_$(openssl rand -base64 32)" >"$state/webhook-secret"
+
+  if [ -f "$state/db/data/postmaster.pid" ] && pg_isready -q -h 127.0.0.1 -p "$db_port"; then
+    say "database already running on 127.0.0.1:$db_port"
+  else
+    say "starting the Supabase-shaped database on 127.0.0.1:$db_port"
+    bash supabase/local/cluster.sh start "$state/db" "$db_port"
+  fi
+
+  # Seeded before the webhook is wired, with the fallback trigger off: nothing heals them behind the demo's back.
+  say "the starting case: 5 auth users, 2 profiles"
+  psql_as postgres -c "update profile_sync.settings set fallback_trigger_enabled = false"
+  psql_as supabase_auth_admin -c "
+    insert into auth.users (instance_id, id, aud, role, email, raw_user_meta_data, created_at, updated_at)
+    select '00000000-0000-0000-0000-000000000000', gen_random_uuid(), 'authenticated', 'authenticated',
+           name || '@example.com', jsonb_build_object('full_name', initcap(name)), now(), now()
+    from unnest(array['ana', 'ben', 'cai', 'dee', 'eve']) name
+    on conflict do nothing"
+  psql_as postgres -c "
+    insert into public.user_profiles (user_id, email, display_name, attributes)
+    select u.id, u.email, u.raw_user_meta_data ->> 'full_name', '{\"role\":\"admin\",\"is_admin\":true}'
+    from auth.users u where u.email in ('ana@example.com', 'ben@example.com')
+    on conflict do nothing"
+  profilesync status
+  say "replay heals them"
+  profilesync replay
+
+  say "wiring auth.users to the function: Vault secrets, profilesync serve on $api_url, profilesync dispatch"
+  # psql variables (:'url') are interpolated only in input read from stdin, not in -c.
+  printf '%s\n' \
+    "select vault.create_secret(:'url', 'profile_sync_function_url') where not exists (select 1 from vault.decrypted_secrets where name = 'profile_sync_function_url');" \
+    "select vault.create_secret(:'secret', 'profile_sync_webhook_secret') where not exists (select 1 from vault.decrypted_secrets where name = 'profile_sync_webhook_secret');" |
+    psql_as postgres -v url="$api_url/api/auth-events" -v secret="$(cat "$state/webhook-secret")" >/dev/null
+  start_background serve serve --urls "$api_url"
+  start_background dispatch dispatch
+  for _ in $(seq 1 150); do curl -fsS "$api_url/api/health" >/dev/null 2>&1 && break; sleep 0.2; done
+  curl -fsS "$api_url/api/health" >/dev/null || { echo "profilesync serve did not start; see .dev/serve.log" >&2; exit 1; }
+
+  say "a new signup gets its profile through the webhook"
+  local email started took
+  email="signup-$(date +%s%N)@example.com"
+  started=$(date +%s%N)
+  psql_as supabase_auth_admin -c "
+    insert into auth.users (id, aud, role, email, raw_user_meta_data, created_at, updated_at)
+    values (gen_random_uuid(), 'authenticated', 'authenticated', '$email', '{\"full_name\":\"New Signup\"}', now(), now())"
+  for _ in $(seq 1 200); do
+    [ "$(profile_origin "$email")" = webhook ] && break
+    sleep 0.02
+  done
+  took=$(( ($(date +%s%N) - started) / 1000000 ))
+  [ "$(profile_origin "$email")" = webhook ] || { echo "the webhook did not create the profile; see .dev/serve.log and .dev/dispatch.log" >&2; exit 1; }
+  echo "profile created by the webhook ${took} ms after the signup"
+  psql_as postgres -c "update profile_sync.settings set fallback_trigger_enabled = true"
+  profilesync status
+
+  cat <<EOF
+
+The local emulator is running:
+  database   postgresql://postgres:postgres@127.0.0.1:$db_port/postgres   (superuser: supabase_admin, password postgres)
+  function   $api_url/api/auth-events   $api_url/api/profiles/replay   $api_url/api/health
+  delivery   profilesync dispatch, the pg_net stand-in; logs in .dev/
+  secret     ProfileSync__WebhookSecret=$(cat "$state/webhook-secret")
+Try a signup:
+  psql "postgresql://supabase_auth_admin:postgres@127.0.0.1:$db_port/postgres" -c "insert into auth.users (id, email, created_at, updated_at) values (gen_random_uuid(), 'me@example.com', now(), now())"
+Stop it with ./dev.sh down.
+EOF
+}
+
+cmd_down() {
+  local name
+  for name in dispatch serve; do
+    if running "$name"; then kill "$(cat "$state/$name.pid")" 2>/dev/null || true; fi
+    rm -f "$state/$name.pid"
+  done
+  if [ -d "$state/db/data" ]; then bash supabase/local/cluster.sh stop "$state/db"; fi
+  say "stopped; the data stays in .dev/db (delete .dev to start from scratch)"
+}
+
 cmd_bench() {
   ensure_packages
   dotnet run -c Release --project benchmarks/ProfileSync.Bench -v q -- "$@"
@@ -100,8 +208,7 @@ case "${1:-}" in
   test) shift; cmd_test "$@" ;;
   status) shift; cmd_status "$@" ;;
   bench) shift; cmd_bench "$@" ;;
-  up|down)
-    echo "./dev.sh $1 is not built yet: the local emulator arrives in a later release (see README)." >&2
-    exit 2 ;;
-  *) echo "usage: ./dev.sh test | bench [--users N] | status [--json] [--connection CS]" >&2; exit 2 ;;
+  up) shift; cmd_up "$@" ;;
+  down) shift; cmd_down "$@" ;;
+  *) echo "usage: ./dev.sh up | down | test | bench [--users N] | status [--json] [--connection CS]" >&2; exit 2 ;;
 esac
