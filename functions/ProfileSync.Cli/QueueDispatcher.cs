@@ -115,16 +115,13 @@ public sealed class QueueDispatcher(NpgsqlDataSource dataSource, HttpClient http
         await using var command = dataSource.CreateCommand(RecordSql);
         command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = id });
         command.Parameters.Add(new NpgsqlParameter { Value = (object?)outcome.Status ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Integer });
-        command.Parameters.Add(SqlText(outcome.ContentType));
-        command.Parameters.Add(SqlText(outcome.Headers));
-        command.Parameters.Add(SqlText(outcome.Content));
+        command.Parameters.Add(SqlParameters.Text(outcome.ContentType));
+        command.Parameters.Add(SqlParameters.Text(outcome.Headers));
+        command.Parameters.Add(SqlParameters.Text(outcome.Content));
         command.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = outcome.TimedOut });
-        command.Parameters.Add(SqlText(outcome.Error));
+        command.Parameters.Add(SqlParameters.Text(outcome.Error));
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
-
-    private static NpgsqlParameter SqlText(string? value) =>
-        new() { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text, Value = (object?)value ?? DBNull.Value };
 
     private sealed record QueuedRequest(long Id, string Method, string Url, string Headers, byte[] Body, int TimeoutMilliseconds);
 

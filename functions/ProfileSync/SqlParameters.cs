@@ -4,7 +4,7 @@ using NpgsqlTypes;
 namespace ProfileSync;
 
 /// <summary>Typed parameters for values that may be absent.</summary>
-internal static class SqlParameters
+public static class SqlParameters
 {
     public static NpgsqlParameter Text(string? value) =>
         new() { NpgsqlDbType = NpgsqlDbType.Text, Value = (object?)value ?? DBNull.Value };

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using Npgsql;
 using ProfileSync.Cli;
-using ProfileSync.Replay;
 using ProfileSync.Tests.Support;
 
 namespace ProfileSync.Tests.Database;
@@ -45,7 +44,7 @@ public sealed class DispatcherTests(PostgresCluster cluster) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task With_the_function_down_deliveries_fail_and_replay_heals_every_one()
+    public async Task With_the_function_down_deliveries_fail_and_the_reconcile_timer_heals_every_one()
     {
         await ConfigureAsync($"http://127.0.0.1:{TestServices.FreePort()}/api/auth-events"); // nothing listens there
         await using var dispatcher = Dispatch();
@@ -60,10 +59,10 @@ public sealed class DispatcherTests(PostgresCluster cluster) : IAsyncLifetime
         Assert.Equal(4L, await _db.UsersWithoutProfileAsync());
 
         using var services = TestServices.Build(_db.ConnectionString());
-        var report = await Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions
-            .GetRequiredService<ProfileReplayer>(services).RunAsync(new ReplayRequest(new ReplayScope()));
+        var reconcile = Microsoft.Extensions.DependencyInjection.ActivatorUtilities.CreateInstance<ProfileFunctions.ReplayFunctions>(services);
+        await reconcile.ReconcileAsync(new Moq.Mock<Microsoft.Azure.Functions.Worker.TimerInfo>().Object, CancellationToken.None);
 
-        Assert.Equal(4L, report.Created);
+        Assert.All(users, user => Assert.Equal("replay", _db.ProfileAsync(user).Result!.CreatedVia));
         Assert.Equal(0L, await _db.UsersWithoutProfileAsync());
     }
 

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using ProfileSync.Cli;
 using ProfileSync.Tests.Support;
 
 namespace ProfileSync.Tests.Database;
@@ -39,9 +40,8 @@ public sealed class SignedWebhookTests(PostgresCluster cluster) : IAsyncLifetime
         var userId = await _db.SignUpAsync(email: "wired@example.com", userMetadata: """{"full_name":"Wired"}""");
         var queued = await QueuedAsync();
 
-        var request = Assert.Single(queued);
-        Assert.Equal(15000, request.TimeoutMilliseconds);
-        Assert.Equal(HttpStatusCode.OK, await DeliverAsync(served, request));
+        Assert.Equal(15000, Assert.Single(queued).TimeoutMilliseconds);
+        Assert.Equal([HttpStatusCode.OK], await DeliverQueuedAsync());
         var profile = await _db.ProfileAsync(userId);
         Assert.Equal(("webhook", "Wired"), (profile!.CreatedVia, profile.DisplayName));
     }
@@ -70,7 +70,7 @@ public sealed class SignedWebhookTests(PostgresCluster cluster) : IAsyncLifetime
 
         var userId = await _db.SignUpAsync(email: "refused@example.com");
 
-        Assert.Equal(HttpStatusCode.Unauthorized, await DeliverAsync(served, Assert.Single(await QueuedAsync())));
+        Assert.Equal([HttpStatusCode.Unauthorized], await DeliverQueuedAsync());
         Assert.Equal(0L, await _db.ProfileCountAsync(userId));
     }
 
@@ -85,18 +85,15 @@ public sealed class SignedWebhookTests(PostgresCluster cluster) : IAsyncLifetime
             "supabase_auth_admin",
             userId);
 
-        foreach (var request in await QueuedAsync())
-        {
-            Assert.Equal(HttpStatusCode.OK, await DeliverAsync(served, request));
-        }
+        Assert.Equal([HttpStatusCode.OK, HttpStatusCode.OK], await DeliverQueuedAsync());
 
         var profile = await _db.ProfileAsync(userId);
         Assert.Equal(("Renamed", false), (profile!.DisplayName, profile.IsActive));
 
         await _db.ExecuteAsync("delete from auth.users where id = $1", "supabase_auth_admin", userId);
-        var delete = (await QueuedAsync()).Last();
+        var delete = Assert.Single(await QueuedAsync());
         Assert.Contains("\"type\": \"DELETE\"", Encoding.UTF8.GetString(delete.Body), StringComparison.Ordinal);
-        Assert.Equal(HttpStatusCode.OK, await DeliverAsync(served, delete));
+        Assert.Equal([HttpStatusCode.OK, HttpStatusCode.OK, HttpStatusCode.OK], await DeliverQueuedAsync());
         Assert.Equal(0L, await _db.ProfileCountAsync(userId));
     }
 
@@ -131,20 +128,20 @@ public sealed class SignedWebhookTests(PostgresCluster cluster) : IAsyncLifetime
         return requests;
     }
 
-    /// <summary>As pg_net sends a queued request: its URL, its headers, its body bytes.</summary>
-    private static async Task<HttpStatusCode> DeliverAsync(ServedApp served, QueuedRequest queued)
+    /// <summary>Sends what is queued with the dispatcher (as pg_net would) and returns the statuses recorded, in order.</summary>
+    private async Task<List<HttpStatusCode>> DeliverQueuedAsync()
     {
-        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(queued.Url)) { Content = new ByteArrayContent(queued.Body) };
-        foreach (var header in JsonDocument.Parse(queued.Headers).RootElement.EnumerateObject())
+        using var http = new HttpClient();
+        await new QueueDispatcher(_db.As(), http).DrainAsync();
+        var statuses = new List<HttpStatusCode>();
+        await using var command = _db.As().CreateCommand("select status_code from net._http_response order by id");
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
         {
-            if (!request.Headers.TryAddWithoutValidation(header.Name, header.Value.GetString()))
-            {
-                request.Content.Headers.TryAddWithoutValidation(header.Name, header.Value.GetString());
-            }
+            statuses.Add((HttpStatusCode)reader.GetInt32(0));
         }
 
-        using var response = await served.Client.SendAsync(request);
-        return response.StatusCode;
+        return statuses;
     }
 
     private sealed record QueuedRequest(string Url, string Headers, byte[] Body, int TimeoutMilliseconds);
