@@ -6,41 +6,31 @@ using ProfileSync.Tests.Support;
 namespace ProfileSync.Tests.Database;
 
 /// <summary>The whole loop on real processes and sockets: signup → signed trigger → pg_net queue → dispatcher → function → profile.</summary>
-public sealed class DispatcherTests(PostgresCluster cluster) : IAsyncLifetime
+public sealed class DispatcherTests(PostgresCluster cluster) : WebhookPathTest(cluster)
 {
-    private TestDatabase _db = null!;
-
-    public async ValueTask InitializeAsync()
-    {
-        _db = await cluster.CreateDatabaseAsync();
-        await _db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false"); // the webhook does the work
-    }
-
-    public ValueTask DisposeAsync() => _db.DisposeAsync();
-
     [Fact]
     public async Task Signups_updates_and_deletes_reach_the_function_through_the_queue()
     {
-        await using var served = await ServedApp.StartAsync(_db.ConnectionString());
+        await using var served = await ServedApp.StartAsync(Db.ConnectionString());
         await ConfigureAsync(served.AuthEvents.ToString());
         await using var dispatcher = Dispatch();
 
         var users = new List<Guid>();
         for (var i = 0; i < 5; i++)
         {
-            users.Add(await _db.SignUpAsync(email: $"loop{i}@example.com", userMetadata: $$"""{"name":"Loop {{i}}"}"""));
+            users.Add(await Db.SignUpAsync(email: $"loop{i}@example.com", userMetadata: $$"""{"name":"Loop {{i}}"}"""));
         }
 
-        await EventuallyAsync(async () => await _db.ScalarAsync<long>("select count(*) from public.user_profiles where created_via = 'webhook'") == 5);
-        await _db.ExecuteAsync(
+        await EventuallyAsync(async () => await Db.ScalarAsync<long>("select count(*) from public.user_profiles where created_via = 'webhook'") == 5);
+        await Db.ExecuteAsync(
             """update auth.users set raw_user_meta_data = '{"name":"Changed"}', updated_at = now() + interval '1 second' where id = $1""",
             "supabase_auth_admin", users[0]);
-        await _db.ExecuteAsync("delete from auth.users where id = $1", "supabase_auth_admin", users[1]);
-        await EventuallyAsync(async () => (await _db.ProfileAsync(users[0]))?.DisplayName == "Changed");
-        await EventuallyAsync(async () => await _db.ScalarAsync<long>("select count(*) from net._http_response where status_code = 200") == 7);
+        await Db.ExecuteAsync("delete from auth.users where id = $1", "supabase_auth_admin", users[1]);
+        await EventuallyAsync(async () => (await Db.ProfileAsync(users[0]))?.DisplayName == "Changed");
+        await EventuallyAsync(async () => await Db.ScalarAsync<long>("select count(*) from net._http_response where status_code = 200") == 7);
 
-        Assert.Equal(0L, await _db.ProfileCountAsync(users[1]));
-        Assert.Equal(0L, await _db.ScalarAsync<long>("select count(*) from net.http_request_queue"));
+        Assert.Equal(0L, await Db.ProfileCountAsync(users[1]));
+        Assert.Equal(0L, await Db.ScalarAsync<long>("select count(*) from net.http_request_queue"));
     }
 
     [Fact]
@@ -52,29 +42,29 @@ public sealed class DispatcherTests(PostgresCluster cluster) : IAsyncLifetime
         var users = new List<Guid>();
         for (var i = 0; i < 4; i++)
         {
-            users.Add(await _db.SignUpAsync(email: $"down{i}@example.com"));
+            users.Add(await Db.SignUpAsync(email: $"down{i}@example.com"));
         }
 
-        await EventuallyAsync(async () => await _db.ScalarAsync<long>("select count(*) from net._http_response where error_msg is not null") == 4);
-        Assert.Equal(4L, await _db.UsersWithoutProfileAsync());
+        await EventuallyAsync(async () => await Db.ScalarAsync<long>("select count(*) from net._http_response where error_msg is not null") == 4);
+        Assert.Equal(4L, await Db.UsersWithoutProfileAsync());
 
-        using var services = TestServices.Build(_db.ConnectionString());
+        using var services = TestServices.Build(Db.ConnectionString());
         var reconcile = Microsoft.Extensions.DependencyInjection.ActivatorUtilities.CreateInstance<ProfileFunctions.ReplayFunctions>(services);
         await reconcile.ReconcileAsync(new Moq.Mock<Microsoft.Azure.Functions.Worker.TimerInfo>().Object, CancellationToken.None);
 
-        Assert.All(users, user => Assert.Equal("replay", _db.ProfileAsync(user).Result!.CreatedVia));
-        Assert.Equal(0L, await _db.UsersWithoutProfileAsync());
+        Assert.All(users, user => Assert.Equal("replay", Db.ProfileAsync(user).Result!.CreatedVia));
+        Assert.Equal(0L, await Db.UsersWithoutProfileAsync());
     }
 
     private async Task ConfigureAsync(string functionUrl)
     {
-        await _db.ExecuteAsync("select vault.create_secret($1, 'profile_sync_function_url')", "postgres", functionUrl);
-        await _db.ExecuteAsync("select vault.create_secret($1, 'profile_sync_webhook_secret')", "postgres", SupabaseEvents.Secret);
+        await Db.ExecuteAsync("select vault.create_secret($1, 'profile_sync_function_url')", "postgres", functionUrl);
+        await Db.ExecuteAsync("select vault.create_secret($1, 'profile_sync_webhook_secret')", "postgres", SupabaseEvents.Secret);
     }
 
     private RunningDispatcher Dispatch()
     {
-        var source = NpgsqlDataSource.Create(_db.ConnectionString());
+        var source = NpgsqlDataSource.Create(Db.ConnectionString());
         var http = new HttpClient();
         var stop = new CancellationTokenSource();
         var run = Task.Run(() => new QueueDispatcher(source, http).RunAsync(cancellationToken: stop.Token));

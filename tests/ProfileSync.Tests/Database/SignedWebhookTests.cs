@@ -10,49 +10,39 @@ namespace ProfileSync.Tests.Database;
 /// The signed Database Webhook migration on the pg_net and Vault stand-ins: what it queues, and that the function
 /// accepts exactly that request. Requests are taken from the queue and sent as pg_net would send them.
 /// </summary>
-public sealed class SignedWebhookTests(PostgresCluster cluster) : IAsyncLifetime
+public sealed class SignedWebhookTests(PostgresCluster cluster) : WebhookPathTest(cluster)
 {
-    private TestDatabase _db = null!;
-
-    public async ValueTask InitializeAsync()
-    {
-        _db = await cluster.CreateDatabaseAsync();
-        await _db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
-    }
-
-    public ValueTask DisposeAsync() => _db.DisposeAsync();
-
     [Fact]
     public async Task Unconfigured_wiring_queues_nothing_and_the_signup_succeeds()
     {
-        var userId = await _db.SignUpAsync(email: "quiet@example.com");
+        var userId = await Db.SignUpAsync(email: "quiet@example.com");
 
-        Assert.Equal(1L, await _db.ScalarAsync<long>("select count(*) from auth.users where id = $1", "postgres", userId));
-        Assert.Equal(0L, await _db.ScalarAsync<long>("select count(*) from net.http_request_queue"));
+        Assert.Equal(1L, await Db.ScalarAsync<long>("select count(*) from auth.users where id = $1", "postgres", userId));
+        Assert.Equal(0L, await Db.ScalarAsync<long>("select count(*) from net.http_request_queue"));
     }
 
     [Fact]
     public async Task Signup_is_queued_signed_in_sql_and_the_function_creates_the_profile()
     {
-        await using var served = await ServedApp.StartAsync(_db.ConnectionString());
+        await using var served = await ServedApp.StartAsync(Db.ConnectionString());
         await ConfigureAsync(served, SupabaseEvents.Secret);
 
-        var userId = await _db.SignUpAsync(email: "wired@example.com", userMetadata: """{"full_name":"Wired"}""");
+        var userId = await Db.SignUpAsync(email: "wired@example.com", userMetadata: """{"full_name":"Wired"}""");
         var queued = await QueuedAsync();
 
         Assert.Equal(15000, Assert.Single(queued).TimeoutMilliseconds);
         Assert.Equal([HttpStatusCode.OK], await DeliverQueuedAsync());
-        var profile = await _db.ProfileAsync(userId);
+        var profile = await Db.ProfileAsync(userId);
         Assert.Equal(("webhook", "Wired"), (profile!.CreatedVia, profile.DisplayName));
     }
 
     [Fact]
     public async Task Queue_holds_the_signature_but_never_the_secret_nor_password_hashes()
     {
-        await using var served = await ServedApp.StartAsync(_db.ConnectionString());
+        await using var served = await ServedApp.StartAsync(Db.ConnectionString());
         await ConfigureAsync(served, SupabaseEvents.Secret);
 
-        await _db.SignUpAsync(email: "private@example.com");
+        await Db.SignUpAsync(email: "private@example.com");
         var request = Assert.Single(await QueuedAsync());
 
         var everything = request.Headers + Encoding.UTF8.GetString(request.Body);
@@ -65,60 +55,60 @@ public sealed class SignedWebhookTests(PostgresCluster cluster) : IAsyncLifetime
     [Fact]
     public async Task Wrong_secret_in_vault_is_refused_by_the_function_and_nothing_is_written()
     {
-        await using var served = await ServedApp.StartAsync(_db.ConnectionString());
+        await using var served = await ServedApp.StartAsync(Db.ConnectionString());
         await ConfigureAsync(served, "v1,whsec_d3Jvbmctc2VjcmV0LTAxMjM0NTY3ODlhYmNkZWY=");
 
-        var userId = await _db.SignUpAsync(email: "refused@example.com");
+        var userId = await Db.SignUpAsync(email: "refused@example.com");
 
         Assert.Equal([HttpStatusCode.Unauthorized], await DeliverQueuedAsync());
-        Assert.Equal(0L, await _db.ProfileCountAsync(userId));
+        Assert.Equal(0L, await Db.ProfileCountAsync(userId));
     }
 
     [Fact]
     public async Task Update_and_delete_flow_through_the_same_way()
     {
-        await using var served = await ServedApp.StartAsync(_db.ConnectionString());
+        await using var served = await ServedApp.StartAsync(Db.ConnectionString());
         await ConfigureAsync(served, SupabaseEvents.Secret);
-        var userId = await _db.SignUpAsync(email: "flow@example.com");
-        await _db.ExecuteAsync(
+        var userId = await Db.SignUpAsync(email: "flow@example.com");
+        await Db.ExecuteAsync(
             """update auth.users set raw_user_meta_data = '{"name":"Renamed"}', banned_until = now() + interval '1 day', updated_at = now() + interval '1 second' where id = $1""",
             "supabase_auth_admin",
             userId);
 
         Assert.Equal([HttpStatusCode.OK, HttpStatusCode.OK], await DeliverQueuedAsync());
 
-        var profile = await _db.ProfileAsync(userId);
+        var profile = await Db.ProfileAsync(userId);
         Assert.Equal(("Renamed", false), (profile!.DisplayName, profile.IsActive));
 
-        await _db.ExecuteAsync("delete from auth.users where id = $1", "supabase_auth_admin", userId);
+        await Db.ExecuteAsync("delete from auth.users where id = $1", "supabase_auth_admin", userId);
         var delete = Assert.Single(await QueuedAsync());
         Assert.Contains("\"type\": \"DELETE\"", Encoding.UTF8.GetString(delete.Body), StringComparison.Ordinal);
         Assert.Equal([HttpStatusCode.OK, HttpStatusCode.OK, HttpStatusCode.OK], await DeliverQueuedAsync());
-        Assert.Equal(0L, await _db.ProfileCountAsync(userId));
+        Assert.Equal(0L, await Db.ProfileCountAsync(userId));
     }
 
     [Fact]
     public async Task Broken_configuration_only_warns_and_the_signup_succeeds()
     {
-        await _db.ExecuteAsync("select vault.create_secret('http://127.0.0.1:1/api/auth-events', 'profile_sync_function_url')");
-        await _db.ExecuteAsync("select vault.create_secret('v1,whsec_***not base64***', 'profile_sync_webhook_secret')");
+        await Db.ExecuteAsync("select vault.create_secret('http://127.0.0.1:1/api/auth-events', 'profile_sync_function_url')");
+        await Db.ExecuteAsync("select vault.create_secret('v1,whsec_***not base64***', 'profile_sync_webhook_secret')");
 
-        var userId = await _db.SignUpAsync(email: "broken@example.com");
+        var userId = await Db.SignUpAsync(email: "broken@example.com");
 
-        Assert.Equal(1L, await _db.ScalarAsync<long>("select count(*) from auth.users where id = $1", "postgres", userId));
-        Assert.Equal(0L, await _db.ScalarAsync<long>("select count(*) from net.http_request_queue"));
+        Assert.Equal(1L, await Db.ScalarAsync<long>("select count(*) from auth.users where id = $1", "postgres", userId));
+        Assert.Equal(0L, await Db.ScalarAsync<long>("select count(*) from net.http_request_queue"));
     }
 
     private async Task ConfigureAsync(ServedApp served, string secret)
     {
-        await _db.ExecuteAsync("select vault.create_secret($1, 'profile_sync_function_url')", "postgres", served.AuthEvents.ToString());
-        await _db.ExecuteAsync("select vault.create_secret($1, 'profile_sync_webhook_secret')", "postgres", secret);
+        await Db.ExecuteAsync("select vault.create_secret($1, 'profile_sync_function_url')", "postgres", served.AuthEvents.ToString());
+        await Db.ExecuteAsync("select vault.create_secret($1, 'profile_sync_webhook_secret')", "postgres", secret);
     }
 
     private async Task<List<QueuedRequest>> QueuedAsync()
     {
         var requests = new List<QueuedRequest>();
-        await using var command = _db.As().CreateCommand("select url, headers::text, body, timeout_milliseconds from net.http_request_queue order by id");
+        await using var command = Db.As().CreateCommand("select url, headers::text, body, timeout_milliseconds from net.http_request_queue order by id");
         await using var reader = await command.ExecuteReaderAsync();
         while (await reader.ReadAsync())
         {
@@ -132,9 +122,9 @@ public sealed class SignedWebhookTests(PostgresCluster cluster) : IAsyncLifetime
     private async Task<List<HttpStatusCode>> DeliverQueuedAsync()
     {
         using var http = new HttpClient();
-        await new QueueDispatcher(_db.As(), http).DrainAsync();
+        await new QueueDispatcher(Db.As(), http).DrainAsync();
         var statuses = new List<HttpStatusCode>();
-        await using var command = _db.As().CreateCommand("select status_code from net._http_response order by id");
+        await using var command = Db.As().CreateCommand("select status_code from net._http_response order by id");
         await using var reader = await command.ExecuteReaderAsync();
         while (await reader.ReadAsync())
         {

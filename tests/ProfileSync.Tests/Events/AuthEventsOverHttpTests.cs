@@ -7,25 +7,15 @@ namespace ProfileSync.Tests.Events;
 /// <c>POST /api/auth-events</c> over real HTTP (<c>profilesync serve</c>) on real PostgreSQL, directly and through
 /// pgbouncer in transaction mode. The fallback trigger is off so the webhook path does the work.
 /// </summary>
-public sealed class AuthEventsOverHttpTests(PostgresCluster cluster) : IAsyncLifetime
+public sealed class AuthEventsOverHttpTests(PostgresCluster cluster) : WebhookPathTest(cluster)
 {
-    private TestDatabase _db = null!;
-
-    public async ValueTask InitializeAsync()
-    {
-        _db = await cluster.CreateDatabaseAsync();
-        await _db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
-    }
-
-    public ValueTask DisposeAsync() => _db.DisposeAsync();
-
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
     public async Task Two_hundred_concurrent_deliveries_of_one_insert_make_one_profile(bool throughPooler)
     {
         await using var served = await ServeAsync(throughPooler);
-        var userId = await _db.SignUpAsync(email: "once@example.com");
+        var userId = await Db.SignUpAsync(email: "once@example.com");
         var body = SupabaseEvents.Insert(userId, "once@example.com", metadata: new { name = "Once" });
 
         var results = await Task.WhenAll(Enumerable.Range(0, 200).Select(_ => served.App.SendAsync(body)));
@@ -33,8 +23,8 @@ public sealed class AuthEventsOverHttpTests(PostgresCluster cluster) : IAsyncLif
         Assert.All(results, r => Assert.Equal(HttpStatusCode.OK, r.Status));
         Assert.Single(results, r => r.Outcome == "created");
         Assert.Equal(199, results.Count(r => r.Outcome == "unchanged"));
-        Assert.Equal(1L, await _db.ProfileCountAsync(userId));
-        Assert.Equal("webhook", (await _db.ProfileAsync(userId))!.CreatedVia);
+        Assert.Equal(1L, await Db.ProfileCountAsync(userId));
+        Assert.Equal("webhook", (await Db.ProfileAsync(userId))!.CreatedVia);
     }
 
     [Theory]
@@ -46,7 +36,7 @@ public sealed class AuthEventsOverHttpTests(PostgresCluster cluster) : IAsyncLif
         var random = new Random(20261124);
         for (var round = 0; round < 12; round++)
         {
-            var userId = await _db.SignUpAsync(email: $"v0-{round}@example.com");
+            var userId = await Db.SignUpAsync(email: $"v0-{round}@example.com");
             var t0 = new DateTime(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc).AddMinutes(round);
             var events = new List<string>
             {
@@ -71,7 +61,7 @@ public sealed class AuthEventsOverHttpTests(PostgresCluster cluster) : IAsyncLif
                 Assert.All(await Task.WhenAll(shuffled.Select(body => served.App.SendAsync(body))), r => Assert.Equal(HttpStatusCode.OK, r.Status));
             }
 
-            var profile = await _db.ProfileAsync(userId);
+            var profile = await Db.ProfileAsync(userId);
             Assert.Equal($"v2-{round}@example.com", profile!.Email);
             Assert.Equal("Third", profile.DisplayName);
             Assert.False(profile.IsActive);
@@ -83,16 +73,16 @@ public sealed class AuthEventsOverHttpTests(PostgresCluster cluster) : IAsyncLif
     public async Task Admin_set_attributes_survive_later_updates()
     {
         await using var served = await ServeAsync();
-        var userId = await _db.SignUpAsync(email: "staff@example.com");
+        var userId = await Db.SignUpAsync(email: "staff@example.com");
         var t0 = DateTime.UtcNow.AddMinutes(-10);
         await served.App.SendAsync(SupabaseEvents.Insert(userId, "staff@example.com", updatedAt: t0));
-        await _db.ExecuteAsync(
+        await Db.ExecuteAsync(
             """update public.user_profiles set attributes = '{"role":"admin","department":"Ops"}' where user_id = $1""", "postgres", userId);
 
         var (_, outcome) = await served.App.SendAsync(SupabaseEvents.Update(userId, "staff2@example.com", metadata: new { name = "Staff" }, updatedAt: t0.AddMinutes(1)));
 
         Assert.Equal("updated", outcome);
-        var profile = await _db.ProfileAsync(userId);
+        var profile = await Db.ProfileAsync(userId);
         Assert.Equal("Staff", profile!.DisplayName);
         Assert.Equal("""{"role": "admin", "department": "Ops"}""", profile.Attributes);
     }
@@ -101,7 +91,7 @@ public sealed class AuthEventsOverHttpTests(PostgresCluster cluster) : IAsyncLif
     public async Task Update_arriving_before_its_insert_creates_the_profile()
     {
         await using var served = await ServeAsync();
-        var userId = await _db.SignUpAsync(email: "early@example.com");
+        var userId = await Db.SignUpAsync(email: "early@example.com");
 
         var (_, outcome) = await served.App.SendAsync(SupabaseEvents.Update(userId, "early@example.com", updatedAt: DateTime.UtcNow));
 
@@ -112,29 +102,29 @@ public sealed class AuthEventsOverHttpTests(PostgresCluster cluster) : IAsyncLif
     public async Task Delete_answers_deleted_whether_or_not_the_cascade_already_removed_the_profile()
     {
         await using var served = await ServeAsync();
-        var userId = await _db.SignUpAsync(email: "leaving@example.com");
+        var userId = await Db.SignUpAsync(email: "leaving@example.com");
         await served.App.SendAsync(SupabaseEvents.Insert(userId, "leaving@example.com"));
-        await _db.ExecuteAsync("delete from auth.users where id = $1", "supabase_auth_admin", userId);
+        await Db.ExecuteAsync("delete from auth.users where id = $1", "supabase_auth_admin", userId);
 
         var first = await served.App.SendAsync(SupabaseEvents.Delete(userId));
         var again = await served.App.SendAsync(SupabaseEvents.Delete(userId));
 
         Assert.Equal("deleted", first.Outcome);
         Assert.Equal("deleted", again.Outcome);
-        Assert.Equal(0L, await _db.ProfileCountAsync(userId));
+        Assert.Equal(0L, await Db.ProfileCountAsync(userId));
     }
 
     [Fact]
     public async Task Delete_for_a_user_who_still_exists_removes_nothing()
     {
         await using var served = await ServeAsync();
-        var userId = await _db.SignUpAsync(email: "staying@example.com");
+        var userId = await Db.SignUpAsync(email: "staying@example.com");
         await served.App.SendAsync(SupabaseEvents.Insert(userId, "staying@example.com"));
 
         var (_, outcome) = await served.App.SendAsync(SupabaseEvents.Delete(userId));
 
         Assert.Equal("ignored", outcome);
-        Assert.Equal(1L, await _db.ProfileCountAsync(userId));
+        Assert.Equal(1L, await Db.ProfileCountAsync(userId));
     }
 
     [Fact]
@@ -148,22 +138,22 @@ public sealed class AuthEventsOverHttpTests(PostgresCluster cluster) : IAsyncLif
 
         Assert.Equal((HttpStatusCode.OK, "ignored"), insert);
         Assert.Equal((HttpStatusCode.OK, "ignored"), update);
-        Assert.Equal(0L, await _db.ProfileCountAsync(gone));
+        Assert.Equal(0L, await Db.ProfileCountAsync(gone));
     }
 
     [Fact]
     public async Task Phone_only_and_anonymous_users_get_profiles_through_the_webhook()
     {
         await using var served = await ServeAsync();
-        var phoneUser = await _db.SignUpAsync(phone: "15550009999");
-        var anonymous = await _db.SignUpAsync(anonymous: true);
+        var phoneUser = await Db.SignUpAsync(phone: "15550009999");
+        var anonymous = await Db.SignUpAsync(anonymous: true);
 
         await served.App.SendAsync(SupabaseEvents.Insert(phoneUser, phone: "15550009999"));
         await served.App.SendAsync(SupabaseEvents.Insert(anonymous));
 
-        Assert.Equal(new Profile(phoneUser, null, "15550009999", true, DefaultAttributesJson, "webhook", (await _db.ProfileAsync(phoneUser))!.SourceUpdatedAt),
-            await _db.ProfileAsync(phoneUser));
-        var profile = await _db.ProfileAsync(anonymous);
+        Assert.Equal(new Profile(phoneUser, null, "15550009999", true, DefaultAttributesJson, "webhook", (await Db.ProfileAsync(phoneUser))!.SourceUpdatedAt),
+            await Db.ProfileAsync(phoneUser));
+        var profile = await Db.ProfileAsync(anonymous);
         Assert.Null(profile!.Email);
         Assert.Null(profile.DisplayName);
     }
@@ -172,25 +162,25 @@ public sealed class AuthEventsOverHttpTests(PostgresCluster cluster) : IAsyncLif
     public async Task Auth_hook_body_creates_the_profile()
     {
         await using var served = await ServeAsync();
-        var userId = await _db.SignUpAsync(email: "hooked@example.com");
+        var userId = await Db.SignUpAsync(email: "hooked@example.com");
 
         var (status, outcome) = await served.App.SendAsync(SupabaseEvents.Hook(userId, "hooked@example.com", new { display_name = "Hooked" }));
 
         Assert.Equal((HttpStatusCode.OK, "created"), (status, outcome));
-        Assert.Equal("Hooked", (await _db.ProfileAsync(userId))!.DisplayName);
+        Assert.Equal("Hooked", (await Db.ProfileAsync(userId))!.DisplayName);
     }
 
     [Fact]
     public async Task Wrong_secret_is_refused_and_writes_nothing()
     {
         await using var served = await ServeAsync();
-        var userId = await _db.SignUpAsync(email: "forged@example.com");
+        var userId = await Db.SignUpAsync(email: "forged@example.com");
 
         var (status, _) = await served.App.SendAsync(
             SupabaseEvents.Insert(userId, "forged@example.com"), "v1,whsec_d3Jvbmctc2VjcmV0LTAxMjM0NTY3ODlhYmNkZWY=");
 
         Assert.Equal(HttpStatusCode.Unauthorized, status);
-        Assert.Equal(0L, await _db.ProfileCountAsync(userId));
+        Assert.Equal(0L, await Db.ProfileCountAsync(userId));
     }
 
     [Fact]
@@ -208,8 +198,8 @@ public sealed class AuthEventsOverHttpTests(PostgresCluster cluster) : IAsyncLif
 
     private async Task<Served> ServeAsync(bool throughPooler = false)
     {
-        var pooler = throughPooler ? await PgBouncer.StartAsync(cluster.Port) : null;
-        var connectionString = pooler?.ConnectionString(_db.Name) ?? _db.ConnectionString();
+        var pooler = throughPooler ? await PgBouncer.StartAsync(Cluster.Port) : null;
+        var connectionString = pooler?.ConnectionString(Db.Name) ?? Db.ConnectionString();
         return new Served(await ServedApp.StartAsync(connectionString), pooler);
     }
 
