@@ -156,18 +156,19 @@ cmd_up() {
   curl -fsS "$api_url/api/health" >/dev/null || { echo "profilesync serve did not start; see .dev/serve.log" >&2; exit 1; }
 
   say "a new signup gets its profile through the webhook"
-  local email started took
+  local email started took origin=""
   email="signup-$(date +%s%N)@example.com"
   started=$(date +%s%N)
   psql_as supabase_auth_admin -c "
     insert into auth.users (id, aud, role, email, raw_user_meta_data, created_at, updated_at)
     values (gen_random_uuid(), 'authenticated', 'authenticated', '$email', '{\"full_name\":\"New Signup\"}', now(), now())"
   for _ in $(seq 1 200); do
-    [ "$(profile_origin "$email")" = webhook ] && break
+    origin=$(profile_origin "$email")
+    [ "$origin" = webhook ] && break
     sleep 0.02
   done
   took=$(( ($(date +%s%N) - started) / 1000000 ))
-  [ "$(profile_origin "$email")" = webhook ] || { echo "the webhook did not create the profile; see .dev/serve.log and .dev/dispatch.log" >&2; exit 1; }
+  [ "$origin" = webhook ] || { echo "the webhook did not create the profile; see .dev/serve.log and .dev/dispatch.log" >&2; exit 1; }
   echo "profile created by the webhook ${took} ms after the signup"
   psql_as postgres -c "update profile_sync.settings set fallback_trigger_enabled = true"
   profilesync status

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Text.Json;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -13,6 +14,9 @@ public static class ProfileSyncCli
     public const int Failure = 1;
     public const int UsageError = 2;
     public const int Busy = 3;
+
+    /// <summary>What <c>--json</c> prints: the web naming (camelCase), indented for people reading it too.</summary>
+    internal static readonly JsonSerializerOptions JsonReport = new(JsonSerializerDefaults.Web) { WriteIndented = true };
 
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
     {

@@ -13,8 +13,6 @@ namespace ProfileSync.Cli;
 /// </summary>
 internal static class ReplayCommand
 {
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
-
     public static Command Create(Option<string?> connection, TextWriter output, TextWriter error)
     {
         var dryRun = new Option<bool>("--dry-run") { Description = "Count what is missing without writing" };
@@ -58,7 +56,7 @@ internal static class ReplayCommand
                 var report = parsed.GetValue(json)
                     ? await replayer.RunAsync(request, cancellationToken: cancellationToken)
                     : await RunWithProgressAsync(replayer, request, output, cancellationToken);
-                await output.WriteLineAsync(parsed.GetValue(json) ? JsonSerializer.Serialize(report, Json) : Format(report));
+                await output.WriteLineAsync(parsed.GetValue(json) ? JsonSerializer.Serialize(report, ProfileSyncCli.JsonReport) : Format(report));
                 return ProfileSyncCli.Success;
             }
             catch (ReplayAlreadyRunningException e)

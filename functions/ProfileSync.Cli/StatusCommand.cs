@@ -8,8 +8,6 @@ namespace ProfileSync.Cli;
 /// <summary><c>profilesync status [--json]</c>: the drift between auth.users and public.user_profiles.</summary>
 internal static class StatusCommand
 {
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
-
     public static Command Create(Option<string?> connection, TextWriter output)
     {
         var json = new Option<bool>("--json") { Description = "Print the report as JSON" };
@@ -18,7 +16,7 @@ internal static class StatusCommand
         {
             await using var services = ProfileSyncCli.BuildServices(parsed.GetValue(connection));
             var report = await services.GetRequiredService<DriftReader>().ReadAsync(cancellationToken: cancellationToken);
-            await output.WriteLineAsync(parsed.GetValue(json) ? JsonSerializer.Serialize(report, Json) : Format(report));
+            await output.WriteLineAsync(parsed.GetValue(json) ? JsonSerializer.Serialize(report, ProfileSyncCli.JsonReport) : Format(report));
             return ProfileSyncCli.Success;
         });
         return command;

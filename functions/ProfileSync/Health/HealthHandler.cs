@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Npgsql;
+using ProfileSync.Http;
 
 namespace ProfileSync.Health;
 
@@ -13,9 +14,11 @@ public sealed partial class HealthHandler(NpgsqlDataSource dataSource, ILogger<H
     {
         ArgumentNullException.ThrowIfNull(context);
         var healthy = await IsDatabaseReachableAsync(context.RequestAborted);
-        context.Response.StatusCode = healthy ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;
         context.Response.Headers.CacheControl = "no-store";
-        await context.Response.WriteAsJsonAsync(new HealthReport(healthy ? "healthy" : "unhealthy"), context.RequestAborted);
+        await JsonResponses.WriteAsync(
+            context,
+            healthy ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable,
+            new HealthReport(healthy ? "healthy" : "unhealthy"));
     }
 
     public async Task<bool> IsDatabaseReachableAsync(CancellationToken cancellationToken)
