@@ -58,12 +58,17 @@ try
         Check(report.UsersWithoutProfile == users, "status before a run");
 
         clock.Restart();
+        // The seed's kind of one-off backfill: one INSERT … SELECT … LEFT JOIN, constant attributes, no rules. As a sync
+        // write (profile_sync.writer), so the ownership triggers stand aside as they do for the replay.
         await Execute(admin, """
-            insert into public.user_profiles (user_id, email, display_name, is_active, source_updated_at, created_via)
-            select a.user_id, a.email, a.display_name, a.is_active, a.source_updated_at, 'replay'
-            from profile_sync.auth_user_profiles a
-            left join public.user_profiles p on p.user_id = a.user_id
-            where p.user_id is null
+            select set_config('profile_sync.writer', 'sync', true);
+            insert into public.user_profiles (user_id, email, display_name, is_active, attributes, source_updated_at, created_via)
+            select u.id, u.email, coalesce(u.raw_user_meta_data ->> 'full_name', u.email), true,
+                   '{"role":"user","department":"General","is_admin":false,"is_super_admin":false,"permissions":{},"access_level":"basic"}',
+                   u.updated_at, 'replay'
+            from auth.users u
+            left join public.user_profiles up on up.user_id = u.id
+            where up.user_id is null;
             """);
         baseline.Add(clock.Elapsed);
         Console.WriteLine($"round {round}: single statement {clock.Elapsed.TotalSeconds:N2} s");

@@ -17,14 +17,14 @@ public sealed partial class ReplayFunctions(ReplayHandler handler, ProfileReplay
         return new EmptyResult();
     }
 
-    /// <summary>Heals whatever the webhook path missed. Run by hand: POST /admin/functions/ReconcileProfiles.</summary>
+    /// <summary>Converges whatever the events missed: missing, stale and orphaned profiles. Run by hand: POST /admin/functions/ReconcileProfiles.</summary>
     [Function("ReconcileProfiles")]
     public async Task ReconcileAsync([TimerTrigger("%ProfileSync__ReconcileSchedule%")] TimerInfo timer, CancellationToken cancellationToken)
     {
         try
         {
             var report = await replayer.RunAsync(new ReplayRequest(new ReplayScope()), cancellationToken: cancellationToken);
-            LogReconciled(logger, report.Scanned, report.Missing, report.Created, report.ElapsedMs);
+            LogReconciled(logger, report.Scanned, report.Created, report.Refreshed, report.Removed, report.ElapsedMs);
         }
         catch (ReplayAlreadyRunningException)
         {
@@ -32,8 +32,8 @@ public sealed partial class ReplayFunctions(ReplayHandler handler, ProfileReplay
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Reconcile: scanned {Scanned}, missing {Missing}, created {Created} in {ElapsedMs} ms")]
-    private static partial void LogReconciled(ILogger logger, long scanned, long missing, long created, long elapsedMs);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Reconcile: scanned {Scanned}, created {Created}, refreshed {Refreshed}, removed {Removed} in {ElapsedMs} ms")]
+    private static partial void LogReconciled(ILogger logger, long scanned, long created, long refreshed, long removed, long elapsedMs);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Reconcile skipped: another replay is running")]
     private static partial void LogSkipped(ILogger logger);

@@ -9,13 +9,13 @@ namespace ProfileSync.Cli;
 
 /// <summary>
 /// <c>profilesync replay [--dry-run] [--user-id ID…] [--created-after T] [--created-before T] [--batch-size N] [--json]</c>:
-/// creates every missing profile. A live progress bar on a terminal, plain lines otherwise, a JSON report with --json.
+/// converges every profile in scope (creates, refreshes, removes). A live progress bar on a terminal, plain lines otherwise, a JSON report with --json.
 /// </summary>
 internal static class ReplayCommand
 {
     public static Command Create(Option<string?> connection, TextWriter output, TextWriter error)
     {
-        var dryRun = new Option<bool>("--dry-run") { Description = "Count what is missing without writing" };
+        var dryRun = new Option<bool>("--dry-run") { Description = "Count what would change without writing" };
         var userIds = new Option<Guid[]>("--user-id") { Description = "Only these users (repeat the option)", AllowMultipleArgumentsPerToken = true };
         var after = new Option<DateTimeOffset?>("--created-after") { Description = "Only users created at or after this time (ISO 8601)" };
         var before = new Option<DateTimeOffset?>("--created-before") { Description = "Only users created before this time (ISO 8601)" };
@@ -25,7 +25,7 @@ internal static class ReplayCommand
             DefaultValueFactory = _ => ProfileReplayer.DefaultBatchSize,
         };
         var json = new Option<bool>("--json") { Description = "Print the report as JSON" };
-        var command = new Command("replay", "Create the profiles that are missing, with the same rules as the other paths")
+        var command = new Command("replay", "Converge profiles to auth.users: create missing ones, refresh stale ones, remove orphaned ones")
         {
             dryRun, userIds, after, before, batchSize, json,
         };
@@ -83,7 +83,7 @@ internal static class ReplayCommand
                 .Columns(new SpinnerColumn(), new TaskDescriptionColumn { Alignment = Justify.Left }, new ElapsedTimeColumn())
                 .StartAsync(async context =>
                 {
-                    var task = context.AddTask(Describe(new ReplayProgress(0, 0, 0, 0, TimeSpan.Zero), request.DryRun));
+                    var task = context.AddTask(Describe(new ReplayProgress(0, ReplayCounts.None, TimeSpan.Zero), request.DryRun));
                     task.IsIndeterminate = true;
                     report = await replayer.RunAsync(request, new Progress<ReplayProgress>(p => task.Description = Describe(p, request.DryRun)), cancellationToken);
                     task.StopTask();
@@ -98,15 +98,20 @@ internal static class ReplayCommand
 
     private static string Describe(ReplayProgress p, bool dryRun)
     {
-        var rate = p.Elapsed.TotalSeconds > 0 ? p.Scanned / p.Elapsed.TotalSeconds : 0;
-        return string.Create(CultureInfo.InvariantCulture,
-            $"batches {p.Batches:N0}  scanned {p.Scanned:N0}  missing {p.Missing:N0}  {(dryRun ? "would create" : "created")} {(dryRun ? p.Missing : p.Created):N0}  {rate:N0} users/s");
+        var c = p.Counts;
+        var rate = p.Elapsed.TotalSeconds > 0 ? c.Scanned / p.Elapsed.TotalSeconds : 0;
+        return dryRun
+            ? string.Create(CultureInfo.InvariantCulture,
+                $"batches {p.Batches:N0}  scanned {c.Scanned:N0}  would create {c.Missing:N0}  refresh {c.Stale:N0}  remove {c.Orphaned:N0}  {rate:N0} users/s")
+            : string.Create(CultureInfo.InvariantCulture,
+                $"batches {p.Batches:N0}  scanned {c.Scanned:N0}  created {c.Created:N0}  refreshed {c.Refreshed:N0}  removed {c.Removed:N0}  {rate:N0} users/s");
     }
 
     internal static string Format(ReplayReport report) => string.Create(CultureInfo.InvariantCulture, $"""
         Scanned                   {report.Scanned,12:N0}
-        Missing                   {report.Missing,12:N0}
-        Created                   {report.Created,12:N0}{(report.DryRun ? "   (dry run: nothing written)" : "")}
-        Elapsed                   {report.ElapsedMs,9:N0} ms
+        Missing                   {report.Missing,12:N0}   created {report.Created:N0}
+        Stale                     {report.Stale,12:N0}   refreshed {report.Refreshed:N0}
+        Orphaned                  {report.Orphaned,12:N0}   removed {report.Removed:N0}
+        Elapsed                   {report.ElapsedMs,9:N0} ms{(report.DryRun ? Environment.NewLine + "Dry run: nothing was written." : "")}
         """);
 }

@@ -5,13 +5,13 @@ using ProfileSync.Status;
 
 namespace ProfileSync.Cli;
 
-/// <summary><c>profilesync status [--json]</c>: the drift between auth.users and public.user_profiles.</summary>
+/// <summary><c>profilesync status [--json]</c>: the drift between auth.users and public.user_profiles, with one verdict line.</summary>
 internal static class StatusCommand
 {
     public static Command Create(Option<string?> connection, TextWriter output)
     {
         var json = new Option<bool>("--json") { Description = "Print the report as JSON" };
-        var command = new Command("status", "Count auth users, profiles, users without a profile and profiles without a user") { json };
+        var command = new Command("status", "Count auth users, profiles, and the drift: users without a profile, stale profiles, profiles without a user") { json };
         command.SetAction(async (parsed, cancellationToken) =>
         {
             await using var services = ProfileSyncCli.BuildServices(parsed.GetValue(connection));
@@ -24,24 +24,24 @@ internal static class StatusCommand
 
     internal static string Format(DriftReport report)
     {
+        var staleFields = string.Join(", ", report.StaleFields.Where(f => f.Value > 0).Select(f => $"{f.Key} {f.Value:N0}"));
         var lines = new List<string>
         {
             $"Auth users                {report.AuthUsers,12:N0}",
             $"Profiles                  {report.Profiles,12:N0}",
             $"Users without a profile   {report.UsersWithoutProfile,12:N0}{Sample(report.SampleUsersWithoutProfile, report.UsersWithoutProfile)}",
-            $"Profiles without a user   {report.ProfilesWithoutUser,12:N0}{Sample(report.SampleProfilesWithoutUser, report.ProfilesWithoutUser)}",
+            $"Stale profiles            {report.StaleProfiles,12:N0}{Sample(report.SampleStaleProfiles, report.StaleProfiles)}",
         };
-        if (report.UsersWithoutProfile > 0)
+        if (staleFields.Length > 0)
         {
-            lines.Add("");
-            lines.Add("Create the missing profiles with: profilesync replay");
-        }
-        else if (report.InSync)
-        {
-            lines.Add("");
-            lines.Add("In sync: every auth user has exactly one profile.");
+            lines.Add($"  stale fields            {staleFields}");
         }
 
+        lines.Add($"Profiles without a user   {report.ProfilesWithoutUser,12:N0}{Sample(report.SampleProfilesWithoutUser, report.ProfilesWithoutUser)}");
+        lines.Add("");
+        lines.Add(report.InSync
+            ? "In sync: every auth user has exactly one profile, and every profile is what auth.users implies."
+            : "Drifting: converge with `profilesync replay` (see what it would change first with --dry-run).");
         return string.Join(Environment.NewLine, lines);
     }
 

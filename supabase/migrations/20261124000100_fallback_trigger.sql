@@ -62,38 +62,7 @@ end
 $$;
 revoke all on function profile_sync.create_profile_on_signup() from public, anon, authenticated, service_role;
 
--- Retire the trigger of the setup this product replaces, so profiles are not made twice. Dropping a trigger
--- needs auth.users' owner, which postgres is not on hosted Supabase: then the function it calls becomes a
--- no-op instead, which replacing needs only the function's own owner.
-do $$
-declare
-  old record;
-begin
-  for old in
-    select t.tgname, n.nspname as fn_schema, p.proname as fn_name
-    from pg_catalog.pg_trigger t
-    join pg_catalog.pg_proc p on p.oid = t.tgfoid
-    join pg_catalog.pg_namespace n on n.oid = p.pronamespace
-    where t.tgrelid = 'auth.users'::regclass and not t.tgisinternal
-      and t.tgname = 'create_user_profile_trigger'
-  loop
-    begin
-      execute pg_catalog.format('drop trigger %I on auth.users', old.tgname);
-      raise notice 'dropped the old trigger % on auth.users', old.tgname;
-      begin
-        execute pg_catalog.format('drop function %I.%I()', old.fn_schema, old.fn_name);
-      exception when dependent_objects_still_exist or insufficient_privilege then
-        null; -- still used elsewhere, or not ours: leave it
-      end;
-    exception when insufficient_privilege then
-      execute pg_catalog.format(
-        'create or replace function %I.%I() returns trigger language plpgsql set search_path = '''' as %L',
-        old.fn_schema, old.fn_name,
-        'begin return null; end -- retired by ProfileFunctions; profile_sync.create_profile_on_signup does this now');
-      raise notice 'old trigger % on auth.users now calls a no-op (drop it as the table owner when convenient)', old.tgname;
-    end;
-  end loop;
-end $$;
+-- The old setup's trigger is retired in the convergence migration.
 
 do $$
 begin

@@ -1,11 +1,11 @@
 -- The data contract of DESIGN §3, as `supabase test db` would check it (pgTAP in schema extensions).
 begin;
-select plan(20);
+select plan(17);
 
 select has_table('public', 'user_profiles', 'user_profiles exists');
 select columns_are('public', 'user_profiles',
   array['user_id', 'email', 'display_name', 'is_active', 'attributes', 'created_via',
-        'created_at', 'updated_at', 'source_updated_at'], 'user_profiles has exactly the contract''s columns');
+        'created_at', 'updated_at', 'source_updated_at', 'owned_fields'], 'user_profiles has exactly the contract''s columns');
 select col_is_pk('public', 'user_profiles', 'user_id', 'user_id is the primary key');
 select fk_ok('public', 'user_profiles', 'user_id', 'auth', 'users', 'id', 'user_id references auth.users(id)');
 select is((select confdeltype from pg_constraint where conname = 'user_profiles_user_id_fkey'), 'c'::"char",
@@ -37,10 +37,13 @@ select ok(
                      or has_function_privilege('authenticated', p.oid, 'execute'))),
   'API roles cannot call the security definer functions');
 
-select is(profile_sync.display_name('{"display_name":"A","full_name":"B","name":"C"}', 'e@x.io', '1'), 'A', 'display_name first');
-select is(profile_sync.display_name('{"full_name":" ","name":"C"}', 'e@x.io', '1'), 'C', 'blank values are skipped');
-select is(profile_sync.is_active(now() + interval '1 day', null), false, 'banned until later: inactive');
-select is(profile_sync.is_active(null, now()), false, 'soft-deleted: inactive');
-
+insert into auth.users (id, email, phone, raw_user_meta_data, banned_until, deleted_at) values
+  ('a1111111-1111-1111-1111-111111111111', 'e@x.io', '1', '{"display_name":"A","full_name":"B","name":"C"}', null, null),
+  ('a2222222-2222-2222-2222-222222222222', 'f@x.io', '2', '{"full_name":" ","name":"C"}', now() + interval '1 day', null),
+  ('a3333333-3333-3333-3333-333333333333', 'g@x.io', '3', '{}', now() - interval '1 day', now());
+select results_eq(
+  $$select display_name, is_active from profile_sync.derived_profiles order by user_id$$,
+  $$values ('A'::text, true), ('C', false), ('g@x.io', false)$$,
+  'the mapping: display_name first, blanks skipped, then email; banned until later or soft-deleted is inactive');
 select * from finish();
 rollback;

@@ -1,6 +1,6 @@
 -- The fallback trigger: a profile for every signup, never a failed signup.
 begin;
-select plan(9);
+select plan(10);
 
 insert into auth.users (id, email, raw_user_meta_data, created_at, updated_at)
 values ('11111111-1111-1111-1111-111111111111', 'ada@example.com', '{"full_name":"Ada"}', now(), now());
@@ -27,10 +27,19 @@ select is((select count(*)::int from public.user_profiles where user_id = '44444
   0, 'switched off: no profile');
 update profile_sync.settings set fallback_trigger_enabled = true;
 
-select is(profile_sync.create_missing_profiles(), 1::bigint, 'the backfill creates the missing one');
+select results_eq($$select missing, created from profile_sync.reconcile()$$, $$values (1::bigint, 1::bigint)$$,
+  'the SQL reconcile creates the missing one');
 select is((select created_via from public.user_profiles where user_id = '44444444-4444-4444-4444-444444444444'),
-  'replay', 'the backfill marks what it created');
-select is(profile_sync.create_missing_profiles(), 0::bigint, 'a second backfill creates nothing');
+  'replay', 'the reconcile marks what it created');
+select results_eq($$select missing, stale, orphaned from profile_sync.reconcile()$$, $$values (0::bigint, 0::bigint, 0::bigint)$$,
+  'a second reconcile finds nothing to do');
+
+update auth.users set email = 'ada@new.example.com', banned_until = now() + interval '1 day'
+where id = '11111111-1111-1111-1111-111111111111';
+select results_eq(
+  $$select email, is_active from public.user_profiles where user_id = '11111111-1111-1111-1111-111111111111'$$,
+  $$values ('ada@new.example.com'::text, false)$$,
+  'the fallback trigger follows an e-mail change and a ban in the same transaction');
 
 alter table public.user_profiles add constraint never_in_this_test check (false) not valid;
 select lives_ok(

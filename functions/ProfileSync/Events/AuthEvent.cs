@@ -15,18 +15,11 @@ public enum AuthEventType
     Hook,
 }
 
-/// <summary>What a profile needs from an auth user; everything else in the event (password hash, tokens) is never read.</summary>
-public sealed record AuthUser(
-    Guid Id,
-    string? Email,
-    string? Phone,
-    string? UserMetadataJson,
-    DateTimeOffset? BannedUntil,
-    DateTimeOffset? DeletedAt,
-    DateTimeOffset? UpdatedAt);
-
-/// <summary>One auth event, from either kind of body. <see cref="User"/> is null for deletes.</summary>
-public sealed record AuthEvent(AuthEventType Type, Guid UserId, AuthUser? User, string? HookName = null);
+/// <summary>
+/// One auth event: a notification that this user changed. Only what identifies it is read from the body; the
+/// profile is converged from auth.users itself, so the body's field values never decide what is written.
+/// </summary>
+public sealed record AuthEvent(AuthEventType Type, Guid UserId);
 
 public enum ProfileOutcome
 {

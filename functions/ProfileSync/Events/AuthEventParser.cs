@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 
 namespace ProfileSync.Events;
@@ -24,8 +23,9 @@ public readonly record struct ParseResult(ParseStatus Status, AuthEvent? Event, 
 }
 
 /// <summary>
-/// Reads a Supabase Database Webhook body (<c>type, table, schema, record, old_record</c>, rows with database column
-/// names) or an Auth Hook body (<c>metadata, user</c>, with API names). Only the fields a profile needs are read.
+/// Reads a Supabase Database Webhook body (<c>type, table, schema, record, old_record</c>) or an Auth Hook body
+/// (<c>metadata, user</c>). Only what identifies the event is read: its type, table and user id. The rest of the
+/// row (e-mail, metadata, password hash, tokens) is never looked at: auth.users is the truth.
 /// </summary>
 public static class AuthEventParser
 {
@@ -85,40 +85,20 @@ public static class AuthEventParser
         switch (type)
         {
             case "INSERT":
+                return ParseResult.Ok(new AuthEvent(AuthEventType.Insert, RowId(root, "record")));
             case "UPDATE":
-                var user = ReadUser(RequiredObject(root, "record"), "record", "raw_user_meta_data");
-                return ParseResult.Ok(new AuthEvent(type == "INSERT" ? AuthEventType.Insert : AuthEventType.Update, user.Id, user));
+                return ParseResult.Ok(new AuthEvent(AuthEventType.Update, RowId(root, "record")));
             case "DELETE":
-                var old = RequiredObject(root, "old_record");
-                return ParseResult.Ok(new AuthEvent(AuthEventType.Delete, RequiredGuid(old, "id", "old_record"), null));
+                return ParseResult.Ok(new AuthEvent(AuthEventType.Delete, RowId(root, "old_record")));
             default:
                 return ParseResult.Unsupported($"event type '{Echo(type)}' is not handled; only INSERT, UPDATE and DELETE");
         }
     }
 
-    private static ParseResult ParseAuthHook(JsonElement root)
-    {
-        string? name = null;
-        if (root.TryGetProperty("metadata", out var metadata) && metadata.ValueKind == JsonValueKind.Object
-            && metadata.TryGetProperty("name", out var nameElement) && nameElement.ValueKind == JsonValueKind.String)
-        {
-            name = nameElement.GetString();
-        }
+    private static ParseResult ParseAuthHook(JsonElement root) =>
+        ParseResult.Ok(new AuthEvent(AuthEventType.Hook, RowId(root, "user")));
 
-        var user = ReadUser(RequiredObject(root, "user"), "user", "user_metadata");
-        return ParseResult.Ok(new AuthEvent(AuthEventType.Hook, user.Id, user, name));
-    }
-
-    private static AuthUser ReadUser(JsonElement row, string where, string metadataName) => new(
-        RequiredGuid(row, "id", where),
-        OptionalString(row, "email", where),
-        OptionalString(row, "phone", where),
-        row.TryGetProperty(metadataName, out var metadata) && metadata.ValueKind == JsonValueKind.Object
-            ? metadata.GetRawText()
-            : null,
-        OptionalTimestamp(row, "banned_until", where),
-        OptionalTimestamp(row, "deleted_at", where),
-        OptionalTimestamp(row, "updated_at", where));
+    private static Guid RowId(JsonElement root, string where) => RequiredGuid(RequiredObject(root, where), "id", where);
 
     // Values from the body go back in answers and logs: keep them short.
     private static string Echo(string value) => value.Length <= 63 ? value : value[..63];
@@ -138,30 +118,4 @@ public static class AuthEventParser
         && Guid.TryParse(value.GetString(), out var id)
             ? id
             : throw new FormatException($"'{where}.{name}' must be a UUID");
-
-    private static string? OptionalString(JsonElement row, string name, string where)
-    {
-        if (!row.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
-        {
-            return null;
-        }
-
-        return value.ValueKind == JsonValueKind.String
-            ? value.GetString()
-            : throw new FormatException($"'{where}.{name}' must be a string or null");
-    }
-
-    private static DateTimeOffset? OptionalTimestamp(JsonElement row, string name, string where)
-    {
-        var text = OptionalString(row, name, where);
-        if (string.IsNullOrEmpty(text))
-        {
-            return null;
-        }
-
-        // PostgreSQL writes "2024-05-01T10:00:00.123456+00:00"; the Auth API writes RFC 3339.
-        return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var time)
-            ? time.ToUniversalTime()
-            : throw new FormatException($"'{where}.{name}' must be a timestamp");
-    }
 }

@@ -15,10 +15,30 @@ public sealed record ReplayScope(
 
 public sealed record ReplayRequest(ReplayScope Scope, bool DryRun = false, int BatchSize = ProfileReplayer.DefaultBatchSize);
 
-/// <summary>scanned: users looked at; missing: of those, without a profile; created: profiles this replay made.</summary>
-public sealed record ReplayReport(long Scanned, long Missing, long Created, bool DryRun, long ElapsedMs);
+/// <summary>
+/// What a replay found and did. scanned: users looked at; missing / stale / orphaned: profiles found missing, stale,
+/// or left by a user who is gone; created / refreshed / removed: what this replay changed (0 on a dry run).
+/// </summary>
+public sealed record ReplayCounts(long Scanned, long Missing, long Created, long Stale, long Refreshed, long Orphaned, long Removed)
+{
+    public static readonly ReplayCounts None = new(0, 0, 0, 0, 0, 0, 0);
 
-public sealed record ReplayProgress(int Batches, long Scanned, long Missing, long Created, TimeSpan Elapsed);
+    public ReplayCounts Add(ReplayCounts other) => new(
+        Scanned + other.Scanned, Missing + other.Missing, Created + other.Created, Stale + other.Stale,
+        Refreshed + other.Refreshed, Orphaned + other.Orphaned, Removed + other.Removed);
+}
+
+public sealed record ReplayReport(
+    long Scanned, long Missing, long Created, long Stale, long Refreshed, long Orphaned, long Removed, bool DryRun, long ElapsedMs)
+{
+    public static ReplayReport From(ReplayCounts counts, bool dryRun, long elapsedMs)
+    {
+        ArgumentNullException.ThrowIfNull(counts);
+        return new(counts.Scanned, counts.Missing, counts.Created, counts.Stale, counts.Refreshed, counts.Orphaned, counts.Removed, dryRun, elapsedMs);
+    }
+}
+
+public sealed record ReplayProgress(int Batches, ReplayCounts Counts, TimeSpan Elapsed);
 
 /// <summary>Another replay holds the lock; this one did nothing.</summary>
 public sealed class ReplayAlreadyRunningException() : Exception("another replay is running; try again when it has finished");
@@ -28,8 +48,9 @@ public sealed class ReplayLockLostException(Exception inner)
     : Exception("the replay lost its lock (the database connection was reset); the batches done are kept: run the replay again", inner);
 
 /// <summary>
-/// Creates the profiles that are missing, with the same rules as every other path (<c>created_via = 'replay'</c>):
-/// set-based, in batches keyed by user id, each committed on its own (short locks; safe to stop and run again),
+/// Converges every profile in scope through the database's convergence statement, the same one every path uses:
+/// creates what is missing (<c>created_via = 'replay'</c>), refreshes what is stale, removes profiles whose user is
+/// gone. Set-based, in batches keyed by user id, each committed on its own (short locks; safe to stop and run again),
 /// in constant memory. One replay at a time, by an advisory lock.
 /// </summary>
 public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipelineProvider<string> pipelines)
@@ -40,35 +61,43 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
     // An arbitrary constant that names "profile replay" among advisory locks.
     private const long LockKey = 0x5052_4F46_5245_504C; // "PROFREPL"
 
-    // One pass over the batch's users: the rules (display name, active flag) are computed only for the ones missing
-    // a profile, and the insert takes its rows from that same pass.
+    // One pass over the batch's users finds what drifted; only those go to profile_sync.converge(), which locks them,
+    // reads them again and writes. A batch covers the id range (after, last user]: profiles in that range whose user
+    // is gone are its orphans (the last batch's range is open-ended). A created_at window cannot match orphans.
     private const string BatchSql = """
         with batch as (
-          select a.user_id, p.found is null as missing, a.email, a.source_updated_at,
-                 case when p.found is null then a.display_name end as display_name,
-                 case when p.found is null then a.is_active end as is_active
-          from profile_sync.auth_user_profiles a
-          -- One index probe per user of the batch; "offset 0" keeps the planner from turning it into a join over
-          -- every profile, which would make each batch cost as much as the whole table.
-          left join lateral (select 1 as found from public.user_profiles p where p.user_id = a.user_id offset 0) p on true
-          where a.user_id > $1
-            and ($3::uuid[] is null or a.user_id = any($3))
-            and ($4::timestamptz is null or a.created_at >= $4)
-            and ($5::timestamptz is null or a.created_at < $5)
-          order by a.user_id
+          select s.user_id, s.has_profile, s.stale_fields <> '{}' as stale
+          from profile_sync.profile_state s
+          where s.user_id > $1
+            and ($3::uuid[] is null or s.user_id = any($3))
+            and ($4::timestamptz is null or s.created_at >= $4)
+            and ($5::timestamptz is null or s.created_at < $5)
+          order by s.user_id
           limit $2
-        ), created as (
-          insert into public.user_profiles (user_id, email, display_name, is_active, source_updated_at, created_via)
-          select b.user_id, b.email, b.display_name, b.is_active, b.source_updated_at, 'replay'
-          from batch b
-          where b.missing and not $6
-          on conflict (user_id) do nothing
-          returning 1
+        ), bounds as (
+          select (select b.user_id from batch b order by b.user_id desc limit 1) as last_id,
+                 (select count(*) from batch) as scanned, (select count(*) from batch) < $2 as final
+        ), orphans as (
+          select p.user_id
+          from public.user_profiles p, bounds
+          where p.user_id > $1 and (bounds.final or p.user_id <= bounds.last_id)
+            and ($3::uuid[] is null or p.user_id = any($3))
+            and $4::timestamptz is null and $5::timestamptz is null
+            and not exists (select 1 from auth.users u where u.id = p.user_id)
+        ), converged as (
+          select c.outcome
+          from profile_sync.converge(
+            array(select b.user_id from batch b where not b.has_profile or b.stale union all select o.user_id from orphans o),
+            'replay', $6) c
         )
-        select (select b.user_id from batch b order by b.user_id desc limit 1),
-               (select count(*) from batch),
-               (select count(*) from batch b where b.missing),
-               (select count(*) from created)
+        select bounds.last_id, bounds.scanned,
+               (select count(*) from batch b where not b.has_profile),
+               (select count(*) from batch b where b.stale),
+               (select count(*) from orphans),
+               (select count(*) filter (where c.outcome = 'created') from converged c),
+               (select count(*) filter (where c.outcome = 'updated') from converged c),
+               (select count(*) filter (where c.outcome = 'deleted') from converged c)
+        from bounds
         """;
 
     private readonly ResiliencePipeline _pipeline = pipelines.GetPipeline(DatabaseResilience.PipelineName);
@@ -94,7 +123,7 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
         }
 
         var after = Guid.Empty;
-        long scanned = 0, missing = 0, created = 0;
+        var counts = ReplayCounts.None;
         var batches = 0;
         while (true)
         {
@@ -103,25 +132,23 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
                 static async (state, token) => await state.self.RunBatchAsync(state.request, state.after, token),
                 (self: this, request, after),
                 cancellationToken);
-            if (batch.Scanned == 0)
+            counts = counts.Add(batch.Counts);
+            if (batch.Counts.Scanned > 0 || batch.Counts.Orphaned > 0)
+            {
+                batches++;
+                progress?.Report(new ReplayProgress(batches, counts, clock.Elapsed));
+            }
+
+            if (batch.LastId is not { } last || batch.Counts.Scanned < request.BatchSize)
             {
                 break;
             }
 
-            batches++;
-            scanned += batch.Scanned;
-            missing += batch.Missing;
-            created += batch.Created;
-            after = batch.LastId;
-            progress?.Report(new ReplayProgress(batches, scanned, missing, created, clock.Elapsed));
-            if (batch.Scanned < request.BatchSize)
-            {
-                break;
-            }
+            after = last;
         }
 
         await lockTransaction.CommitAsync(cancellationToken);
-        return new ReplayReport(scanned, missing, created, request.DryRun, clock.ElapsedMilliseconds);
+        return ReplayReport.From(counts, request.DryRun, clock.ElapsedMilliseconds);
     }
 
     // Without the lock another replay could start; both would still be correct, but one at a time is the promise.
@@ -162,14 +189,22 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
         await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
         {
             await reader.ReadAsync(cancellationToken);
-            result = reader.IsDBNull(0)
-                ? default
-                : new Batch(reader.GetGuid(0), reader.GetInt64(1), reader.GetInt64(2), reader.GetInt64(3));
+            var dryRun = request.DryRun;
+            result = new Batch(
+                reader.IsDBNull(0) ? null : reader.GetGuid(0),
+                new ReplayCounts(
+                    Scanned: reader.GetInt64(1),
+                    Missing: reader.GetInt64(2),
+                    Created: dryRun ? 0 : reader.GetInt64(5),
+                    Stale: reader.GetInt64(3),
+                    Refreshed: dryRun ? 0 : reader.GetInt64(6),
+                    Orphaned: reader.GetInt64(4),
+                    Removed: dryRun ? 0 : reader.GetInt64(7)));
         }
 
         await transaction.CommitAsync(cancellationToken);
         return result;
     }
 
-    private readonly record struct Batch(Guid LastId, long Scanned, long Missing, long Created);
+    private readonly record struct Batch(Guid? LastId, ReplayCounts Counts);
 }

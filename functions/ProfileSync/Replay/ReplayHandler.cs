@@ -39,7 +39,7 @@ public sealed partial class ReplayHandler(ProfileReplayer replayer, ILogger<Repl
         try
         {
             var report = await replayer.RunAsync(request, cancellationToken: context.RequestAborted);
-            LogReplayed(logger, report.Scanned, report.Missing, report.Created, report.DryRun, report.ElapsedMs);
+            LogReplayed(logger, report.Scanned, report.Created, report.Refreshed, report.Removed, report.DryRun, report.ElapsedMs);
             await JsonResponses.WriteAsync(context, StatusCodes.Status200OK, report);
         }
         catch (ReplayAlreadyRunningException e)
@@ -137,8 +137,8 @@ public sealed partial class ReplayHandler(ProfileReplayer replayer, ILogger<Repl
             ? time
             : throw new FormatException($"'{property.Name}' must be an ISO 8601 timestamp");
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Replay: scanned {Scanned}, missing {Missing}, created {Created}, dry run {DryRun}, {ElapsedMs} ms")]
-    private static partial void LogReplayed(ILogger logger, long scanned, long missing, long created, bool dryRun, long elapsedMs);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Replay: scanned {Scanned}, created {Created}, refreshed {Refreshed}, removed {Removed}, dry run {DryRun}, {ElapsedMs} ms")]
+    private static partial void LogReplayed(ILogger logger, long scanned, long created, long refreshed, long removed, bool dryRun, long elapsedMs);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Replay stopped: database unavailable ({ErrorType}); answered 503")]
     private static partial void LogUnavailable(ILogger logger, string errorType, Exception exception);

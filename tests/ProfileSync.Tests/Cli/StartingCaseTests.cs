@@ -50,7 +50,7 @@ public sealed class StartingCaseTests(PostgresCluster cluster) : IAsyncLifetime
     {
         var before = await _db.ProfilesJsonAsync(_users[0], _users[1]);
 
-        var created = await _db.ScalarAsync<long>("select profile_sync.create_missing_profiles()");
+        var created = await _db.ScalarAsync<long>("select created from profile_sync.reconcile()");
 
         Assert.Equal(3L, created);
         foreach (var user in _users)
@@ -60,7 +60,7 @@ public sealed class StartingCaseTests(PostgresCluster cluster) : IAsyncLifetime
 
         Assert.Equal(before, await _db.ProfilesJsonAsync(_users[0], _users[1]));
         Assert.All(_users[2..], user => Assert.Equal("replay", _db.ProfileAsync(user).Result!.CreatedVia));
-        Assert.Equal(0L, await _db.ScalarAsync<long>("select profile_sync.create_missing_profiles()"));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("select created from profile_sync.reconcile()"));
 
         var (_, output, _) = await RunAsync("status");
         Assert.Contains("In sync", output, StringComparison.Ordinal);

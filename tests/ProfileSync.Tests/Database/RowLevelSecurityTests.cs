@@ -109,36 +109,7 @@ public sealed class RowLevelSecurityTests(PostgresCluster cluster) : IAsyncLifet
         Assert.Equal("""{"role": "admin"}""", (await _db.ProfileAsync(_other))!.Attributes);
     }
 
-    private Task<List<Guid>> AsUserAsync(Guid userId, string sql) =>
-        AsRoleAsync("authenticated", $$"""{"sub":"{{userId}}","role":"authenticated"}""", sql);
+    private Task<List<Guid>> AsUserAsync(Guid userId, string sql) => _db.AsSignedInUserAsync(userId, sql);
 
-    /// <summary>Runs SQL the way PostgREST does: connected as authenticator, switched to the role, claims set.</summary>
-    private async Task<List<Guid>> AsRoleAsync(string role, string claims, string sql)
-    {
-        await using var connection = await _db.As("authenticator").OpenConnectionAsync();
-        await using var transaction = await connection.BeginTransactionAsync();
-        await using (var setClaims = new NpgsqlCommand("select set_config('request.jwt.claims', $1, true)", connection, transaction))
-        {
-            setClaims.Parameters.Add(new NpgsqlParameter { Value = claims });
-            await setClaims.ExecuteNonQueryAsync();
-        }
-
-        await using (var setRole = new NpgsqlCommand($"set local role {role}", connection, transaction))
-        {
-            await setRole.ExecuteNonQueryAsync();
-        }
-
-        var ids = new List<Guid>();
-        await using (var command = new NpgsqlCommand(sql, connection, transaction))
-        await using (var reader = await command.ExecuteReaderAsync())
-        {
-            while (await reader.ReadAsync())
-            {
-                ids.Add(reader.GetGuid(0));
-            }
-        }
-
-        await transaction.CommitAsync();
-        return ids;
-    }
+    private Task<List<Guid>> AsRoleAsync(string role, string claims, string sql) => _db.AsApiRoleAsync(role, claims, sql);
 }

@@ -41,8 +41,12 @@ public sealed class UpgradeTests(PostgresCluster cluster)
         var kept = await db.ProfileAsync(admin);
         Assert.Equal(new Profile(admin, "admin@example.com", "The Admin", true, """{"role": "admin", "is_admin": true}""", null, null), kept);
         Assert.Equal("""{"role": "user"}""", (await db.ProfileAsync(plain))!.Attributes);
+        // What differs from what auth.users implies was somebody's choice: it is owned, so no reconcile undoes it.
+        Assert.Equal("{display_name,attributes}", await db.ScalarAsync<string>(
+            "select owned_fields::text from public.user_profiles where user_id = $1", "postgres", admin));
         Assert.Equal(
-            ["user_profiles_attributes_check", "user_profiles_created_via_check", "user_profiles_pkey", "user_profiles_user_id_fkey"],
+            ["user_profiles_attributes_check", "user_profiles_created_via_check", "user_profiles_owned_fields_check", "user_profiles_pkey",
+             "user_profiles_user_id_fkey"],
             await ConstraintsAsync(db));
 
         // One path creates the profile now, with the new rules; the old function does nothing.
@@ -53,9 +57,56 @@ public sealed class UpgradeTests(PostgresCluster cluster)
         Assert.Equal(1L, await db.ProfileCountAsync(newcomer));
 
         // The cascade now holds for old rows too, and the backfill heals the one the old setup missed.
-        Assert.Equal(1L, await db.ScalarAsync<long>("select profile_sync.create_missing_profiles()"));
+        Assert.Equal(1L, await db.ScalarAsync<long>("select created from profile_sync.reconcile()"));
         await db.ExecuteAsync("delete from auth.users where id = $1", "supabase_auth_admin", plain);
         Assert.Equal(0L, await db.ProfileCountAsync(plain));
+    }
+
+    [Theory]
+    [InlineData("before insert", "for each row")]
+    [InlineData("before update", "for each row")]
+    [InlineData("before delete", "for each row")]
+    [InlineData("before insert or update or delete", "for each row")]
+    [InlineData("after insert", "for each row")]
+    [InlineData("before insert", "for each statement")]
+    public async Task Old_trigger_that_cannot_be_dropped_is_retired_without_cancelling_any_write(string timing, string level)
+    {
+        // Made by auth.users' owner: postgres, which runs the migrations, owns neither the table nor the trigger,
+        // only the old function (as when it was made in the SQL editor).
+        await using var db = await cluster.CreateDatabaseAsync(PostgresCluster.StandInTemplate);
+        await db.ExecuteAsync(
+            $$"""
+            create table public.user_profiles (user_id uuid, email text, display_name text, is_active boolean, attributes jsonb);
+            alter table public.user_profiles owner to postgres;
+            create function public.create_user_profile_trigger() returns trigger language plpgsql security definer as $f$
+            begin
+              if tg_level = 'ROW' and tg_op = 'INSERT' then
+                insert into public.user_profiles (user_id, email, display_name, is_active, attributes)
+                values (new.id, new.email, new.email, true, '{"role":"user"}');
+              end if;
+              if tg_op = 'DELETE' then return old; end if;
+              return new;
+            end $f$;
+            alter function public.create_user_profile_trigger() owner to postgres;
+            set role supabase_auth_admin;
+            create trigger create_user_profile_trigger {{timing}} on auth.users
+              {{level}} execute function public.create_user_profile_trigger();
+            """,
+            "supabase_admin");
+        Assert.Equal("supabase_auth_admin", await db.ScalarAsync<string>("select tableowner::text from pg_tables where tablename = 'users' and schemaname = 'auth'"));
+
+        await cluster.MigrateAsync(db.Name);
+
+        Assert.Equal(1L, await db.ScalarAsync<long>("select count(*) from pg_trigger where tgname = 'create_user_profile_trigger'"));
+        var userId = await db.SignUpAsync(email: "through@example.com");
+        Assert.Equal(1L, await db.ScalarAsync<long>("select count(*) from auth.users where id = $1", "postgres", userId));
+        Assert.Equal(1L, await db.ProfileCountAsync(userId));
+        Assert.Equal("auth_trigger", (await db.ProfileAsync(userId))!.CreatedVia);
+        await db.UpdateUserAsync(userId, "email = 'moved@example.com'");
+        Assert.Equal("moved@example.com", await db.ScalarAsync<string>("select email::text from auth.users where id = $1", "postgres", userId));
+        Assert.Equal("moved@example.com", (await db.ProfileAsync(userId))!.Email);
+        await db.ExecuteAsync("delete from auth.users where id = $1", "supabase_auth_admin", userId);
+        Assert.Equal(0L, await db.ScalarAsync<long>("select count(*) from auth.users where id = $1", "postgres", userId));
     }
 
     [Fact]
@@ -97,7 +148,7 @@ public sealed class UpgradeTests(PostgresCluster cluster)
         await cluster.MigrateAsync(db.Name);
 
         Assert.Equal(before, await db.ProfileAsync(userId));
-        Assert.Equal("profile_sync_on_signup,profile_sync_post_auth_event", await db.ScalarAsync<string>(
+        Assert.Equal("profile_sync_on_auth_change,profile_sync_on_signup,profile_sync_post_auth_event", await db.ScalarAsync<string>(
             "select string_agg(tgname, ',' order by tgname) from pg_trigger where tgrelid = 'auth.users'::regclass and not tgisinternal"));
         var second = await db.SignUpAsync(email: "twice@example.com");
         Assert.Equal(1L, await db.ProfileCountAsync(second));

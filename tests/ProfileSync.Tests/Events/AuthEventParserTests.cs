@@ -19,27 +19,21 @@ public sealed class AuthEventParserTests
             """);
 
         Assert.Equal(ParseStatus.Parsed, result.Status);
-        Assert.Equal(AuthEventType.Insert, result.Event!.Type);
-        Assert.Equal(
-            new AuthUser(Guid.Parse(UserId), "a@example.com", null, """{"full_name":"Ada"}""", null, null,
-                new DateTimeOffset(2024, 5, 1, 10, 0, 0, TimeSpan.Zero).AddTicks(1234560)),
-            result.Event.User);
-        Assert.DoesNotContain("secret", result.Event.ToString(), StringComparison.Ordinal);
+        Assert.Equal(new AuthEvent(AuthEventType.Insert, Guid.Parse(UserId)), result.Event);
     }
 
     [Fact]
-    public void Reads_a_database_webhook_update_with_ban_and_soft_delete()
+    public void Reads_only_the_user_id_of_an_update_whatever_its_row_holds()
     {
         var result = Parse($$$"""
             {"type":"UPDATE","table":"users","schema":"auth",
-             "record":{"id":"{{{UserId}}}","email":"a@example.com","banned_until":"2999-01-01T00:00:00+00:00",
-                       "deleted_at":"2024-06-01T00:00:00+02:00","updated_at":"2024-06-01T00:00:00+00:00"},
+             "record":{"id":"{{{UserId}}}","email":42,"banned_until":"someday","raw_user_meta_data":[1,2],
+                       "deleted_at":"2024-06-01T00:00:00+02:00","updated_at":"9999-12-31T23:59:59+00:00"},
              "old_record":{"id":"{{{UserId}}}"}}
             """);
 
-        Assert.Equal(AuthEventType.Update, result.Event!.Type);
-        Assert.Equal(new DateTimeOffset(2999, 1, 1, 0, 0, 0, TimeSpan.Zero), result.Event.User!.BannedUntil);
-        Assert.Equal(new DateTimeOffset(2024, 5, 31, 22, 0, 0, TimeSpan.Zero), result.Event.User.DeletedAt);
+        // auth.users is the truth: odd or hostile field values are not read, so they cannot decide anything.
+        Assert.Equal(new AuthEvent(AuthEventType.Update, Guid.Parse(UserId)), result.Event);
     }
 
     [Fact]
@@ -47,7 +41,7 @@ public sealed class AuthEventParserTests
     {
         var result = Parse($$$"""{"type":"DELETE","table":"users","schema":"auth","record":null,"old_record":{"id":"{{{UserId}}}"}}""");
 
-        Assert.Equal(new AuthEvent(AuthEventType.Delete, Guid.Parse(UserId), null), result.Event);
+        Assert.Equal(new AuthEvent(AuthEventType.Delete, Guid.Parse(UserId)), result.Event);
     }
 
     [Fact]
@@ -60,10 +54,7 @@ public sealed class AuthEventParserTests
                      "created_at":"2024-05-01T10:00:00Z","updated_at":"2024-05-01T10:00:00Z","is_anonymous":false}}
             """);
 
-        Assert.Equal(AuthEventType.Hook, result.Event!.Type);
-        Assert.Equal("before-user-created", result.Event.HookName);
-        Assert.Equal("15551234567", result.Event.User!.Phone);
-        Assert.Equal("""{"name":"Phil"}""", result.Event.User.UserMetadataJson);
+        Assert.Equal(new AuthEvent(AuthEventType.Hook, Guid.Parse(UserId)), result.Event);
     }
 
     [Theory]
@@ -86,10 +77,11 @@ public sealed class AuthEventParserTests
     [InlineData("""{"type":1,"table":"users","schema":"auth"}""", "'type' must be a string")]
     [InlineData("""{"type":"INSERT","table":"users","schema":"auth","record":null}""", "'record' must be an object")]
     [InlineData("""{"type":"INSERT","table":"users","schema":"auth","record":{"id":"nope"}}""", "'record.id' must be a UUID")]
-    [InlineData("""{"type":"UPDATE","table":"users","schema":"auth","record":{"id":"2f7c1a4e-0d5b-4c8e-9a31-6b2f1e3d4c5a","updated_at":"yesterday"}}""", "'record.updated_at' must be a timestamp")]
-    [InlineData("""{"type":"INSERT","table":"users","schema":"auth","record":{"id":"2f7c1a4e-0d5b-4c8e-9a31-6b2f1e3d4c5a","email":42}}""", "'record.email' must be a string or null")]
+    [InlineData("""{"type":"UPDATE","table":"users","schema":"auth","record":{"id":42}}""", "'record.id' must be a UUID")]
+    [InlineData("""{"type":"DELETE","table":"users","schema":"auth","record":null,"old_record":null}""", "'old_record' must be an object")]
     [InlineData("""{"type":"DELETE","table":"users","schema":"auth","old_record":{}}""", "'old_record.id' must be a UUID")]
     [InlineData("""{"metadata":{},"user":"someone"}""", "'user' must be an object")]
+    [InlineData("""{"metadata":{},"user":{"email":"a@example.com"}}""", "'user.id' must be a UUID")]
     public void Malformed_bodies_are_refused_with_the_reason(string body, string reason)
     {
         var result = Parse(body);

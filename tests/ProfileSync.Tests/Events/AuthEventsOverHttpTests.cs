@@ -30,21 +30,24 @@ public sealed class AuthEventsOverHttpTests(PostgresCluster cluster) : WebhookPa
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public async Task Any_order_of_insert_and_updates_with_duplicates_ends_with_the_newest_data(bool throughPooler)
+    public async Task Any_order_of_events_with_duplicates_ends_with_what_auth_users_holds_now(bool throughPooler)
     {
         await using var served = await ServeAsync(throughPooler);
         var random = new Random(20261124);
         for (var round = 0; round < 12; round++)
         {
-            var userId = await Db.SignUpAsync(email: $"v0-{round}@example.com");
+            var userId = await Db.SignUpAsync(email: $"v0-{round}@example.com", userMetadata: """{"name":"First"}""");
             var t0 = new DateTime(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc).AddMinutes(round);
             var events = new List<string>
             {
                 SupabaseEvents.Insert(userId, $"v0-{round}@example.com", metadata: new { name = "First" }, updatedAt: t0),
                 SupabaseEvents.Update(userId, $"v1-{round}@example.com", metadata: new { name = "Second" }, updatedAt: t0.AddSeconds(1)),
-                SupabaseEvents.Update(userId, $"v2-{round}@example.com", metadata: new { full_name = "Third" }, updatedAt: t0.AddSeconds(2),
-                    bannedUntil: DateTime.UtcNow.AddDays(30)),
+                // A body whose updated_at lies far in the future: it must not freeze the profile.
+                SupabaseEvents.Update(userId, "forged@example.com", metadata: new { name = "Forged" }, updatedAt: DateTime.MaxValue.AddDays(-1)),
             };
+            await Db.UpdateUserAsync(userId, "email = $2, raw_user_meta_data = '{\"name\":\"Second\"}'", $"v1-{round}@example.com");
+            await Db.UpdateUserAsync(userId, "email = $2, raw_user_meta_data = '{\"full_name\":\"Third\"}', banned_until = now() + interval '30 days'",
+                $"v2-{round}@example.com");
             events.AddRange(Enumerable.Range(0, 3).Select(_ => events[random.Next(3)]));
             var shuffled = events.OrderBy(_ => random.Next()).ToList();
 
@@ -65,7 +68,6 @@ public sealed class AuthEventsOverHttpTests(PostgresCluster cluster) : WebhookPa
             Assert.Equal($"v2-{round}@example.com", profile!.Email);
             Assert.Equal("Third", profile.DisplayName);
             Assert.False(profile.IsActive);
-            Assert.Equal(t0.AddSeconds(2), profile.SourceUpdatedAt);
         }
     }
 
@@ -74,16 +76,16 @@ public sealed class AuthEventsOverHttpTests(PostgresCluster cluster) : WebhookPa
     {
         await using var served = await ServeAsync();
         var userId = await Db.SignUpAsync(email: "staff@example.com");
-        var t0 = DateTime.UtcNow.AddMinutes(-10);
-        await served.App.SendAsync(SupabaseEvents.Insert(userId, "staff@example.com", updatedAt: t0));
+        await served.App.SendAsync(SupabaseEvents.Insert(userId, "staff@example.com"));
         await Db.ExecuteAsync(
             """update public.user_profiles set attributes = '{"role":"admin","department":"Ops"}' where user_id = $1""", "postgres", userId);
+        await Db.UpdateUserAsync(userId, "email = 'staff2@example.com', raw_user_meta_data = '{\"name\":\"Staff\"}'");
 
-        var (_, outcome) = await served.App.SendAsync(SupabaseEvents.Update(userId, "staff2@example.com", metadata: new { name = "Staff" }, updatedAt: t0.AddMinutes(1)));
+        var (_, outcome) = await served.App.SendAsync(SupabaseEvents.Update(userId, "staff2@example.com", metadata: new { name = "Staff" }));
 
         Assert.Equal("updated", outcome);
         var profile = await Db.ProfileAsync(userId);
-        Assert.Equal("Staff", profile!.DisplayName);
+        Assert.Equal(("staff2@example.com", "Staff"), (profile!.Email, profile.DisplayName));
         Assert.Equal("""{"role": "admin", "department": "Ops"}""", profile.Attributes);
     }
 
@@ -123,7 +125,7 @@ public sealed class AuthEventsOverHttpTests(PostgresCluster cluster) : WebhookPa
 
         var (_, outcome) = await served.App.SendAsync(SupabaseEvents.Delete(userId));
 
-        Assert.Equal("ignored", outcome);
+        Assert.Equal("unchanged", outcome);
         Assert.Equal(1L, await Db.ProfileCountAsync(userId));
     }
 
@@ -162,7 +164,7 @@ public sealed class AuthEventsOverHttpTests(PostgresCluster cluster) : WebhookPa
     public async Task Auth_hook_body_creates_the_profile()
     {
         await using var served = await ServeAsync();
-        var userId = await Db.SignUpAsync(email: "hooked@example.com");
+        var userId = await Db.SignUpAsync(email: "hooked@example.com", userMetadata: """{"display_name":"Hooked"}""");
 
         var (status, outcome) = await served.App.SendAsync(SupabaseEvents.Hook(userId, "hooked@example.com", new { display_name = "Hooked" }));
 

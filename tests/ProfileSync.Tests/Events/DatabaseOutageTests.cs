@@ -29,7 +29,7 @@ public sealed class DatabaseOutageTests : IAsyncLifetime
         await using var served = await ServedApp.StartAsync(_db.ConnectionString());
         var warmUp = await _db.SignUpAsync(email: "warm@example.com");
         await served.SendAsync(SupabaseEvents.Insert(warmUp, "warm@example.com")); // pooled connections that will break
-        var userId = await _db.SignUpAsync(email: "outage@example.com");
+        var userId = await _db.SignUpAsync(email: "outage@example.com", userMetadata: """{"name":"Outage"}""");
         var body = SupabaseEvents.Insert(userId, "outage@example.com", metadata: new { name = "Outage" });
 
         await _cluster.StopServerAsync();

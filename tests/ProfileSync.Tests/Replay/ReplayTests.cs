@@ -45,8 +45,8 @@ public sealed class ReplayTests(PostgresCluster cluster) : IAsyncLifetime
         var (exitCode, output, _) = await CliRunner.RunAsync("replay", "--batch-size", "2", "--connection", _db.ConnectionString());
 
         Assert.Equal(0, exitCode);
-        Assert.Contains("batches 3  scanned 5  missing 3  created 3", output, StringComparison.Ordinal);
-        Assert.Matches(@"Created\s+3", output);
+        Assert.Contains("batches 3  scanned 5  created 3  refreshed 0  removed 0", output, StringComparison.Ordinal);
+        Assert.Matches(@"Missing\s+3   created 3", output);
     }
 
     [Fact]
@@ -103,7 +103,7 @@ public sealed class ReplayTests(PostgresCluster cluster) : IAsyncLifetime
     {
         var report = await Replayer().RunAsync(new ReplayRequest(new ReplayScope(), DryRun: true));
 
-        Assert.Equal(new ReplayReport(5, 3, 0, true, report.ElapsedMs), report);
+        Assert.Equal(new ReplayReport(5, 3, 0, 0, 0, 0, 0, true, report.ElapsedMs), report);
         Assert.Equal(3L, await _db.UsersWithoutProfileAsync());
     }
 

@@ -76,6 +76,10 @@ public sealed class TestDatabase(PostgresCluster cluster, string name) : IAsyncD
         return userId;
     }
 
+    /// <summary>A change to an auth user as Supabase Auth writes it (supabase_auth_admin), with updated_at bumped.</summary>
+    public Task UpdateUserAsync(Guid userId, string assignments, params object?[] parameters) =>
+        ExecuteAsync($"update auth.users set {assignments}, updated_at = now() where id = $1", "supabase_auth_admin", [userId, .. parameters]);
+
     /// <summary>
     /// The case the product started from: 5 auth users, 2 profiles (a one-off repair's), 3 people without one.
     /// The fallback trigger is on again afterwards.
@@ -138,6 +142,40 @@ public sealed class TestDatabase(PostgresCluster cluster, string name) : IAsyncD
             reader.GetString(4),
             reader.IsDBNull(5) ? null : reader.GetString(5),
             reader.IsDBNull(6) ? null : reader.GetDateTime(6));
+    }
+
+    /// <summary>SQL as a signed-in user sends it through the Data API (PostgREST); returns the uuids it selects.</summary>
+    public Task<List<Guid>> AsSignedInUserAsync(Guid userId, string sql) =>
+        AsApiRoleAsync("authenticated", $$"""{"sub":"{{userId}}","role":"authenticated"}""", sql);
+
+    /// <summary>Runs SQL the way PostgREST does: connected as authenticator, switched to the role, claims set.</summary>
+    public async Task<List<Guid>> AsApiRoleAsync(string role, string claims, string sql)
+    {
+        await using var connection = await As("authenticator").OpenConnectionAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        await using (var setClaims = new NpgsqlCommand("select set_config('request.jwt.claims', $1, true)", connection, transaction))
+        {
+            setClaims.Parameters.Add(new NpgsqlParameter { Value = claims });
+            await setClaims.ExecuteNonQueryAsync();
+        }
+
+        await using (var setRole = new NpgsqlCommand($"set local role {role}", connection, transaction))
+        {
+            await setRole.ExecuteNonQueryAsync();
+        }
+
+        var ids = new List<Guid>();
+        await using (var command = new NpgsqlCommand(sql, connection, transaction))
+        await using (var reader = await command.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                ids.Add(reader.GetGuid(0));
+            }
+        }
+
+        await transaction.CommitAsync();
+        return ids;
     }
 
     public async ValueTask DisposeAsync()
