@@ -1,0 +1,262 @@
+using System.Net;
+using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Moq;
+using ProfileFunctions;
+using ProfileSync.Tests.Support;
+
+namespace ProfileSync.Tests.Convergence;
+
+/// <summary>
+/// Profiles that went stale or lost their user while no event was delivered (the fallback trigger is off, as when
+/// pg_net dropped the webhook): status shows them, every reconcile path converges them, and so does the user's next
+/// event, whatever its body says.
+/// </summary>
+public sealed class ConvergenceTests(PostgresCluster cluster) : WebhookPathTest(cluster)
+{
+    [Theory]
+    [InlineData("cli")]
+    [InlineData("http")]
+    [InlineData("timer")]
+    [InlineData("sql")]
+    public async Task Changes_no_event_delivered_are_shown_by_status_and_converged_by_every_reconcile_path(string path)
+    {
+        var users = await DriftAsync();
+
+        var status = await StatusAsync();
+        Assert.Equal(5, status.GetProperty("staleProfiles").GetInt64());
+        Assert.Equal("""{"email":1,"display_name":2,"is_active":3,"attributes":0}""", StaleFields(status));
+        Assert.False(status.GetProperty("inSync").GetBoolean());
+        Assert.All(status.GetProperty("sampleStaleProfiles").EnumerateArray(), id => Assert.Contains(id.GetGuid(), users));
+
+        var (stale, refreshed) = await ReconcileAsync(path);
+
+        Assert.Equal((5L, 5L), (stale, refreshed));
+        Assert.True((await StatusAsync()).GetProperty("inSync").GetBoolean());
+        Assert.Equal(await Truth.DerivedAsync(Db), await Truth.ProfilesAsync(Db));
+    }
+
+    [Fact]
+    public async Task Dry_run_counts_what_is_missing_stale_and_orphaned_and_writes_nothing()
+    {
+        var gone = await Db.SignUpAsync(email: "gone@example.com");
+        await DriftAsync();
+        await OrphanAsync(gone);
+        await Db.SignUpAsync(email: "missing@example.com");
+        var before = await Truth.ProfilesAsync(Db);
+
+        var (exitCode, output, _) = await CliRunner.RunAsync("replay", "--dry-run", "--json", "--connection", Db.ConnectionString());
+
+        Assert.Equal(0, exitCode);
+        using var report = JsonDocument.Parse(output);
+        var counts = report.RootElement;
+        Assert.Equal(
+            (6L, 1L, 0L, 5L, 0L, 1L, 0L, true),
+            (counts.GetProperty("scanned").GetInt64(), counts.GetProperty("missing").GetInt64(), counts.GetProperty("created").GetInt64(),
+             counts.GetProperty("stale").GetInt64(), counts.GetProperty("refreshed").GetInt64(), counts.GetProperty("orphaned").GetInt64(),
+             counts.GetProperty("removed").GetInt64(), counts.GetProperty("dryRun").GetBoolean()));
+        Assert.Equal(before, await Truth.ProfilesAsync(Db));
+    }
+
+    [Fact]
+    public async Task Replay_removes_profiles_whose_user_is_gone_in_every_batch_and_after_the_last()
+    {
+        // Users in id order; the orphans sit before, between and after them, so batches of 2 meet each kind of range.
+        var ids = Enumerable.Range(1, 7).Select(i => Guid.Parse($"{i:x8}-0000-4000-8000-000000000000")).ToList();
+        foreach (var id in ids)
+        {
+            await Db.SignUpAsync(email: $"{id:N}@example.com", id: id);
+        }
+
+        await CliRunner.RunAsync("replay", "--connection", Db.ConnectionString());
+        await OrphanAsync(ids[0], ids[3], ids[6]);
+        var status = await StatusAsync();
+        Assert.Equal(3, status.GetProperty("profilesWithoutUser").GetInt64());
+
+        var (exitCode, output, _) = await CliRunner.RunAsync("replay", "--batch-size", "2", "--json", "--connection", Db.ConnectionString());
+
+        Assert.Equal(0, exitCode);
+        using var report = JsonDocument.Parse(output);
+        Assert.Equal((4L, 3L, 3L), (report.RootElement.GetProperty("scanned").GetInt64(),
+            report.RootElement.GetProperty("orphaned").GetInt64(), report.RootElement.GetProperty("removed").GetInt64()));
+        Assert.True((await StatusAsync()).GetProperty("inSync").GetBoolean());
+    }
+
+    [Fact]
+    public async Task Scoped_replays_remove_only_orphans_among_their_user_ids_and_a_created_window_removes_none()
+    {
+        var kept = await Db.SignUpAsync(email: "kept@example.com");
+        var named = await Db.SignUpAsync(email: "named@example.com");
+        await CliRunner.RunAsync("replay", "--connection", Db.ConnectionString());
+        await OrphanAsync(kept, named);
+
+        var window = await CliRunner.RunAsync("replay", "--created-after", "2000-01-01T00:00:00Z", "--json", "--connection", Db.ConnectionString());
+        var scoped = await CliRunner.RunAsync("replay", "--user-id", named.ToString(), "--json", "--connection", Db.ConnectionString());
+
+        Assert.Equal(0, JsonDocument.Parse(window.Output).RootElement.GetProperty("removed").GetInt64());
+        Assert.Equal(1, JsonDocument.Parse(scoped.Output).RootElement.GetProperty("removed").GetInt64());
+        Assert.Equal((1L, 0L), (await Db.ProfileCountAsync(kept), await Db.ProfileCountAsync(named)));
+    }
+
+    [Fact]
+    public async Task A_ban_that_lapses_reactivates_the_profile_at_the_next_reconcile_with_no_write_to_auth_users()
+    {
+        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = true");
+        var userId = await Db.SignUpAsync(email: "banned@example.com", bannedUntil: DateTime.UtcNow.AddSeconds(1));
+        Assert.False((await Db.ProfileAsync(userId))!.IsActive);
+
+        await WaitUntilAsync(async () => await Db.ScalarAsync<bool>("select banned_until <= now() from auth.users where id = $1", "postgres", userId));
+        Assert.Equal("""{"email":0,"display_name":0,"is_active":1,"attributes":0}""", StaleFields(await StatusAsync()));
+        var (_, refreshed) = await ReconcileAsync("timer");
+
+        Assert.Equal(1L, refreshed);
+        Assert.True((await Db.ProfileAsync(userId))!.IsActive);
+    }
+
+    [Fact]
+    public async Task The_next_event_of_a_user_converges_everything_missed_before_whatever_its_body_holds()
+    {
+        await using var served = await ServedApp.StartAsync(Db.ConnectionString());
+        var userId = await Db.SignUpAsync(email: "old@example.com", userMetadata: """{"name":"Old"}""");
+        Assert.Equal((HttpStatusCode.OK, "created"), await served.SendAsync(SupabaseEvents.Insert(userId, "old@example.com")));
+        // Missed: an e-mail change, a rename in metadata, a soft delete.
+        await Db.UpdateUserAsync(userId, "email = 'new@example.com', raw_user_meta_data = '{\"name\":\"New\"}', deleted_at = now()");
+
+        // A sign-in's event whose body is stale and lies about the future.
+        var body = SupabaseEvents.Update(userId, "old@example.com", metadata: new { name = "Old" }, updatedAt: new DateTime(9999, 12, 31, 0, 0, 0, DateTimeKind.Utc));
+        Assert.Equal((HttpStatusCode.OK, "updated"), await served.SendAsync(body));
+        Assert.Equal((HttpStatusCode.OK, "unchanged"), await served.SendAsync(body));
+
+        var profile = await Db.ProfileAsync(userId);
+        Assert.Equal(("new@example.com", "New", false), (profile!.Email, profile.DisplayName, profile.IsActive));
+
+        // And a later change still applies: nothing froze the profile.
+        await Db.UpdateUserAsync(userId, "deleted_at = null, raw_user_meta_data = '{\"name\":\"Later\"}'");
+        Assert.Equal((HttpStatusCode.OK, "updated"), await served.SendAsync(SupabaseEvents.Update(userId)));
+        var later = await Db.ProfileAsync(userId);
+        Assert.Equal(("Later", true), (later!.DisplayName, later.IsActive));
+    }
+
+    [Fact]
+    public async Task With_only_the_fallback_trigger_profiles_follow_email_changes_bans_and_soft_deletes()
+    {
+        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = true");
+        var userId = await Db.SignUpAsync(email: "t@example.com");
+
+        await Db.UpdateUserAsync(userId, "email = 't2@example.com'");
+        Assert.Equal("t2@example.com", (await Db.ProfileAsync(userId))!.Email);
+        await Db.UpdateUserAsync(userId, "banned_until = now() + interval '1 day'");
+        Assert.False((await Db.ProfileAsync(userId))!.IsActive);
+        await Db.UpdateUserAsync(userId, "banned_until = null");
+        Assert.True((await Db.ProfileAsync(userId))!.IsActive);
+        await Db.UpdateUserAsync(userId, "deleted_at = now()");
+        Assert.False((await Db.ProfileAsync(userId))!.IsActive);
+    }
+
+    [Fact]
+    public async Task Sign_ins_write_nothing_to_profiles()
+    {
+        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = true");
+        await using var served = await ServedApp.StartAsync(Db.ConnectionString());
+        var userId = await Db.SignUpAsync(email: "often@example.com");
+        var before = await Db.ScalarAsync<DateTime>("select updated_at from public.user_profiles where user_id = $1", "postgres", userId);
+
+        await Db.UpdateUserAsync(userId, "last_sign_in_at = now()");
+        var (_, outcome) = await served.SendAsync(SupabaseEvents.Update(userId, "often@example.com"));
+
+        Assert.Equal("unchanged", outcome);
+        Assert.Equal(before, await Db.ScalarAsync<DateTime>("select updated_at from public.user_profiles where user_id = $1", "postgres", userId));
+    }
+
+    /// <summary>
+    /// Five in-sync profiles, then changes no event carries: an e-mail change with a name in metadata, a rename in
+    /// metadata, a soft delete, a ban, a lifted ban. Returns their ids.
+    /// </summary>
+    private async Task<List<Guid>> DriftAsync()
+    {
+        var users = new List<Guid>
+        {
+            await Db.SignUpAsync(email: "mail@example.com"),
+            await Db.SignUpAsync(email: "named@example.com", userMetadata: """{"name":"Before"}"""),
+            await Db.SignUpAsync(email: "deleted@example.com"),
+            await Db.SignUpAsync(email: "banned@example.com"),
+            await Db.SignUpAsync(email: "unbanned@example.com", bannedUntil: DateTime.UtcNow.AddDays(1)),
+        };
+        await CliRunner.RunAsync("replay", "--connection", Db.ConnectionString());
+        Assert.True((await StatusAsync()).GetProperty("inSync").GetBoolean());
+
+        await Db.UpdateUserAsync(users[0], "email = 'mail2@example.com', raw_user_meta_data = '{\"name\":\"Mail\"}'");
+        await Db.UpdateUserAsync(users[1], "raw_user_meta_data = '{\"full_name\":\"After\"}'");
+        await Db.UpdateUserAsync(users[2], "deleted_at = now()");
+        await Db.UpdateUserAsync(users[3], "banned_until = now() + interval '7 days'");
+        await Db.UpdateUserAsync(users[4], "banned_until = null");
+        return users;
+    }
+
+    /// <summary>Deletes users but keeps their profiles, as an old table without the cascade leaves them.</summary>
+    private async Task OrphanAsync(params Guid[] ids)
+    {
+        await Db.ExecuteAsync("alter table public.user_profiles drop constraint if exists user_profiles_user_id_fkey");
+        await Db.ExecuteAsync("delete from auth.users where id = any($1)", "supabase_auth_admin", ids);
+    }
+
+    private async Task<JsonElement> StatusAsync()
+    {
+        var (exitCode, output, _) = await CliRunner.RunAsync("status", "--json", "--connection", Db.ConnectionString());
+        Assert.Equal(0, exitCode);
+        return JsonDocument.Parse(output).RootElement.Clone();
+    }
+
+    /// <summary>Runs one reconcile path; returns the stale profiles it found and the ones it refreshed.</summary>
+    private async Task<(long Stale, long Refreshed)> ReconcileAsync(string path)
+    {
+        switch (path)
+        {
+            case "cli":
+            {
+                var (_, output, _) = await CliRunner.RunAsync("replay", "--json", "--connection", Db.ConnectionString());
+                var report = JsonDocument.Parse(output).RootElement;
+                return (report.GetProperty("stale").GetInt64(), report.GetProperty("refreshed").GetInt64());
+            }
+
+            case "http":
+            {
+                await using var served = await ServedApp.StartAsync(Db.ConnectionString());
+                using var response = await served.Client.PostAsync(new Uri("/api/profiles/replay", UriKind.Relative), new StringContent("{}"));
+                var report = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+                return (report.GetProperty("stale").GetInt64(), report.GetProperty("refreshed").GetInt64());
+            }
+
+            case "timer":
+            {
+                var before = await Db.ScalarAsync<long>("select count(*) from profile_sync.profile_state where stale_fields <> '{}'");
+                await using var services = TestServices.Build(Db.ConnectionString());
+                var function = ActivatorUtilities.CreateInstance<ReplayFunctions>(services);
+                await function.ReconcileAsync(new Mock<Microsoft.Azure.Functions.Worker.TimerInfo>().Object, CancellationToken.None);
+                var after = await Db.ScalarAsync<long>("select count(*) from profile_sync.profile_state where stale_fields <> '{}'");
+                return (before, before - after);
+            }
+
+            default:
+            {
+                await using var command = Db.As().CreateCommand("select stale, refreshed from profile_sync.reconcile()");
+                await using var reader = await command.ExecuteReaderAsync();
+                await reader.ReadAsync();
+                return (reader.GetInt64(0), reader.GetInt64(1));
+            }
+        }
+    }
+
+    private static string StaleFields(JsonElement status) =>
+        JsonSerializer.Serialize(status.GetProperty("staleFields").Deserialize<Dictionary<string, long>>());
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!await condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the condition did not come true within 10 s");
+            await Task.Delay(100);
+        }
+    }
+}

@@ -1,0 +1,48 @@
+namespace ProfileSync.Tests.Support;
+
+/// <summary>The fields a profile must hold, to compare field by field.</summary>
+public sealed record ProfileFields(Guid UserId, string? Email, string? DisplayName, bool IsActive, string Attributes);
+
+/// <summary>
+/// What the profiles should be, computed here from auth.users with the rules written out again (not through the
+/// product's views), and what they are.
+/// </summary>
+public static class Truth
+{
+    private const string ExpectedSql = """
+        select u.id, u.email::text,
+               coalesce(nullif(btrim(u.raw_user_meta_data ->> 'display_name'), ''), nullif(btrim(u.raw_user_meta_data ->> 'full_name'), ''),
+                        nullif(btrim(u.raw_user_meta_data ->> 'name'), ''), nullif(btrim(u.email), ''), nullif(btrim(u.phone), '')),
+               u.deleted_at is null and (u.banned_until is null or u.banned_until <= now()),
+               (select s.default_attributes::text from profile_sync.settings s)
+        from auth.users u order by u.id
+        """;
+
+    private const string ActualSql = """
+        select p.user_id, p.email, p.display_name, p.is_active, p.attributes::text from public.user_profiles p order by p.user_id
+        """;
+
+    /// <summary>Every auth user's profile as auth.users and the defaults imply, before ownership.</summary>
+    public static Task<List<ProfileFields>> DerivedAsync(TestDatabase db) => ReadAsync(db, ExpectedSql);
+
+    /// <summary>Every row of public.user_profiles.</summary>
+    public static Task<List<ProfileFields>> ProfilesAsync(TestDatabase db) => ReadAsync(db, ActualSql);
+
+    private static async Task<List<ProfileFields>> ReadAsync(TestDatabase db, string sql)
+    {
+        await using var command = db.As("supabase_admin").CreateCommand(sql);
+        await using var reader = await command.ExecuteReaderAsync();
+        var rows = new List<ProfileFields>();
+        while (await reader.ReadAsync())
+        {
+            rows.Add(new ProfileFields(
+                reader.GetGuid(0),
+                reader.IsDBNull(1) ? null : reader.GetString(1),
+                reader.IsDBNull(2) ? null : reader.GetString(2),
+                reader.GetBoolean(3),
+                reader.GetString(4)));
+        }
+
+        return rows;
+    }
+}
