@@ -24,11 +24,11 @@ select
     nullif(pg_catalog.btrim(u.email), ''),
     nullif(pg_catalog.btrim(u.phone), '')) as display_name,
   u.deleted_at is null and (u.banned_until is null or u.banned_until <= pg_catalog.now()) as is_active,
-  coalesce(s.default_attributes, '{}'::jsonb) as attributes,
+  -- An uncorrelated subquery: the defaults are read once per statement, not once per user.
+  coalesce((select s.default_attributes from profile_sync.settings s where s.singleton), '{}'::jsonb) as attributes,
   u.updated_at as source_updated_at,
   u.created_at
-from auth.users u
-left join profile_sync.settings s on s.singleton;
+from auth.users u;
 revoke all on profile_sync.derived_profiles from public, anon, authenticated, service_role;
 
 -- Ownership markers: which fields a user or an admin owns.
@@ -96,11 +96,14 @@ begin
   -- What sync writes is not a user's or an admin's choice: the ownership triggers let it through.
   perform pg_catalog.set_config('profile_sync.writer', 'sync', true);
   return query
-  with target as (
-    select s.* from profile_sync.profile_state s where s.user_id = any(user_ids)
+  -- Joins on the ids, never "= any(user_ids)": a filter over a large array costs ids x rows.
+  with ids as (
+    select distinct x.id from pg_catalog.unnest(user_ids) x(id) where x.id is not null
+  ), target as (
+    select s.* from ids i join profile_sync.profile_state s on s.user_id = i.id
   ), orphans as (
-    select p.user_id from public.user_profiles p
-    where p.user_id = any(user_ids) and not exists (select 1 from auth.users u where u.id = p.user_id)
+    select p.user_id from ids i join public.user_profiles p on p.user_id = i.id
+    where not exists (select 1 from auth.users u where u.id = p.user_id)
   ), created as (
     insert into public.user_profiles as p (user_id, email, display_name, is_active, attributes, source_updated_at, created_via)
     select t.user_id, t.email, t.display_name, t.is_active, t.attributes, t.source_updated_at, via
@@ -119,20 +122,23 @@ begin
     returning p.user_id
   ), removed as (
     delete from public.user_profiles p
-    where p.user_id in (select o.user_id from orphans o) and not dry_run
+    using orphans o
+    where p.user_id = o.user_id and not dry_run
       and not exists (select 1 from auth.users u where u.id = p.user_id)
     returning p.user_id
   )
   select i.id, case
-      when t.user_id is null then case when o.user_id is not null and (dry_run or i.id in (select r.user_id from removed r))
-                                      then 'deleted' else 'absent' end
-      when not t.has_profile then case when dry_run or i.id in (select c.user_id from created c) then 'created' else 'unchanged' end
-      when t.stale_fields <> '{}' and (dry_run or i.id in (select r.user_id from refreshed r)) then 'updated'
+      when t.user_id is null then case when o.user_id is not null and (dry_run or r.user_id is not null) then 'deleted' else 'absent' end
+      when not t.has_profile then case when dry_run or c.user_id is not null then 'created' else 'unchanged' end
+      when t.stale_fields <> '{}' and (dry_run or f.user_id is not null) then 'updated'
       else 'unchanged'
     end
-  from (select distinct x.id from pg_catalog.unnest(user_ids) x(id)) i
+  from ids i
   left join target t on t.user_id = i.id
-  left join orphans o on o.user_id = i.id;
+  left join orphans o on o.user_id = i.id
+  left join created c on c.user_id = i.id
+  left join refreshed f on f.user_id = i.id
+  left join removed r on r.user_id = i.id;
   perform pg_catalog.set_config('profile_sync.writer', '', true);
 end
 $$;
@@ -149,7 +155,7 @@ as $$
 begin
   if not dry_run then
     perform pg_catalog.pg_advisory_xact_lock(1347571270, b.bucket) -- 1347571270: "PROF"
-    from (select distinct pg_catalog.hashtext(x.id::text) & 1023 as bucket
+    from (select distinct pg_catalog.hashtext(x.id::text) operator(pg_catalog.&) 1023 as bucket
           from pg_catalog.unnest(user_ids) x(id) order by 1) b;
   end if;
   return query select c.user_id, c.outcome from profile_sync.converge_now(user_ids, via, dry_run) c;
@@ -348,6 +354,16 @@ begin
     end;
   end loop;
 end $$;
+
+-- The signed webhook's rows: an event is a notification, so it names its user and nothing else. pg_net's queue is
+-- readable by every role; no e-mail, phone or metadata sits in it any more.
+create or replace function profile_sync.auth_event_row(u auth.users)
+returns jsonb
+language sql stable
+set search_path = ''
+as $$
+  select pg_catalog.jsonb_build_object('id', u.id)
+$$;
 
 -- Replaced by the views and profile_sync.converge() above.
 drop function if exists profile_sync.create_missing_profiles();

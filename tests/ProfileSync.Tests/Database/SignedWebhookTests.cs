@@ -37,18 +37,23 @@ public sealed class SignedWebhookTests(PostgresCluster cluster) : WebhookPathTes
     }
 
     [Fact]
-    public async Task Queue_holds_the_signature_but_never_the_secret_nor_password_hashes()
+    public async Task Queue_holds_the_signature_and_the_user_id_but_never_the_secret_password_hashes_or_personal_data()
     {
         await using var served = await ServedApp.StartAsync(Db.ConnectionString());
         await ConfigureAsync(served, SupabaseEvents.Secret);
 
-        await Db.SignUpAsync(email: "private@example.com");
+        var userId = await Db.SignUpAsync(email: "private@example.com", phone: "15550004444", userMetadata: """{"name":"Private Person"}""");
         var request = Assert.Single(await QueuedAsync());
 
         var everything = request.Headers + Encoding.UTF8.GetString(request.Body);
         Assert.DoesNotContain(SupabaseEvents.Secret["v1,whsec_".Length..], everything, StringComparison.Ordinal);
         Assert.DoesNotContain("encrypted_password", everything, StringComparison.Ordinal);
         Assert.DoesNotContain("$2a$", everything, StringComparison.Ordinal);
+        // pg_net's queue is readable by every role: an event names its user and nothing else about them.
+        Assert.Contains(userId.ToString(), everything, StringComparison.Ordinal);
+        Assert.DoesNotContain("private@example.com", everything, StringComparison.Ordinal);
+        Assert.DoesNotContain("15550004444", everything, StringComparison.Ordinal);
+        Assert.DoesNotContain("Private Person", everything, StringComparison.Ordinal);
         Assert.StartsWith("v1,", JsonDocument.Parse(request.Headers).RootElement.GetProperty("webhook-signature").GetString(), StringComparison.Ordinal);
     }
 
