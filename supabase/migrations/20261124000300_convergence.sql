@@ -43,14 +43,18 @@ begin
     -- Rows from before: whatever differs from what auth.users implies was set by someone, so it stays theirs.
     -- An inactive flag that a lapsed ban or a soft delete explains is sync's own and heals.
     update public.user_profiles p
-    set owned_fields = array_remove(array[
-          case when p.display_name is not null and p.display_name is distinct from d.display_name then 'display_name' end,
-          case when not p.is_active and u.banned_until is null and u.deleted_at is null then 'is_active' end,
-          case when p.attributes is distinct from d.attributes then 'attributes' end
-        ], null)
-    from profile_sync.derived_profiles d
-    join auth.users u on u.id = d.user_id
-    where d.user_id = p.user_id;
+    set owned_fields = o.fields
+    from (
+      select p.user_id, array_remove(array[
+               case when p.display_name is not null and p.display_name is distinct from d.display_name then 'display_name' end,
+               case when not p.is_active and u.banned_until is null and u.deleted_at is null then 'is_active' end,
+               case when p.attributes is distinct from d.attributes then 'attributes' end
+             ], null) as fields
+      from public.user_profiles p
+      join profile_sync.derived_profiles d on d.user_id = p.user_id
+      join auth.users u on u.id = p.user_id
+    ) o
+    where o.user_id = p.user_id and o.fields <> '{}';
   end if;
 end $$;
 comment on column public.user_profiles.owned_fields is
@@ -75,10 +79,7 @@ select
     case when not p.owned_fields @> '{attributes}' and p.attributes is distinct from d.attributes then 'attributes' end
   ], null) end as stale_fields
 from profile_sync.derived_profiles d
--- One index probe per user; "offset 0" keeps the planner from hash-joining every profile into a small batch.
-left join lateral (
-  select p.user_id, p.email, p.display_name, p.is_active, p.attributes, p.owned_fields
-  from public.user_profiles p where p.user_id = d.user_id offset 0) p on true;
+left join public.user_profiles p on p.user_id = d.user_id;
 revoke all on profile_sync.profile_state from public, anon, authenticated, service_role;
 
 -- The convergence statement, for a set of user ids: creates what is missing, refreshes what is stale, removes

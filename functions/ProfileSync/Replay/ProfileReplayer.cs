@@ -65,18 +65,22 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
     // reads them again and writes. A batch covers the id range (after, last user]: profiles in that range whose user
     // is gone are its orphans (the last batch's range is open-ended). A created_at window cannot match orphans.
     private const string BatchSql = """
-        with batch as (
-          select s.user_id, s.has_profile, s.stale_fields <> '{}' as stale
-          from profile_sync.profile_state s
-          where s.user_id > $1
-            and ($3::uuid[] is null or s.user_id = any($3))
-            and ($4::timestamptz is null or s.created_at >= $4)
-            and ($5::timestamptz is null or s.created_at < $5)
-          order by s.user_id
+        with ids as materialized (
+          select u.id
+          from auth.users u
+          where u.id > $1
+            and ($3::uuid[] is null or u.id = any($3))
+            and ($4::timestamptz is null or u.created_at >= $4)
+            and ($5::timestamptz is null or u.created_at < $5)
+          order by u.id
           limit $2
+        ), batch as (
+          -- Joined on the batch's ids: one index probe per user, never a pass over every profile.
+          select s.user_id, s.has_profile, s.stale_fields <> '{}' as stale
+          from ids i join profile_sync.profile_state s on s.user_id = i.id
         ), bounds as (
-          select (select b.user_id from batch b order by b.user_id desc limit 1) as last_id,
-                 (select count(*) from batch) as scanned, (select count(*) from batch) < $2 as final
+          select (select i.id from ids i order by i.id desc limit 1) as last_id,
+                 (select count(*) from ids) as scanned, (select count(*) from ids) < $2 as final
         ), orphans as (
           select p.user_id
           from public.user_profiles p, bounds
