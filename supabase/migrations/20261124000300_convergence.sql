@@ -91,6 +91,9 @@ create or replace function profile_sync.converge_now(user_ids uuid[], via text, 
 returns table (user_id uuid, outcome text)
 language plpgsql security definer
 set search_path = ''
+-- Planned once per session, not per call: planning this statement costs more than running it for one user (the
+-- fallback trigger's case), and the plan is linear in the number of ids whatever it is.
+set plan_cache_mode = force_generic_plan
 as $$
 #variable_conflict use_column
 begin
@@ -128,18 +131,19 @@ begin
       and not exists (select 1 from auth.users u where u.id = p.user_id)
     returning p.user_id
   )
-  select i.id, case
-      when t.user_id is null then case when o.user_id is not null and (dry_run or r.user_id is not null) then 'deleted' else 'absent' end
-      when not t.has_profile then case when dry_run or c.user_id is not null then 'created' else 'unchanged' end
-      when t.stale_fields <> '{}' and (dry_run or f.user_id is not null) then 'updated'
+  -- Outcomes through hashed subplans, never joins on the CTEs: whatever the planner guesses of the ids' number,
+  -- this stays linear (a nested loop over CTE scans is quadratic in a batch of 10,000).
+  select t.user_id, case
+      when not t.has_profile then case when dry_run or t.user_id in (select c.user_id from created c) then 'created' else 'unchanged' end
+      when t.stale_fields <> '{}' and (dry_run or t.user_id in (select f.user_id from refreshed f)) then 'updated'
       else 'unchanged'
     end
+  from target t
+  union all
+  select i.id, case when i.id in (select o.user_id from orphans o) and (dry_run or i.id in (select r.user_id from removed r))
+                    then 'deleted' else 'absent' end
   from ids i
-  left join target t on t.user_id = i.id
-  left join orphans o on o.user_id = i.id
-  left join created c on c.user_id = i.id
-  left join refreshed f on f.user_id = i.id
-  left join removed r on r.user_id = i.id;
+  where i.id not in (select t.user_id from target t);
   perform pg_catalog.set_config('profile_sync.writer', '', true);
 end
 $$;
