@@ -32,13 +32,25 @@ public static class DatabaseResilience
 {
     public const string PipelineName = "profile-sync-database";
 
-    /// <summary>What is worth another attempt: what Npgsql calls transient, and timeouts.</summary>
+    /// <summary>What is worth another attempt: what Npgsql calls transient, a pooler's connection failures, and timeouts.</summary>
     public static bool IsTransient(Exception exception) => exception switch
     {
+        PostgresException postgres when IsPoolerConnectionFailure(postgres) => true,
         NpgsqlException npgsql => npgsql.IsTransient,
         TimeoutException => true,
         _ => false,
     };
+
+    /// <summary>
+    /// A pooler in front of the database that cannot reach it ends the client's connection with a FATAL error that
+    /// Npgsql does not call transient: pgbouncer with 08P01 ("server login has been failing"); Supavisor with 08006,
+    /// or with XX000 and its own error code in brackets, e.g. "(EDBHANDLEREXITED) DbHandler exited"
+    /// (supabase/supavisor lib/supavisor/error.ex, db_handler.ex).
+    /// </summary>
+    private static bool IsPoolerConnectionFailure(PostgresException exception) =>
+        exception.InvariantSeverity == "FATAL"
+        && (exception.SqlState.StartsWith("08", StringComparison.Ordinal)
+            || (exception.SqlState == PostgresErrorCodes.InternalError && exception.MessageText.StartsWith("(E", StringComparison.Ordinal)));
 
     /// <summary>Failures that mean "the database is unavailable now": the caller answers 503 and tries later.</summary>
     public static bool IsUnavailable(Exception exception) =>
