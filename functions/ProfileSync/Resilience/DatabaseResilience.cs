@@ -36,6 +36,9 @@ public static class DatabaseResilience
     public static bool IsTransient(Exception exception) => exception switch
     {
         PostgresException postgres when IsPoolerConnectionFailure(postgres) => true,
+        // The only foreign key sync writes against is the profile's user: it was deleted while the statement ran.
+        // Converging again reads auth.users anew and finds the user gone.
+        PostgresException { SqlState: PostgresErrorCodes.ForeignKeyViolation } => true,
         NpgsqlException npgsql => npgsql.IsTransient,
         TimeoutException => true,
         _ => false,

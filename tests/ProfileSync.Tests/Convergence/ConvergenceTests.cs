@@ -138,6 +138,29 @@ public sealed class ConvergenceTests(PostgresCluster cluster) : WebhookPathTest(
     }
 
     [Fact]
+    public async Task An_event_for_a_user_whose_deletion_is_in_flight_is_ignored_once_the_deletion_commits()
+    {
+        await using var served = await ServedApp.StartAsync(Db.ConnectionString());
+        var userId = await Db.SignUpAsync(email: "leaving@example.com");
+        await using var auth = await Db.As("supabase_auth_admin").OpenConnectionAsync();
+        await using var deletion = await auth.BeginTransactionAsync();
+        await using (var delete = new Npgsql.NpgsqlCommand("delete from auth.users where id = $1", auth, deletion))
+        {
+            delete.Parameters.Add(new Npgsql.NpgsqlParameter { Value = userId });
+            await delete.ExecuteNonQueryAsync();
+        }
+
+        // The convergence still sees the user, inserts, and waits on the deleted row for its foreign key check.
+        var delivery = served.SendAsync(SupabaseEvents.Insert(userId));
+        await WaitUntilAsync(() => Db.ScalarAsync<bool>(
+            "select exists (select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock')", "supabase_admin"));
+        await deletion.CommitAsync();
+
+        Assert.Equal((HttpStatusCode.OK, "ignored"), await delivery);
+        Assert.Equal(0L, await Db.ProfileCountAsync(userId));
+    }
+
+    [Fact]
     public async Task With_only_the_fallback_trigger_profiles_follow_email_changes_bans_and_soft_deletes()
     {
         await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = true");

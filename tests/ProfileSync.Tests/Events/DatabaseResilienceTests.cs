@@ -52,6 +52,7 @@ public sealed class DatabaseResilienceTests
         { new PostgresException("invalid message format", "ERROR", "ERROR", PostgresErrorCodes.ProtocolViolation), false },
         { new PostgresException("internal error", "ERROR", "ERROR", PostgresErrorCodes.InternalError), false },
         { new PostgresException("duplicate key", "ERROR", "ERROR", PostgresErrorCodes.UniqueViolation), false },
+        { new PostgresException("violates foreign key constraint", "ERROR", "ERROR", PostgresErrorCodes.ForeignKeyViolation), true },
         { new PostgresException("permission denied", "ERROR", "ERROR", PostgresErrorCodes.InsufficientPrivilege), false },
         { new PostgresException("canceling statement due to statement timeout", "ERROR", "ERROR", PostgresErrorCodes.QueryCanceled), false },
         { new InvalidOperationException(), false },
