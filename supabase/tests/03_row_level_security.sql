@@ -1,6 +1,6 @@
 -- Row-level security as DESIGN §3, tried as PostgREST's roles with request.jwt.claims set.
 begin;
-select plan(8);
+select plan(9);
 
 insert into auth.users (id, email, raw_user_meta_data, created_at, updated_at) values
   ('aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa', 'me@example.com', '{"name":"Me"}', now(), now()),
@@ -30,5 +30,12 @@ select throws_ok($$select * from public.user_profiles$$, '42501', null, 'anon re
 select throws_ok($$select * from profile_sync.settings$$, '42501', null, 'anon cannot see the settings');
 
 reset role;
+select ok(
+  not has_table_privilege('service_role', 'public.user_profiles', 'TRUNCATE')
+  and not has_table_privilege('service_role', 'public.user_profiles', 'REFERENCES')
+  and not has_table_privilege('service_role', 'public.user_profiles', 'TRIGGER')
+  and has_table_privilege('service_role', 'public.user_profiles', 'SELECT') and has_table_privilege('service_role', 'public.user_profiles', 'INSERT')
+  and has_table_privilege('service_role', 'public.user_profiles', 'UPDATE') and has_table_privilege('service_role', 'public.user_profiles', 'DELETE'),
+  'the service role reads and writes rows, and nothing more (no TRUNCATE, REFERENCES or TRIGGER)');
 select * from finish();
 rollback;
