@@ -104,6 +104,7 @@ start_background() { # start_background NAME ARGS...
   local name=$1; shift
   running "$name" && return 0
   ProfileSync__ConnectionString="$connection" ProfileSync__WebhookSecret="$(cat "$state/webhook-secret")" \
+    ProfileSync__AdminKey="$(cat "$state/admin-key")" \
     setsid nohup dotnet "$state/bin/ProfileSync.Cli.dll" "$@" >"$state/$name.log" 2>&1 </dev/null &
   echo $! >"$state/$name.pid"
 }
@@ -118,6 +119,7 @@ cmd_up() {
   say "building profilesync"
   dotnet build functions/ProfileSync.Cli -c Release -o "$state/bin" -v q -nologo >"$state/build.log" 2>&1 || { cat "$state/build.log" >&2; exit 1; }
   [ -f "$state/webhook-secret" ] || echo "v1,whsec_$(openssl rand -base64 32)" >"$state/webhook-secret"
+  [ -f "$state/admin-key" ] || openssl rand -hex 32 >"$state/admin-key"
 
   if [ -f "$state/db/data/postmaster.pid" ] && pg_isready -q -h 127.0.0.1 -p "$db_port"; then
     say "database already running on 127.0.0.1:$db_port"
@@ -180,6 +182,7 @@ The local emulator is running:
   function   $api_url/api/auth-events   $api_url/api/profiles/replay   $api_url/api/health
   delivery   profilesync dispatch, the pg_net stand-in; logs in .dev/
   secret     ProfileSync__WebhookSecret=$(cat "$state/webhook-secret")
+  replay     curl -X POST $api_url/api/profiles/replay -H "x-functions-key: $(cat "$state/admin-key")" -d '{"dryRun":true}'
 Try a signup:
   psql "postgresql://supabase_auth_admin:postgres@127.0.0.1:$db_port/postgres" -c "insert into auth.users (id, email, created_at, updated_at) values (gen_random_uuid(), 'me@example.com', now(), now())"
 Stop it with ./dev.sh down.

@@ -6,6 +6,10 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using System.Security.Cryptography;
+using System.Text;
+using ProfileSync.Http;
 using ProfileSync.Events;
 using ProfileSync.Health;
 using ProfileSync.Replay;
@@ -14,7 +18,8 @@ namespace ProfileSync.Cli;
 
 /// <summary>
 /// <c>profilesync serve --urls URL</c>: the function app's handlers on the same routes over Kestrel, for running
-/// without the Functions host. Function keys are the host's job: keep this on loopback or behind your own gateway.
+/// without the Functions host. The host's function key is not checked here (keep it on loopback or behind your own
+/// gateway); the replay route, admin-level in the host, requires <c>ProfileSync__AdminKey</c>.
 /// </summary>
 internal static class ServeCommand
 {
@@ -54,7 +59,15 @@ internal static class ServeCommand
         var app = builder.Build();
         app.MapGet("/api/health", (HealthHandler handler, HttpContext context) => handler.HandleAsync(context));
         app.MapPost("/api/auth-events", (AuthEventsHandler handler, HttpContext context) => handler.HandleAsync(context));
-        app.MapPost("/api/profiles/replay", (ReplayHandler handler, HttpContext context) => handler.HandleAsync(context));
+        app.MapPost("/api/profiles/replay", (ReplayHandler handler, IOptions<ProfileSyncOptions> options, HttpContext context) =>
+            IsAdmin(options.Value.AdminKey, context.Request.Headers["x-functions-key"].ToString())
+                ? handler.HandleAsync(context)
+                : JsonResponses.WriteAsync(context, StatusCodes.Status401Unauthorized, new ErrorBody("unauthorized: send ProfileSync__AdminKey in x-functions-key")));
         return app;
     }
+
+    /// <summary>The host's admin level, here: the configured key, compared in constant time (as hashes, whatever the lengths).</summary>
+    internal static bool IsAdmin(string? adminKey, string presented) =>
+        !string.IsNullOrEmpty(adminKey)
+        && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(presented)), SHA256.HashData(Encoding.UTF8.GetBytes(adminKey)));
 }

@@ -16,6 +16,12 @@ public sealed class ProfileSyncOptions
     /// <summary>Bearer token for dashboard-configured Database Webhooks.</summary>
     public string? WebhookBearerToken { get; set; }
 
+    /// <summary>
+    /// <c>profilesync serve</c> only: the key its replay route requires in <c>x-functions-key</c> (the Functions host
+    /// checks its own keys). Without it, serve refuses every replay request.
+    /// </summary>
+    public string? AdminKey { get; set; }
+
     /// <summary>NCRONTAB schedule of the reconcile timer.</summary>
     public string ReconcileSchedule { get; set; } = "0 */10 * * * *";
 

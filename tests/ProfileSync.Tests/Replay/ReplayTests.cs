@@ -67,6 +67,26 @@ public sealed class ReplayTests(PostgresCluster cluster) : IAsyncLifetime
         await AssertHealedAsync(before);
     }
 
+    [Theory]
+    [InlineData(null, SupabaseEvents.AdminKey)]
+    [InlineData("a-wrong-key", SupabaseEvents.AdminKey)]
+    [InlineData(SupabaseEvents.AdminKey, "")]
+    public async Task Serve_refuses_a_replay_without_its_admin_key_and_changes_nothing(string? presented, string configured)
+    {
+        await using var served = await ServedApp.StartAsync(_db.ConnectionString(), new Dictionary<string, string?> { ["ProfileSync:AdminKey"] = configured });
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri("/api/profiles/replay", UriKind.Relative)) { Content = Json("{}") };
+        served.Client.DefaultRequestHeaders.Remove("x-functions-key");
+        if (presented is not null)
+        {
+            request.Headers.Add("x-functions-key", presented);
+        }
+
+        using var response = await served.Client.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.Equal(3L, await _db.UsersWithoutProfileAsync());
+    }
+
     [Fact]
     public async Task Http_replay_function_answers_as_the_host_would()
     {

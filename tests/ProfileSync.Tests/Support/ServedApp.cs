@@ -16,6 +16,7 @@ public sealed class ServedApp : IAsyncDisposable
     {
         _app = app;
         Client = new HttpClient { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(30) };
+        Client.DefaultRequestHeaders.Add("x-functions-key", SupabaseEvents.AdminKey);
     }
 
     public HttpClient Client { get; }

@@ -9,11 +9,13 @@ public static class SupabaseEvents
 {
     public const string Secret = "v1,whsec_dGVzdC1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZg=="; // key test-secret-0123456789abcdef
     public const string BearerToken = "a-long-random-bearer-token-for-tests";
+    public const string AdminKey = "an-admin-key-for-profilesync-serve-in-tests";
 
     public static readonly IReadOnlyDictionary<string, string?> Settings = new Dictionary<string, string?>
     {
         ["ProfileSync:WebhookSecret"] = Secret,
         ["ProfileSync:WebhookBearerToken"] = BearerToken,
+        ["ProfileSync:AdminKey"] = AdminKey,
     };
 
     public static string Insert(Guid id, string? email = null, string? phone = null, object? metadata = null, DateTime? updatedAt = null) =>
