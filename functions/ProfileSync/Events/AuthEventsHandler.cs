@@ -35,7 +35,7 @@ public sealed partial class AuthEventsHandler(
         }
 
         var eventId = request.Headers["webhook-id"].ToString();
-        var logId = Truncate(eventId);
+        var logId = ForLog(eventId);
         if (!authenticator.IsAuthentic(
                 eventId,
                 request.Headers["webhook-timestamp"].ToString(),
@@ -76,8 +76,16 @@ public sealed partial class AuthEventsHandler(
         }
     }
 
-    // Header values come from the caller: bound what reaches the logs.
-    private static string Truncate(string value) => value.Length <= 64 ? value : value[..64];
+    // Header values come from the caller: bound what reaches the logs, and keep only printable ASCII, so no escape
+    // sequence or forged line break reaches a terminal or a log viewer.
+    internal static string ForLog(string value) =>
+        string.Create(Math.Min(value.Length, 64), value, static (span, source) =>
+        {
+            for (var i = 0; i < span.Length; i++)
+            {
+                span[i] = source[i] is >= ' ' and <= '~' ? source[i] : '?';
+            }
+        });
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Auth event {EventId} {EventType} for user {UserId}: {Outcome}")]
     private static partial void LogApplied(ILogger logger, string eventId, AuthEventType eventType, Guid userId, ProfileOutcome outcome);

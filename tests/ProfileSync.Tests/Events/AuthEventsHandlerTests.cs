@@ -4,6 +4,7 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Moq;
 using Npgsql;
 using ProfileFunctions;
@@ -55,6 +56,26 @@ public sealed class AuthEventsHandlerTests
         Assert.Equal(401, status);
         Assert.Equal("""{"error":"unauthorized"}""", body);
         _store.VerifyNoOtherCalls();
+    }
+
+    [Fact]
+    public async Task Header_values_reach_the_log_as_short_printable_ascii_only()
+    {
+        var logs = new CapturedLogs();
+        await using var services = TestServices.Build("Host=127.0.0.1;Port=1", configure: s =>
+        {
+            s.AddSingleton(_store.Object);
+            s.AddLogging(logging => logging.AddProvider(logs));
+        });
+        var forged = "msg_\u001b[31mred\r\nERROR fake line\u0007" + new string('x', 500);
+
+        var (status, _, _) = await PostAsync(SupabaseEvents.Insert(UserId), sign: false, services: services, webhookId: forged);
+
+        Assert.Equal(401, status);
+        var line = Assert.Single(logs.Messages, m => m.Contains("refused", StringComparison.Ordinal));
+        Assert.DoesNotContain(line, c => c is < ' ' or > '~');
+        Assert.Contains("msg_?[31mred??ERROR fake line?", line, StringComparison.Ordinal);
+        Assert.True(line.Length < 200, line);
     }
 
     [Fact]
@@ -192,7 +213,8 @@ public sealed class AuthEventsHandlerTests
         string? authorization = null,
         Dictionary<string, string?>? settings = null,
         bool announceLength = true,
-        ServiceProvider? services = null)
+        ServiceProvider? services = null,
+        string? webhookId = null)
     {
         await using var owned = services is null ? Services(settings ?? new()) : null;
         var function = ActivatorUtilities.CreateInstance<AuthEventsFunction>(owned ?? services!);
@@ -212,6 +234,11 @@ public sealed class AuthEventsHandlerTests
         if (authorization is not null)
         {
             context.Request.Headers.Authorization = authorization;
+        }
+
+        if (webhookId is not null)
+        {
+            context.Request.Headers["webhook-id"] = webhookId;
         }
 
         context.Response.Body = new MemoryStream();
