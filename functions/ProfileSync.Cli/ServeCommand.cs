@@ -7,8 +7,6 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using System.Security.Cryptography;
-using System.Text;
 using ProfileSync.Http;
 using ProfileSync.Events;
 using ProfileSync.Health;
@@ -60,14 +58,9 @@ internal static class ServeCommand
         app.MapGet("/api/health", (HealthHandler handler, HttpContext context) => handler.HandleAsync(context));
         app.MapPost("/api/auth-events", (AuthEventsHandler handler, HttpContext context) => handler.HandleAsync(context));
         app.MapPost("/api/profiles/replay", (ReplayHandler handler, IOptions<ProfileSyncOptions> options, HttpContext context) =>
-            IsAdmin(options.Value.AdminKey, context.Request.Headers["x-functions-key"].ToString())
+            new SecretKey(options.Value.AdminKey).Matches(context.Request.Headers["x-functions-key"].ToString())
                 ? handler.HandleAsync(context)
                 : JsonResponses.WriteAsync(context, StatusCodes.Status401Unauthorized, new ErrorBody("unauthorized: send ProfileSync__AdminKey in x-functions-key")));
         return app;
     }
-
-    /// <summary>The host's admin level, here: the configured key, compared in constant time (as hashes, whatever the lengths).</summary>
-    internal static bool IsAdmin(string? adminKey, string presented) =>
-        !string.IsNullOrEmpty(adminKey)
-        && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(presented)), SHA256.HashData(Encoding.UTF8.GetBytes(adminKey)));
 }

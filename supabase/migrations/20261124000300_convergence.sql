@@ -128,7 +128,6 @@ begin
     delete from public.user_profiles p
     using orphans o
     where p.user_id = o.user_id and not dry_run
-      and not exists (select 1 from auth.users u where u.id = p.user_id)
     returning p.user_id
   )
   -- Outcomes through hashed subplans, never joins on the CTEs: whatever the planner guesses of the ids' number,

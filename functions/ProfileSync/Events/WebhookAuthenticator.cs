@@ -3,6 +3,8 @@ using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.Options;
 
+using ProfileSync.Http;
+
 namespace ProfileSync.Events;
 
 /// <summary>
@@ -14,16 +16,14 @@ public sealed class WebhookAuthenticator
     public static readonly TimeSpan Tolerance = TimeSpan.FromMinutes(5);
 
     private readonly IReadOnlyList<byte[]> _secrets;
-    private readonly byte[]? _tokenHash;
+    private readonly SecretKey _token;
     private readonly TimeProvider _clock;
 
     public WebhookAuthenticator(IOptions<ProfileSyncOptions> options, TimeProvider clock)
     {
         ArgumentNullException.ThrowIfNull(options);
         _secrets = WebhookSecrets.Parse(options.Value.WebhookSecret);
-        _tokenHash = string.IsNullOrEmpty(options.Value.WebhookBearerToken)
-            ? null
-            : SHA256.HashData(Encoding.UTF8.GetBytes(options.Value.WebhookBearerToken));
+        _token = new SecretKey(options.Value.WebhookBearerToken);
         _clock = clock;
     }
 
@@ -39,7 +39,7 @@ public sealed class WebhookAuthenticator
             return _secrets.Count > 0 && IsSignatureValid(id, timestamp, signatures, body);
         }
 
-        return _tokenHash is not null && IsBearerValid(authorization);
+        return _token.IsConfigured && IsBearerValid(authorization);
     }
 
     private bool IsSignatureValid(string? id, string? timestamp, string signatures, ReadOnlySpan<byte> body)
@@ -110,9 +110,7 @@ public sealed class WebhookAuthenticator
             return false;
         }
 
-        // Hashing first makes the compare constant-time whatever the lengths.
-        var presented = SHA256.HashData(Encoding.UTF8.GetBytes(authorization[scheme.Length..].Trim()));
-        return CryptographicOperations.FixedTimeEquals(presented, _tokenHash);
+        return _token.Matches(authorization[scheme.Length..].Trim());
     }
 }
 

@@ -1,8 +1,5 @@
 using System.Net;
 using System.Text.Json;
-using Microsoft.Extensions.DependencyInjection;
-using Moq;
-using ProfileFunctions;
 using ProfileSync.Tests.Support;
 
 namespace ProfileSync.Tests.Convergence;
@@ -105,7 +102,7 @@ public sealed class ConvergenceTests(PostgresCluster cluster) : WebhookPathTest(
         var userId = await Db.SignUpAsync(email: "banned@example.com", bannedUntil: DateTime.UtcNow.AddSeconds(1));
         Assert.False((await Db.ProfileAsync(userId))!.IsActive);
 
-        await WaitUntilAsync(async () => await Db.ScalarAsync<bool>("select banned_until <= now() from auth.users where id = $1", "postgres", userId));
+        await Eventually.HoldsAsync(async () => await Db.ScalarAsync<bool>("select banned_until <= now() from auth.users where id = $1", "postgres", userId));
         Assert.Equal("""{"email":0,"display_name":0,"is_active":1,"attributes":0}""", StaleFields(await StatusAsync()));
         var (_, refreshed) = await ReconcileAsync("timer");
 
@@ -152,8 +149,7 @@ public sealed class ConvergenceTests(PostgresCluster cluster) : WebhookPathTest(
 
         // The convergence still sees the user, inserts, and waits on the deleted row for its foreign key check.
         var delivery = served.SendAsync(SupabaseEvents.Insert(userId));
-        await WaitUntilAsync(() => Db.ScalarAsync<bool>(
-            "select exists (select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock')", "supabase_admin"));
+        await Db.WaitForLockWaitAsync();
         await deletion.CommitAsync();
 
         Assert.Equal((HttpStatusCode.OK, "ignored"), await delivery);
@@ -253,9 +249,7 @@ public sealed class ConvergenceTests(PostgresCluster cluster) : WebhookPathTest(
             case "timer":
             {
                 var before = await Db.ScalarAsync<long>("select count(*) from profile_sync.profile_state where stale_fields <> '{}'");
-                await using var services = TestServices.Build(Db.ConnectionString());
-                var function = ActivatorUtilities.CreateInstance<ReplayFunctions>(services);
-                await function.ReconcileAsync(new Mock<Microsoft.Azure.Functions.Worker.TimerInfo>().Object, CancellationToken.None);
+                await ReconcileTimer.RunAsync(Db.ConnectionString());
                 var after = await Db.ScalarAsync<long>("select count(*) from profile_sync.profile_state where stale_fields <> '{}'");
                 return (before, before - after);
             }
@@ -273,13 +267,4 @@ public sealed class ConvergenceTests(PostgresCluster cluster) : WebhookPathTest(
     private static string StaleFields(JsonElement status) =>
         JsonSerializer.Serialize(status.GetProperty("staleFields").Deserialize<Dictionary<string, long>>());
 
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!await condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the condition did not come true within 10 s");
-            await Task.Delay(100);
-        }
-    }
 }

@@ -18,8 +18,7 @@ public sealed class MixedRunTests(PostgresCluster cluster) : WebhookPathTest(clu
     [InlineData(true)]
     public async Task Events_in_any_order_with_duplicates_alongside_changes_end_in_what_auth_users_and_owners_imply(bool throughPooler)
     {
-        await using var pooler = throughPooler ? await PgBouncer.StartAsync(Cluster.Port) : null;
-        await using var served = await ServedApp.StartAsync(pooler?.ConnectionString(Db.Name) ?? Db.ConnectionString());
+        await using var served = await ServedApp.StartAsync(Db, throughPooler);
         var run = new Run(Db, new Random(Seed));
         for (var i = 0; i < 30; i++)
         {

@@ -1,8 +1,5 @@
 using System.Net;
-using Microsoft.Extensions.DependencyInjection;
-using Moq;
 using Npgsql;
-using ProfileFunctions;
 using ProfileSync.Tests.Support;
 
 namespace ProfileSync.Tests.Convergence;
@@ -128,7 +125,7 @@ public sealed class OwnershipTests(PostgresCluster cluster) : IAsyncLifetime
         }
 
         var delivery = _served.SendAsync(SupabaseEvents.Update(userId));
-        await WaitForLockWaitAsync();
+        await _db.WaitForLockWaitAsync();
         await transaction.CommitAsync();
 
         Assert.Equal((HttpStatusCode.OK, "updated"), await delivery);
@@ -141,11 +138,7 @@ public sealed class OwnershipTests(PostgresCluster cluster) : IAsyncLifetime
     {
         Assert.Equal(HttpStatusCode.OK, (await _served.SendAsync(SupabaseEvents.Update(userId, "forged@example.com", metadata: new { name = "Forged" }))).Status);
         Assert.Equal(0, (await CliRunner.RunAsync("replay", "--connection", _db.ConnectionString())).ExitCode);
-        await using (var services = TestServices.Build(_db.ConnectionString()))
-        {
-            await ActivatorUtilities.CreateInstance<ReplayFunctions>(services)
-                .ReconcileAsync(new Mock<Microsoft.Azure.Functions.Worker.TimerInfo>().Object, CancellationToken.None);
-        }
+        await ReconcileTimer.RunAsync(_db.ConnectionString());
 
         await _db.ExecuteAsync("select * from profile_sync.reconcile()");
     }
@@ -155,15 +148,4 @@ public sealed class OwnershipTests(PostgresCluster cluster) : IAsyncLifetime
 
     private Task<string> OwnedAsync(Guid userId) =>
         _db.ScalarAsync<string>("select owned_fields::text from public.user_profiles where user_id = $1", "postgres", userId);
-
-    private async Task WaitForLockWaitAsync()
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (!await _db.ScalarAsync<bool>(
-                   "select exists (select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock')", "supabase_admin"))
-        {
-            Assert.True(DateTime.UtcNow < deadline, "the convergence never waited for the row");
-            await Task.Delay(20);
-        }
-    }
 }

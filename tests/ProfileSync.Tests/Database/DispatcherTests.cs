@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Npgsql;
 using ProfileSync.Cli;
 using ProfileSync.Tests.Support;
@@ -21,13 +20,13 @@ public sealed class DispatcherTests(PostgresCluster cluster) : WebhookPathTest(c
             users.Add(await Db.SignUpAsync(email: $"loop{i}@example.com", userMetadata: $$"""{"name":"Loop {{i}}"}"""));
         }
 
-        await EventuallyAsync(async () => await Db.ScalarAsync<long>("select count(*) from public.user_profiles where created_via = 'webhook'") == 5);
+        await Eventually.HoldsAsync(async () => await Db.ScalarAsync<long>("select count(*) from public.user_profiles where created_via = 'webhook'") == 5);
         await Db.ExecuteAsync(
             """update auth.users set raw_user_meta_data = '{"name":"Changed"}', updated_at = now() + interval '1 second' where id = $1""",
             "supabase_auth_admin", users[0]);
         await Db.ExecuteAsync("delete from auth.users where id = $1", "supabase_auth_admin", users[1]);
-        await EventuallyAsync(async () => (await Db.ProfileAsync(users[0]))?.DisplayName == "Changed");
-        await EventuallyAsync(async () => await Db.ScalarAsync<long>("select count(*) from net._http_response where status_code = 200") == 7);
+        await Eventually.HoldsAsync(async () => (await Db.ProfileAsync(users[0]))?.DisplayName == "Changed");
+        await Eventually.HoldsAsync(async () => await Db.ScalarAsync<long>("select count(*) from net._http_response where status_code = 200") == 7);
 
         Assert.Equal(0L, await Db.ProfileCountAsync(users[1]));
         Assert.Equal(0L, await Db.ScalarAsync<long>("select count(*) from net.http_request_queue"));
@@ -45,12 +44,10 @@ public sealed class DispatcherTests(PostgresCluster cluster) : WebhookPathTest(c
             users.Add(await Db.SignUpAsync(email: $"down{i}@example.com"));
         }
 
-        await EventuallyAsync(async () => await Db.ScalarAsync<long>("select count(*) from net._http_response where error_msg is not null") == 4);
+        await Eventually.HoldsAsync(async () => await Db.ScalarAsync<long>("select count(*) from net._http_response where error_msg is not null") == 4);
         Assert.Equal(4L, await Db.UsersWithoutProfileAsync());
 
-        using var services = TestServices.Build(Db.ConnectionString());
-        var reconcile = Microsoft.Extensions.DependencyInjection.ActivatorUtilities.CreateInstance<ProfileFunctions.ReplayFunctions>(services);
-        await reconcile.ReconcileAsync(new Moq.Mock<Microsoft.Azure.Functions.Worker.TimerInfo>().Object, CancellationToken.None);
+        await ReconcileTimer.RunAsync(Db.ConnectionString());
 
         Assert.All(users, user => Assert.Equal("replay", Db.ProfileAsync(user).Result!.CreatedVia));
         Assert.Equal(0L, await Db.UsersWithoutProfileAsync());
@@ -71,15 +68,6 @@ public sealed class DispatcherTests(PostgresCluster cluster) : WebhookPathTest(c
         return new RunningDispatcher(source, http, stop, run);
     }
 
-    private static async Task EventuallyAsync(Func<Task<bool>> condition)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), "the condition did not hold within 20 s");
-            await Task.Delay(50);
-        }
-    }
 
     private sealed record RunningDispatcher(NpgsqlDataSource Source, HttpClient Http, CancellationTokenSource Stop, Task Run) : IAsyncDisposable
     {

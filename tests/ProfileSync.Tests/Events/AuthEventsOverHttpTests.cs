@@ -18,7 +18,7 @@ public sealed class AuthEventsOverHttpTests(PostgresCluster cluster) : WebhookPa
         var userId = await Db.SignUpAsync(email: "once@example.com");
         var body = SupabaseEvents.Insert(userId, "once@example.com", metadata: new { name = "Once" });
 
-        var results = await Task.WhenAll(Enumerable.Range(0, 200).Select(_ => served.App.SendAsync(body)));
+        var results = await Task.WhenAll(Enumerable.Range(0, 200).Select(_ => served.SendAsync(body)));
 
         Assert.All(results, r => Assert.Equal(HttpStatusCode.OK, r.Status));
         Assert.Single(results, r => r.Outcome == "created");
@@ -56,12 +56,12 @@ public sealed class AuthEventsOverHttpTests(PostgresCluster cluster) : WebhookPa
             {
                 foreach (var body in shuffled)
                 {
-                    Assert.Equal(HttpStatusCode.OK, (await served.App.SendAsync(body)).Status);
+                    Assert.Equal(HttpStatusCode.OK, (await served.SendAsync(body)).Status);
                 }
             }
             else
             {
-                Assert.All(await Task.WhenAll(shuffled.Select(body => served.App.SendAsync(body))), r => Assert.Equal(HttpStatusCode.OK, r.Status));
+                Assert.All(await Task.WhenAll(shuffled.Select(body => served.SendAsync(body))), r => Assert.Equal(HttpStatusCode.OK, r.Status));
             }
 
             var profile = await Db.ProfileAsync(userId);
@@ -76,12 +76,12 @@ public sealed class AuthEventsOverHttpTests(PostgresCluster cluster) : WebhookPa
     {
         await using var served = await ServeAsync();
         var userId = await Db.SignUpAsync(email: "staff@example.com");
-        await served.App.SendAsync(SupabaseEvents.Insert(userId, "staff@example.com"));
+        await served.SendAsync(SupabaseEvents.Insert(userId, "staff@example.com"));
         await Db.ExecuteAsync(
             """update public.user_profiles set attributes = '{"role":"admin","department":"Ops"}' where user_id = $1""", "postgres", userId);
         await Db.UpdateUserAsync(userId, "email = 'staff2@example.com', raw_user_meta_data = '{\"name\":\"Staff\"}'");
 
-        var (_, outcome) = await served.App.SendAsync(SupabaseEvents.Update(userId, "staff2@example.com", metadata: new { name = "Staff" }));
+        var (_, outcome) = await served.SendAsync(SupabaseEvents.Update(userId, "staff2@example.com", metadata: new { name = "Staff" }));
 
         Assert.Equal("updated", outcome);
         var profile = await Db.ProfileAsync(userId);
@@ -95,7 +95,7 @@ public sealed class AuthEventsOverHttpTests(PostgresCluster cluster) : WebhookPa
         await using var served = await ServeAsync();
         var userId = await Db.SignUpAsync(email: "early@example.com");
 
-        var (_, outcome) = await served.App.SendAsync(SupabaseEvents.Update(userId, "early@example.com", updatedAt: DateTime.UtcNow));
+        var (_, outcome) = await served.SendAsync(SupabaseEvents.Update(userId, "early@example.com", updatedAt: DateTime.UtcNow));
 
         Assert.Equal("created", outcome);
     }
@@ -105,11 +105,11 @@ public sealed class AuthEventsOverHttpTests(PostgresCluster cluster) : WebhookPa
     {
         await using var served = await ServeAsync();
         var userId = await Db.SignUpAsync(email: "leaving@example.com");
-        await served.App.SendAsync(SupabaseEvents.Insert(userId, "leaving@example.com"));
+        await served.SendAsync(SupabaseEvents.Insert(userId, "leaving@example.com"));
         await Db.ExecuteAsync("delete from auth.users where id = $1", "supabase_auth_admin", userId);
 
-        var first = await served.App.SendAsync(SupabaseEvents.Delete(userId));
-        var again = await served.App.SendAsync(SupabaseEvents.Delete(userId));
+        var first = await served.SendAsync(SupabaseEvents.Delete(userId));
+        var again = await served.SendAsync(SupabaseEvents.Delete(userId));
 
         Assert.Equal("deleted", first.Outcome);
         Assert.Equal("deleted", again.Outcome);
@@ -121,9 +121,9 @@ public sealed class AuthEventsOverHttpTests(PostgresCluster cluster) : WebhookPa
     {
         await using var served = await ServeAsync();
         var userId = await Db.SignUpAsync(email: "staying@example.com");
-        await served.App.SendAsync(SupabaseEvents.Insert(userId, "staying@example.com"));
+        await served.SendAsync(SupabaseEvents.Insert(userId, "staying@example.com"));
 
-        var (_, outcome) = await served.App.SendAsync(SupabaseEvents.Delete(userId));
+        var (_, outcome) = await served.SendAsync(SupabaseEvents.Delete(userId));
 
         Assert.Equal("unchanged", outcome);
         Assert.Equal(1L, await Db.ProfileCountAsync(userId));
@@ -135,8 +135,8 @@ public sealed class AuthEventsOverHttpTests(PostgresCluster cluster) : WebhookPa
         await using var served = await ServeAsync();
         var gone = Guid.NewGuid();
 
-        var insert = await served.App.SendAsync(SupabaseEvents.Insert(gone, "ghost@example.com"));
-        var update = await served.App.SendAsync(SupabaseEvents.Update(gone, "ghost@example.com", updatedAt: DateTime.UtcNow));
+        var insert = await served.SendAsync(SupabaseEvents.Insert(gone, "ghost@example.com"));
+        var update = await served.SendAsync(SupabaseEvents.Update(gone, "ghost@example.com", updatedAt: DateTime.UtcNow));
 
         Assert.Equal((HttpStatusCode.OK, "ignored"), insert);
         Assert.Equal((HttpStatusCode.OK, "ignored"), update);
@@ -150,8 +150,8 @@ public sealed class AuthEventsOverHttpTests(PostgresCluster cluster) : WebhookPa
         var phoneUser = await Db.SignUpAsync(phone: "15550009999");
         var anonymous = await Db.SignUpAsync(anonymous: true);
 
-        await served.App.SendAsync(SupabaseEvents.Insert(phoneUser, phone: "15550009999"));
-        await served.App.SendAsync(SupabaseEvents.Insert(anonymous));
+        await served.SendAsync(SupabaseEvents.Insert(phoneUser, phone: "15550009999"));
+        await served.SendAsync(SupabaseEvents.Insert(anonymous));
 
         Assert.Equal(new Profile(phoneUser, null, "15550009999", true, DefaultAttributesJson, "webhook", (await Db.ProfileAsync(phoneUser))!.SourceUpdatedAt),
             await Db.ProfileAsync(phoneUser));
@@ -166,7 +166,7 @@ public sealed class AuthEventsOverHttpTests(PostgresCluster cluster) : WebhookPa
         await using var served = await ServeAsync();
         var userId = await Db.SignUpAsync(email: "hooked@example.com", userMetadata: """{"display_name":"Hooked"}""");
 
-        var (status, outcome) = await served.App.SendAsync(SupabaseEvents.Hook(userId, "hooked@example.com", new { display_name = "Hooked" }));
+        var (status, outcome) = await served.SendAsync(SupabaseEvents.Hook(userId, "hooked@example.com", new { display_name = "Hooked" }));
 
         Assert.Equal((HttpStatusCode.OK, "created"), (status, outcome));
         Assert.Equal("Hooked", (await Db.ProfileAsync(userId))!.DisplayName);
@@ -178,7 +178,7 @@ public sealed class AuthEventsOverHttpTests(PostgresCluster cluster) : WebhookPa
         await using var served = await ServeAsync();
         var userId = await Db.SignUpAsync(email: "forged@example.com");
 
-        var (status, _) = await served.App.SendAsync(
+        var (status, _) = await served.SendAsync(
             SupabaseEvents.Insert(userId, "forged@example.com"), "v1,whsec_d3Jvbmctc2VjcmV0LTAxMjM0NTY3ODlhYmNkZWY=");
 
         Assert.Equal(HttpStatusCode.Unauthorized, status);
@@ -190,7 +190,7 @@ public sealed class AuthEventsOverHttpTests(PostgresCluster cluster) : WebhookPa
     {
         await using var served = await ServeAsync();
 
-        using var response = await served.App.Client.GetAsync(new Uri("/api/health", UriKind.Relative));
+        using var response = await served.Client.GetAsync(new Uri("/api/health", UriKind.Relative));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
@@ -198,22 +198,5 @@ public sealed class AuthEventsOverHttpTests(PostgresCluster cluster) : WebhookPa
     private const string DefaultAttributesJson =
         """{"role": "user", "is_admin": false, "department": "General", "permissions": {}, "access_level": "basic", "is_super_admin": false}""";
 
-    private async Task<Served> ServeAsync(bool throughPooler = false)
-    {
-        var pooler = throughPooler ? await PgBouncer.StartAsync(Cluster.Port) : null;
-        var connectionString = pooler?.ConnectionString(Db.Name) ?? Db.ConnectionString();
-        return new Served(await ServedApp.StartAsync(connectionString), pooler);
-    }
-
-    private sealed record Served(ServedApp App, PgBouncer? Pooler) : IAsyncDisposable
-    {
-        public async ValueTask DisposeAsync()
-        {
-            await App.DisposeAsync();
-            if (Pooler is not null)
-            {
-                await Pooler.DisposeAsync();
-            }
-        }
-    }
+    private Task<ServedApp> ServeAsync(bool throughPooler = false) => ServedApp.StartAsync(Db, throughPooler);
 }

@@ -97,8 +97,7 @@ public sealed class DatabaseOutageTests : IAsyncLifetime
     public async Task Event_while_the_database_stays_down_is_answered_503_with_retry_after_within_the_deadline(bool throughPooler)
     {
         // Through pgbouncer in transaction mode, the outage arrives as its own FATAL 08P01, not a socket error.
-        await using var pooler = throughPooler ? await PgBouncer.StartAsync(_cluster.Port) : null;
-        await using var served = await ServedApp.StartAsync(pooler?.ConnectionString(_db.Name) ?? _db.ConnectionString());
+        await using var served = await ServedApp.StartAsync(_db, throughPooler);
         var userId = await _db.SignUpAsync(email: "down@example.com");
 
         await _cluster.StopServerAsync();

@@ -4,7 +4,6 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
-using Moq;
 using ProfileFunctions;
 using ProfileSync.Cli;
 using ProfileSync.Replay;
@@ -110,10 +109,8 @@ public sealed class ReplayTests(PostgresCluster cluster) : IAsyncLifetime
     public async Task Timer_heals_the_starting_case()
     {
         var before = await _db.ProfilesJsonAsync(_users[0], _users[1]);
-        await using var services = Services();
-        var function = ActivatorUtilities.CreateInstance<ReplayFunctions>(services);
 
-        await function.ReconcileAsync(new Mock<Microsoft.Azure.Functions.Worker.TimerInfo>().Object, CancellationToken.None);
+        await ReconcileTimer.RunAsync(_db.ConnectionString());
 
         await AssertHealedAsync(before);
     }

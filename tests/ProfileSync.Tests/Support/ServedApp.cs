@@ -11,6 +11,7 @@ namespace ProfileSync.Tests.Support;
 public sealed class ServedApp : IAsyncDisposable
 {
     private readonly WebApplication _app;
+    private PgBouncer? _pooler;
 
     private ServedApp(WebApplication app, Uri baseAddress)
     {
@@ -37,6 +38,16 @@ public sealed class ServedApp : IAsyncDisposable
         return new ServedApp(app, new Uri(url));
     }
 
+    /// <summary>Serves a test database, directly or through its own pgbouncer in transaction mode (stopped with the app).</summary>
+    public static async Task<ServedApp> StartAsync(TestDatabase db, bool throughPooler)
+    {
+        ArgumentNullException.ThrowIfNull(db);
+        var pooler = throughPooler ? await PgBouncer.StartAsync(db.Cluster.Port) : null;
+        var served = await StartAsync(pooler?.ConnectionString(db.Name) ?? db.ConnectionString());
+        served._pooler = pooler;
+        return served;
+    }
+
     /// <summary>Posts a body signed as Supabase signs it; returns the status and the outcome (if any).</summary>
     public async Task<(HttpStatusCode Status, string? Outcome)> SendAsync(string body, string? secret = SupabaseEvents.Secret)
     {
@@ -56,5 +67,9 @@ public sealed class ServedApp : IAsyncDisposable
         Client.Dispose();
         await _app.StopAsync();
         await _app.DisposeAsync();
+        if (_pooler is not null)
+        {
+            await _pooler.DisposeAsync();
+        }
     }
 }

@@ -144,6 +144,11 @@ public sealed class TestDatabase(PostgresCluster cluster, string name) : IAsyncD
             reader.IsDBNull(6) ? null : reader.GetDateTime(6));
     }
 
+    /// <summary>Waits until some statement in this database waits for a lock (e.g. a row another transaction holds).</summary>
+    public Task WaitForLockWaitAsync() =>
+        Eventually.HoldsAsync(() => ScalarAsync<bool>(
+            "select exists (select 1 from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock')", "supabase_admin"));
+
     /// <summary>SQL as a signed-in user sends it through the Data API (PostgREST); returns the uuids it selects.</summary>
     public Task<List<Guid>> AsSignedInUserAsync(Guid userId, string sql) =>
         AsApiRoleAsync("authenticated", $$"""{"sub":"{{userId}}","role":"authenticated"}""", sql);
