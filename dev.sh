@@ -62,10 +62,13 @@ run_pgtap() {
 
 # xunit through Microsoft.Testing.Platform. Prints "passed failed skipped" on stdout.
 run_xunit() {
-  local log status=0
+  local log report status=0
   log="$(mktemp /tmp/profilesync-xunit-XXXXXX)"
-  dotnet test --solution ProfileFunctions.sln >"$log" 2>&1 || status=$?
+  report="$(mktemp /tmp/profilesync-report-XXXXXX)"
+  PROFILESYNC_TEST_REPORT="$report" dotnet test --solution ProfileFunctions.sln >"$log" 2>&1 || status=$?
   grep -v 'warning NU1603' "$log" >&2 || true
+  sed 's/^/    /' "$report" >&2 # the fuzzer's seed, the fault run's counts
+  rm -f "$report"
   local succeeded failed skipped
   succeeded=$(sed -nE 's/^\s*succeeded: ([0-9]+)/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
   failed=$(sed -nE 's/^\s*failed: ([0-9]+)/\1/p' "$log" | awk '{s+=$1} END {print s+0}')

@@ -27,10 +27,13 @@ public static class ServiceCollectionExtensions
         {
             var options = provider.GetRequiredService<IOptions<ProfileSyncOptions>>().Value;
             var builder = new NpgsqlDataSourceBuilder(options.ConnectionString);
+            // PostgreSQL's DETAIL can hold row values (e-mails, metadata): never in exceptions, so never in logs.
+            builder.ConnectionStringBuilder.IncludeErrorDetail = false;
             var loggerFactory = provider.GetService<ILoggerFactory>();
             if (loggerFactory is not null)
             {
-                builder.UseLoggerFactory(loggerFactory);
+                // SQL text at Debug; Npgsql's warnings and errors as they are.
+                builder.UseLoggerFactory(new QuietLoggerFactory(loggerFactory, LogLevel.Information));
             }
 
             return builder.Build();
@@ -45,6 +48,12 @@ public static class ServiceCollectionExtensions
         {
             var options = context.ServiceProvider.GetRequiredService<IOptions<ProfileSyncOptions>>().Value;
             DatabaseResilience.Configure(builder, options.Resilience);
+            var loggerFactory = context.ServiceProvider.GetService<ILoggerFactory>();
+            if (loggerFactory is not null)
+            {
+                // Attempts and retries at Debug: the handler's one line says how the event ended.
+                builder.ConfigureTelemetry(new QuietLoggerFactory(loggerFactory, LogLevel.Critical));
+            }
         });
         return services;
     }

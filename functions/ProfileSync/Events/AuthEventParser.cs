@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Unicode;
 
 namespace ProfileSync.Events;
 
@@ -29,10 +30,18 @@ public readonly record struct ParseResult(ParseStatus Status, AuthEvent? Event, 
 /// </summary>
 public static class AuthEventParser
 {
-    private static readonly JsonDocumentOptions Options = new() { MaxDepth = 64 };
+    // A key given twice could mean one thing here and another to whatever else reads the body: refused.
+    private static readonly JsonDocumentOptions Options = new() { MaxDepth = 64, AllowDuplicateProperties = false };
+
+    private const string NotUnicode = "a string or name in the body is not valid Unicode";
 
     public static ParseResult Parse(ReadOnlyMemory<byte> body)
     {
+        if (!Utf8.IsValid(body.Span))
+        {
+            return ParseResult.Malformed("the body is not UTF-8");
+        }
+
         JsonDocument document;
         try
         {
@@ -41,6 +50,11 @@ public static class AuthEventParser
         catch (JsonException)
         {
             return ParseResult.Malformed("the body is not JSON");
+        }
+        catch (InvalidOperationException)
+        {
+            // A property name that is no Unicode text (a lone surrogate escape) fails the duplicate-key check.
+            return ParseResult.Malformed(NotUnicode);
         }
 
         using (document)
@@ -66,6 +80,11 @@ public static class AuthEventParser
             catch (FormatException e)
             {
                 return ParseResult.Malformed(e.Message);
+            }
+            catch (InvalidOperationException)
+            {
+                // What GetString throws for an escape that is no Unicode text, e.g. a lone surrogate "\ud800".
+                return ParseResult.Malformed(NotUnicode);
             }
 
             return ParseResult.Malformed("neither a Database Webhook (type, table, schema, record) nor an Auth Hook (metadata, user) body");
@@ -100,8 +119,8 @@ public static class AuthEventParser
 
     private static Guid RowId(JsonElement root, string where) => RequiredGuid(RequiredObject(root, where), "id", where);
 
-    // Values from the body go back in answers and logs: keep them short.
-    private static string Echo(string value) => value.Length <= 63 ? value : value[..63];
+    // Values from the body go back in answers and logs.
+    private static string Echo(string value) => PrintableText.Bounded(value);
 
     private static string RequiredString(JsonElement root, string name) =>
         root.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String
@@ -115,7 +134,8 @@ public static class AuthEventParser
 
     private static Guid RequiredGuid(JsonElement row, string name, string where) =>
         row.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String
-        && Guid.TryParse(value.GetString(), out var id)
+        && value.GetString() is { Length: 36 } text // TryParseExact trims white space
+        && Guid.TryParseExact(text, "D", out var id)
             ? id
             : throw new FormatException($"'{where}.{name}' must be a UUID");
 }

@@ -35,7 +35,7 @@ public sealed partial class AuthEventsHandler(
         }
 
         var eventId = request.Headers["webhook-id"].ToString();
-        var logId = ForLog(eventId);
+        var logId = PrintableText.Bounded(eventId);
         if (!authenticator.IsAuthentic(
                 eventId,
                 request.Headers["webhook-timestamp"].ToString(),
@@ -75,17 +75,6 @@ public sealed partial class AuthEventsHandler(
             await JsonResponses.UnavailableAsync(context, "the database is unavailable; retry later");
         }
     }
-
-    // Header values come from the caller: bound what reaches the logs, and keep only printable ASCII, so no escape
-    // sequence or forged line break reaches a terminal or a log viewer.
-    internal static string ForLog(string value) =>
-        string.Create(Math.Min(value.Length, 64), value, static (span, source) =>
-        {
-            for (var i = 0; i < span.Length; i++)
-            {
-                span[i] = source[i] is >= ' ' and <= '~' ? source[i] : '?';
-            }
-        });
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Auth event {EventId} {EventType} for user {UserId}: {Outcome}")]
     private static partial void LogApplied(ILogger logger, string eventId, AuthEventType eventType, Guid userId, ProfileOutcome outcome);

@@ -3,18 +3,26 @@ using Microsoft.Extensions.Logging;
 
 namespace ProfileSync.Tests.Support;
 
-/// <summary>An <see cref="ILoggerProvider"/> that keeps every formatted message, to check what reaches the logs.</summary>
+/// <summary>One log line as a sink would write it: the formatted message, then the exception (if any) as text.</summary>
+public sealed record LogLine(LogLevel Level, string Category, string Message)
+{
+    public override string ToString() => $"{Level} {Category}: {Message}";
+}
+
+/// <summary>An <see cref="ILoggerProvider"/> that keeps every line at every level, to check what reaches the logs.</summary>
 public sealed class CapturedLogs : ILoggerProvider
 {
-    public ConcurrentQueue<string> Messages { get; } = new();
+    public ConcurrentQueue<LogLine> Lines { get; } = new();
 
-    public ILogger CreateLogger(string categoryName) => new Logger(Messages);
+    public IEnumerable<string> Messages => Lines.Select(line => line.Message);
+
+    public ILogger CreateLogger(string categoryName) => new Logger(categoryName, Lines);
 
     public void Dispose()
     {
     }
 
-    private sealed class Logger(ConcurrentQueue<string> messages) : ILogger
+    private sealed class Logger(string category, ConcurrentQueue<LogLine> lines) : ILogger
     {
         public IDisposable? BeginScope<TState>(TState state)
             where TState : notnull => null;
@@ -22,6 +30,6 @@ public sealed class CapturedLogs : ILoggerProvider
         public bool IsEnabled(LogLevel logLevel) => true;
 
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-            messages.Enqueue(formatter(state, exception));
+            lines.Enqueue(new LogLine(logLevel, category, exception is null ? formatter(state, exception) : $"{formatter(state, exception)}\n{exception}"));
     }
 }

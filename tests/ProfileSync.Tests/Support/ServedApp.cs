@@ -24,7 +24,9 @@ public sealed class ServedApp : IAsyncDisposable
 
     public Uri AuthEvents => new(Client.BaseAddress!, "/api/auth-events");
 
-    public static async Task<ServedApp> StartAsync(string connectionString, IReadOnlyDictionary<string, string?>? extraSettings = null)
+    /// <param name="logs">where serve's log lines go, at every level (none are kept without it)</param>
+    public static async Task<ServedApp> StartAsync(string connectionString, IReadOnlyDictionary<string, string?>? extraSettings = null,
+        CapturedLogs? logs = null)
     {
         var settings = new Dictionary<string, string?>(SupabaseEvents.Settings);
         foreach (var (key, value) in extraSettings ?? new Dictionary<string, string?>())
@@ -33,23 +35,33 @@ public sealed class ServedApp : IAsyncDisposable
         }
 
         var url = $"http://127.0.0.1:{TestServices.FreePort()}";
-        var app = ServeCommand.Build(url, connectionString, settings, logging => logging.ClearProviders());
+        var app = ServeCommand.Build(url, connectionString, settings, logging =>
+        {
+            logging.ClearProviders();
+            if (logs is not null)
+            {
+                logging.SetMinimumLevel(LogLevel.Trace).AddProvider(logs);
+            }
+        });
         await app.StartAsync();
         return new ServedApp(app, new Uri(url));
     }
 
     /// <summary>Serves a test database, directly or through its own pgbouncer in transaction mode (stopped with the app).</summary>
-    public static async Task<ServedApp> StartAsync(TestDatabase db, bool throughPooler)
+    public static async Task<ServedApp> StartAsync(TestDatabase db, bool throughPooler, CapturedLogs? logs = null)
     {
         ArgumentNullException.ThrowIfNull(db);
         var pooler = throughPooler ? await PgBouncer.StartAsync(db.Cluster.Port) : null;
-        var served = await StartAsync(pooler?.ConnectionString(db.Name) ?? db.ConnectionString());
+        var served = await StartAsync(pooler?.ConnectionString(db.Name) ?? db.ConnectionString(), logs: logs);
         served._pooler = pooler;
         return served;
     }
 
     /// <summary>Posts a body signed as Supabase signs it; returns the status and the outcome (if any).</summary>
-    public async Task<(HttpStatusCode Status, string? Outcome)> SendAsync(string body, string? secret = SupabaseEvents.Secret)
+    public Task<(HttpStatusCode Status, string? Outcome)> SendAsync(string body, string? secret = SupabaseEvents.Secret) =>
+        SendAsync(System.Text.Encoding.UTF8.GetBytes(body), secret);
+
+    public async Task<(HttpStatusCode Status, string? Outcome)> SendAsync(byte[] body, string? secret = SupabaseEvents.Secret)
     {
         using var request = SupabaseEvents.SignedRequest(AuthEvents, body, secret);
         using var response = await Client.SendAsync(request);

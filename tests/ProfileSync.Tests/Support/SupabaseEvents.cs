@@ -39,21 +39,29 @@ public static class SupabaseEvents
         });
 
     /// <summary>Standard Webhooks headers for a body, signed now with <see cref="Secret"/>.</summary>
-    public static HttpRequestMessage SignedRequest(Uri uri, string body, string? secret = Secret)
+    public static HttpRequestMessage SignedRequest(Uri uri, string body, string? secret = Secret) =>
+        SignedRequest(uri, Encoding.UTF8.GetBytes(body), secret);
+
+    /// <summary>Standard Webhooks headers for any bytes (not necessarily UTF-8 or JSON), signed now.</summary>
+    public static HttpRequestMessage SignedRequest(Uri uri, byte[] body, string? secret = Secret)
     {
         var id = "msg_" + Guid.NewGuid().ToString("N");
         var timestamp = DateTimeOffset.UtcNow.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
-        var request = new HttpRequestMessage(HttpMethod.Post, uri) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        var content = new ByteArrayContent(body);
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        var request = new HttpRequestMessage(HttpMethod.Post, uri) { Content = content };
         request.Headers.Add("webhook-id", id);
         request.Headers.Add("webhook-timestamp", timestamp);
         request.Headers.Add("webhook-signature", Sign(secret ?? Secret, id, timestamp, body));
         return request;
     }
 
-    public static string Sign(string secret, string id, string timestamp, string body)
+    public static string Sign(string secret, string id, string timestamp, string body) => Sign(secret, id, timestamp, Encoding.UTF8.GetBytes(body));
+
+    public static string Sign(string secret, string id, string timestamp, byte[] body)
     {
         var key = Convert.FromBase64String(secret[(secret.IndexOf("whsec_", StringComparison.Ordinal) + 6)..]);
-        return "v1," + Convert.ToBase64String(HMACSHA256.HashData(key, Encoding.UTF8.GetBytes($"{id}.{timestamp}.{body}")));
+        return "v1," + Convert.ToBase64String(HMACSHA256.HashData(key, (byte[])[.. Encoding.UTF8.GetBytes($"{id}.{timestamp}."), .. body]));
     }
 
     private static string Webhook(string type, Dictionary<string, object?>? record, Dictionary<string, object?>? oldRecord) =>
