@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Mvc;
 using Microsoft.Azure.Functions.Worker;
 using Microsoft.Extensions.Logging;
 using ProfileSync.Replay;
+using ProfileSync.Resilience;
 
 namespace ProfileFunctions;
 
@@ -30,10 +31,18 @@ public sealed partial class ReplayFunctions(ReplayHandler handler, ProfileReplay
         {
             LogSkipped(logger);
         }
+        catch (Exception e) when (!cancellationToken.IsCancellationRequested)
+        {
+            // The batches done are kept; the next tick goes on from the start.
+            LogStopped(logger, DatabaseResilience.Describe(e is ReplayLockLostException { InnerException: { } inner } ? inner : e));
+        }
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Reconcile: scanned {Scanned}, created {Created}, refreshed {Refreshed}, removed {Removed} in {ElapsedMs} ms")]
     private static partial void LogReconciled(ILogger logger, long scanned, long created, long refreshed, long removed, long elapsedMs);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Reconcile stopped ({Failure}); the next run goes on")]
+    private static partial void LogStopped(ILogger logger, string failure);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Reconcile skipped: another replay is running")]
     private static partial void LogSkipped(ILogger logger);

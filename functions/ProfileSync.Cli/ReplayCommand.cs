@@ -21,7 +21,7 @@ internal static class ReplayCommand
         var before = new Option<DateTimeOffset?>("--created-before") { Description = "Only users created before this time (ISO 8601)" };
         var batchSize = new Option<int>("--batch-size")
         {
-            Description = $"Users per batch, each committed on its own (1 to {ProfileReplayer.MaxBatchSize})",
+            Description = $"Users per batch, each committed on its own ({ProfileReplayer.MinBatchSize} to {ProfileReplayer.MaxBatchSize})",
             DefaultValueFactory = _ => ProfileReplayer.DefaultBatchSize,
         };
         var json = new Option<bool>("--json") { Description = "Print the report as JSON" };
@@ -32,9 +32,9 @@ internal static class ReplayCommand
         command.SetAction(async (parsed, cancellationToken) =>
         {
             var size = parsed.GetValue(batchSize);
-            if (size is < 1 or > ProfileReplayer.MaxBatchSize)
+            if (!ProfileReplayer.IsAllowedBatchSize(size))
             {
-                await error.WriteLineAsync($"profilesync: --batch-size must be from 1 to {ProfileReplayer.MaxBatchSize}");
+                await error.WriteLineAsync($"profilesync: --batch-size must be from {ProfileReplayer.MinBatchSize} to {ProfileReplayer.MaxBatchSize}");
                 return ProfileSyncCli.UsageError;
             }
 

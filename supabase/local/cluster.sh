@@ -8,6 +8,7 @@
 #   cluster.sh stop DIR [--remove]       stop it (and delete DIR)
 #   cluster.sh restart DIR               stop and start again (same port and data)
 #   cluster.sh pause DIR | resume DIR    stop the server, keeping its data | start it again (outage tests)
+#   cluster.sh freeze DIR | thaw DIR     make the server hang without closing anything | let it go on
 #   cluster.sh createdb PORT NAME TEMPLATE   a new database cloned from a template, with Supabase's grants
 #   cluster.sh migrate PORT DB [USER]    apply supabase/migrations in order, as USER (default `postgres`, not a superuser)
 #
@@ -117,6 +118,9 @@ restart() { # restart DIR
 
 pause() { as_owner "$bindir/pg_ctl" -D "$1/data" -m fast -w stop >/dev/null; }
 resume() { as_owner "$bindir/pg_ctl" -D "$1/data" -l "$1/server.log" -w -t 60 start >/dev/null; }
+# A server that hangs: connections open, nothing answers (SIGSTOP on the postmaster and every backend).
+freeze() { local pid; pid=$(head -1 "$1/data/postmaster.pid"); kill -STOP "$pid"; pkill -STOP -P "$pid" || true; }
+thaw() { local pid; pid=$(head -1 "$1/data/postmaster.pid"); pkill -CONT -P "$pid" || true; kill -CONT "$pid"; }
 
 cmd=${1:-}; shift || true
 case "$cmd" in
@@ -125,7 +129,9 @@ case "$cmd" in
   restart) restart "$@" ;;
   pause) pause "$@" ;;
   resume) resume "$@" ;;
+  freeze) freeze "$@" ;;
+  thaw) thaw "$@" ;;
   createdb) createdb_from "$@" ;;
   migrate) migrate "$@" ;;
-  *) echo "usage: cluster.sh start DIR PORT [--fast] | stop DIR [--remove] | restart DIR | pause DIR | resume DIR | createdb PORT NAME TEMPLATE | migrate PORT DB [USER]" >&2; exit 2 ;;
+  *) echo "usage: cluster.sh start DIR PORT [--fast] | stop DIR [--remove] | restart DIR | pause DIR | resume DIR | freeze DIR | thaw DIR | createdb PORT NAME TEMPLATE | migrate PORT DB [USER]" >&2; exit 2 ;;
 esac

@@ -62,16 +62,27 @@ public sealed partial class AuthEventsHandler(
         var authEvent = parsed.Event!;
         try
         {
-            var outcome = await _pipeline.ExecuteAsync(
+            var outcome = await _pipeline.ExecuteWithinDeadlineAsync(
+                options.Value.Resilience.Deadline,
                 static async (state, token) => await state.store.ApplyAsync(state.authEvent, token),
                 (store, authEvent),
                 context.RequestAborted);
             LogApplied(logger, logId, authEvent.Type, authEvent.UserId, outcome);
             await JsonResponses.WriteAsync(context, StatusCodes.Status200OK, new OutcomeBody(outcome, authEvent.UserId));
         }
-        catch (Exception e) when (DatabaseResilience.IsUnavailable(e) && !context.RequestAborted.IsCancellationRequested)
+        catch (Exception e) when (!context.RequestAborted.IsCancellationRequested)
         {
-            LogUnavailable(logger, logId, authEvent.Type, authEvent.UserId, e.GetType().Name, e);
+            // Whatever failed, the event was not applied: 503 makes Supabase deliver it again, and replay heals what
+            // never arrives. Anything but an outage is logged as such: it needs a person.
+            if (DatabaseResilience.IsUnavailable(e))
+            {
+                LogUnavailable(logger, logId, authEvent.Type, authEvent.UserId, DatabaseResilience.Describe(e));
+            }
+            else
+            {
+                LogFailed(logger, logId, authEvent.Type, authEvent.UserId, DatabaseResilience.Describe(e));
+            }
+
             await JsonResponses.UnavailableAsync(context, "the database is unavailable; retry later");
         }
     }
@@ -85,8 +96,11 @@ public sealed partial class AuthEventsHandler(
     [LoggerMessage(Level = LogLevel.Warning, Message = "Auth event {EventId} rejected with {Status}: {Problem}")]
     private static partial void LogRejected(ILogger logger, string eventId, int status, string? problem);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Auth event {EventId} {EventType} for user {UserId} not applied: database unavailable ({ErrorType}); answered 503")]
-    private static partial void LogUnavailable(ILogger logger, string eventId, AuthEventType eventType, Guid userId, string errorType, Exception exception);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Auth event {EventId} {EventType} for user {UserId} not applied: database unavailable ({Failure}); answered 503")]
+    private static partial void LogUnavailable(ILogger logger, string eventId, AuthEventType eventType, Guid userId, string failure);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Auth event {EventId} {EventType} for user {UserId} not applied: unexpected failure ({Failure}); answered 503")]
+    private static partial void LogFailed(ILogger logger, string eventId, AuthEventType eventType, Guid userId, string failure);
 }
 
 public sealed record OutcomeBody(ProfileOutcome Outcome, Guid UserId);

@@ -1,7 +1,10 @@
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Npgsql;
+using Polly;
+using Polly.Timeout;
 using ProfileSync.Http;
+using ProfileSync.Resilience;
 
 namespace ProfileSync.Health;
 
@@ -23,24 +26,32 @@ public sealed partial class HealthHandler(NpgsqlDataSource dataSource, ILogger<H
 
     public async Task<bool> IsDatabaseReachableAsync(CancellationToken cancellationToken)
     {
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(Timeout);
         try
         {
-            await using var command = dataSource.CreateCommand("select 1");
-            await command.ExecuteScalarAsync(timeout.Token);
-            return true;
+            // One attempt, no retries: the probe says how the database is now.
+            return await ResiliencePipeline.Empty.ExecuteWithinDeadlineAsync(
+                Timeout,
+                static async (source, token) =>
+                {
+                    using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
+                    timeout.CancelAfter(Timeout);
+                    await using var command = source.CreateCommand("select 1");
+                    await command.ExecuteScalarAsync(timeout.Token);
+                    return true;
+                },
+                dataSource,
+                cancellationToken);
         }
-        catch (Exception e) when (e is NpgsqlException or TimeoutException
+        catch (Exception e) when (e is NpgsqlException or TimeoutException or TimeoutRejectedException
                                       || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
         {
-            LogUnreachable(logger, e.GetType().Name, e);
+            LogUnreachable(logger, DatabaseResilience.Describe(e));
             return false;
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Health check could not reach the database ({ErrorType})")]
-    private static partial void LogUnreachable(ILogger logger, string errorType, Exception exception);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Health check could not reach the database ({Failure})")]
+    private static partial void LogUnreachable(ILogger logger, string failure);
 }
 
 public sealed record HealthReport(string Status);

@@ -56,7 +56,13 @@ public sealed class ReplayLockLostException(Exception inner)
 public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipelineProvider<string> pipelines)
 {
     public const int DefaultBatchSize = 10_000;
+
+    /// <summary>Smallest batch a caller may ask for: tiny batches hold the replay lock for minutes.</summary>
+    public const int MinBatchSize = 100;
+
     public const int MaxBatchSize = 100_000;
+
+    public static bool IsAllowedBatchSize(int size) => size is >= MinBatchSize and <= MaxBatchSize;
 
     // An arbitrary constant that names "profile replay" among advisory locks.
     private const long LockKey = 0x5052_4F46_5245_504C; // "PROFREPL"

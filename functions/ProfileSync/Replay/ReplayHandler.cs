@@ -46,9 +46,10 @@ public sealed partial class ReplayHandler(ProfileReplayer replayer, ILogger<Repl
         {
             await JsonResponses.WriteAsync(context, StatusCodes.Status409Conflict, new ErrorBody(e.Message));
         }
-        catch (Exception e) when ((e is ReplayLockLostException || DatabaseResilience.IsUnavailable(e)) && !context.RequestAborted.IsCancellationRequested)
+        catch (Exception e) when (!context.RequestAborted.IsCancellationRequested)
         {
-            LogUnavailable(logger, e.GetType().Name, e);
+            // Batches are committed one by one: whatever stopped it, what is done stays and a new run goes on.
+            LogStopped(logger, DatabaseResilience.Describe(e is ReplayLockLostException { InnerException: { } inner } ? inner : e));
             await JsonResponses.UnavailableAsync(context, "the database is unavailable; nothing is lost, run the replay again");
         }
     }
@@ -100,9 +101,9 @@ public sealed partial class ReplayHandler(ProfileReplayer replayer, ILogger<Repl
                         : throw new FormatException("'dryRun' must be true or false");
                     break;
                 case "batchSize":
-                    batchSize = property.Value.TryGetInt32(out var size) && size is >= 1 and <= ProfileReplayer.MaxBatchSize
+                    batchSize = property.Value.TryGetInt32(out var size) && ProfileReplayer.IsAllowedBatchSize(size)
                         ? size
-                        : throw new FormatException($"'batchSize' must be a whole number from 1 to {ProfileReplayer.MaxBatchSize}");
+                        : throw new FormatException($"'batchSize' must be a whole number from {ProfileReplayer.MinBatchSize} to {ProfileReplayer.MaxBatchSize}");
                     break;
                 default:
                     throw new FormatException($"unknown field '{(property.Name.Length <= 40 ? property.Name : property.Name[..40])}'; expected userIds, createdAfter, createdBefore, dryRun, batchSize");
@@ -140,6 +141,6 @@ public sealed partial class ReplayHandler(ProfileReplayer replayer, ILogger<Repl
     [LoggerMessage(Level = LogLevel.Information, Message = "Replay: scanned {Scanned}, created {Created}, refreshed {Refreshed}, removed {Removed}, dry run {DryRun}, {ElapsedMs} ms")]
     private static partial void LogReplayed(ILogger logger, long scanned, long created, long refreshed, long removed, bool dryRun, long elapsedMs);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Replay stopped: database unavailable ({ErrorType}); answered 503")]
-    private static partial void LogUnavailable(ILogger logger, string errorType, Exception exception);
+    [LoggerMessage(Level = LogLevel.Error, Message = "Replay stopped ({Failure}); answered 503")]
+    private static partial void LogStopped(ILogger logger, string failure);
 }

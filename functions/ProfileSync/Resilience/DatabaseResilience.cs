@@ -59,6 +59,50 @@ public static class DatabaseResilience
     public static bool IsUnavailable(Exception exception) =>
         exception is TimeoutRejectedException or BrokenCircuitException || IsTransient(exception);
 
+    /// <summary>How long past the deadline a caller still waits for the pipeline to give up by itself.</summary>
+    private static readonly TimeSpan DeadlineGrace = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>
+    /// Runs <paramref name="work"/> through the pipeline and stops waiting shortly after <paramref name="deadline"/>
+    /// even when the driver does not return once cancelled: a cancelled query to a server that hangs (or to a pooler
+    /// waiting for one) waits on a cancel request nobody answers. What is abandoned then ends on its own; being a
+    /// convergence, it writes nothing a later one would not.
+    /// </summary>
+    /// <exception cref="TimeoutRejectedException">the deadline passed</exception>
+    public static async Task<TResult> ExecuteWithinDeadlineAsync<TState, TResult>(
+        this ResiliencePipeline pipeline,
+        TimeSpan deadline,
+        Func<TState, CancellationToken, ValueTask<TResult>> work,
+        TState state,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(pipeline);
+        var running = pipeline.ExecuteAsync(work, state, cancellationToken).AsTask();
+        var finished = await Task.WhenAny(running, Task.Delay(deadline + DeadlineGrace, cancellationToken));
+        if (finished != running)
+        {
+            _ = running.ContinueWith(static task => _ = task.Exception, TaskScheduler.Default); // observed, not awaited
+            cancellationToken.ThrowIfCancellationRequested();
+            throw new TimeoutRejectedException($"no answer from the database within {deadline.TotalSeconds:0.#} s", deadline);
+        }
+
+        return await running;
+    }
+
+    /// <summary>
+    /// What a log may say about a failure: its type, SQLSTATE and constraint. Never PostgreSQL's message, detail or
+    /// context, which can hold row values (e-mails, metadata).
+    /// </summary>
+    public static string Describe(Exception exception) => exception switch
+    {
+        PostgresException { ConstraintName: { } constraint } postgres => $"SQLSTATE {postgres.SqlState} on {constraint}",
+        PostgresException postgres => $"SQLSTATE {postgres.SqlState}",
+        NpgsqlException { InnerException: { } inner } => $"{nameof(NpgsqlException)} ({inner.GetType().Name})",
+        TimeoutRejectedException => "deadline passed",
+        BrokenCircuitException => "circuit open after repeated failures",
+        _ => exception?.GetType().Name ?? "unknown",
+    };
+
     /// <summary>Deadline outermost, so it bounds every retry; the breaker innermost sees each attempt.</summary>
     public static ResiliencePipelineBuilder Configure(ResiliencePipelineBuilder builder, ResilienceOptions options)
     {

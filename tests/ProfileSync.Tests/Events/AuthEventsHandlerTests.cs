@@ -165,16 +165,24 @@ public sealed class AuthEventsHandlerTests
     }
 
     [Fact]
-    public async Task Non_transient_database_error_is_not_retried()
+    public async Task Non_transient_failure_is_tried_once_and_answered_503_never_500_with_an_error_line_that_holds_no_message()
     {
         var attempts = 0;
         _store.Setup(s => s.ApplyAsync(It.IsAny<AuthEvent>(), It.IsAny<CancellationToken>()))
             .Callback(() => Interlocked.Increment(ref attempts))
-            .ThrowsAsync(new InvalidOperationException("bug"));
+            .ThrowsAsync(new PostgresException("permission denied for table user_profiles: ana@example.com", "ERROR", "ERROR", "42501"));
+        var logs = new CapturedLogs();
+        await using var services = TestServices.Build("Host=127.0.0.1;Port=1", configure: s => s.AddSingleton(_store.Object).AddLogging(l => l.AddProvider(logs)));
 
-        await Assert.ThrowsAsync<InvalidOperationException>(() => PostAsync(SupabaseEvents.Insert(UserId)));
+        var (status, _, headers) = await PostAsync(SupabaseEvents.Insert(UserId), services: services);
 
+        Assert.Equal(503, status);
+        Assert.Equal("2", headers.RetryAfter.ToString());
         Assert.Equal(1, attempts);
+        var line = Assert.Single(logs.Lines, l => l.Level >= LogLevel.Warning);
+        Assert.Equal(LogLevel.Error, line.Level);
+        Assert.Contains("unexpected failure (SQLSTATE 42501)", line.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("ana@example.com", line.Message, StringComparison.Ordinal);
     }
 
     [Fact]

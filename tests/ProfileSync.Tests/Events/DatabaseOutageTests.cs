@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using Microsoft.Extensions.DependencyInjection;
 using ProfileSync.Tests.Support;
@@ -92,29 +93,48 @@ public sealed class DatabaseOutageTests : IAsyncLifetime
     }
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public async Task Event_while_the_database_stays_down_is_answered_503_with_retry_after_within_the_deadline(bool throughPooler)
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    [InlineData(true, true)]
+    public async Task Event_while_the_database_is_down_or_hangs_is_answered_503_with_retry_after_within_the_deadline(bool throughPooler, bool hangs)
     {
-        // Through pgbouncer in transaction mode, the outage arrives as its own FATAL 08P01, not a socket error.
-        await using var served = await ServedApp.StartAsync(_db, throughPooler);
+        // Stopped: connections are refused, or, through pgbouncer in transaction mode, end in its FATAL 08P01.
+        // Hanging: connections stay open and nothing answers, not even a cancel request.
+        var deadline = TimeSpan.FromSeconds(2);
+        var logs = new CapturedLogs();
+        await using var served = await ServedApp.StartAsync(_db, throughPooler, logs,
+            new Dictionary<string, string?> { ["ProfileSync:Resilience:Deadline"] = deadline.ToString() });
+        var warmUp = await _db.SignUpAsync(email: "warm@example.com");
+        Assert.Equal(HttpStatusCode.OK, (await served.SendAsync(SupabaseEvents.Insert(warmUp))).Status); // pooled connections to break
         var userId = await _db.SignUpAsync(email: "down@example.com");
 
-        await _cluster.StopServerAsync();
+        await (hangs ? _cluster.FreezeServerAsync() : _cluster.StopServerAsync());
+        var elapsed = Stopwatch.StartNew();
         try
         {
             using var request = SupabaseEvents.SignedRequest(served.AuthEvents, SupabaseEvents.Insert(userId, "down@example.com"));
             using var response = await served.Client.SendAsync(request);
+            elapsed.Stop();
 
             Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
             Assert.Equal(TimeSpan.FromSeconds(2), response.Headers.RetryAfter?.Delta);
+            Assert.True(elapsed.Elapsed <= deadline + TimeSpan.FromSeconds(0.5), $"503 after {elapsed.ElapsedMilliseconds} ms; the deadline is {deadline.TotalMilliseconds} ms");
         }
         finally
         {
-            await _cluster.StartServerAsync();
+            await (hangs ? _cluster.ThawServerAsync() : _cluster.StartServerAsync());
             _db.ClearPools();
         }
 
-        Assert.Equal(0L, await _db.ProfileCountAsync(userId));
+        // Whatever the statement did once the server went on, Supabase's retries end in one correct profile.
+        var retries = 0;
+        await Eventually.HoldsAsync(async () =>
+        {
+            retries++;
+            return (await served.SendAsync(SupabaseEvents.Insert(userId))).Status == HttpStatusCode.OK;
+        });
+        Assert.Equal(1L, await _db.ProfileCountAsync(userId));
+        LogAudit.Check(logs, 2 + retries, ["warm@example.com", "down@example.com"]);
     }
 }

@@ -41,11 +41,13 @@ public sealed class ReplayTests(PostgresCluster cluster) : IAsyncLifetime
     [Fact]
     public async Task Cli_replay_prints_a_line_per_batch_and_a_summary_when_not_on_a_terminal()
     {
-        var (exitCode, output, _) = await CliRunner.RunAsync("replay", "--batch-size", "2", "--connection", _db.ConnectionString());
+        await _db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
+        await _db.SignUpManyAsync(200);
+        var (exitCode, output, _) = await CliRunner.RunAsync("replay", "--batch-size", "100", "--connection", _db.ConnectionString());
 
         Assert.Equal(0, exitCode);
-        Assert.Contains("batches 3  scanned 5  created 3  refreshed 0  removed 0", output, StringComparison.Ordinal);
-        Assert.Matches(@"Missing\s+3   created 3", output);
+        Assert.Contains("batches 3  scanned 205  created 203  refreshed 0  removed 0", output, StringComparison.Ordinal);
+        Assert.Matches(@"Missing\s+203   created 203", output);
     }
 
     [Fact]
@@ -175,7 +177,7 @@ public sealed class ReplayTests(PostgresCluster cluster) : IAsyncLifetime
     }
 
     [Theory]
-    [InlineData("--batch-size", "0", "--batch-size must be from 1 to")]
+    [InlineData("--batch-size", "99", "--batch-size must be from 100 to")]
     [InlineData("--created-after", "2025-02-01", "--created-after must be earlier")]
     public async Task Cli_replay_refuses_bad_options_with_a_clear_message(string option, string value, string message)
     {
@@ -248,7 +250,7 @@ public sealed class ReplayTests(PostgresCluster cluster) : IAsyncLifetime
     [InlineData("""{"createdAfter":"yesterday"}""", "'createdAfter' must be an ISO 8601 timestamp")]
     [InlineData("""{"createdAfter":"2025-02-01T00:00:00Z","createdBefore":"2025-01-01T00:00:00Z"}""", "must be earlier")]
     [InlineData("""{"dryRun":"yes"}""", "'dryRun' must be true or false")]
-    [InlineData("""{"batchSize":0}""", "'batchSize' must be a whole number")]
+    [InlineData("""{"batchSize":1}""", "'batchSize' must be a whole number from 100 to")]
     public async Task Bad_replay_body_gets_400_with_the_reason_and_changes_nothing(string body, string reason)
     {
         await using var served = await ServedApp.StartAsync(_db.ConnectionString());

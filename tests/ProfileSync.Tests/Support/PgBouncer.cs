@@ -42,6 +42,8 @@ public sealed class PgBouncer : IAsyncDisposable
             default_pool_size = 20
             ignore_startup_parameters = extra_float_digits,options
             logfile = {directory}/pgbouncer.log
+            ; after a failed server login pgbouncer refuses clients this long (default 15 s): short, so outage tests end soon
+            server_login_retry = 1
             """);
         var asRoot = Environment.UserName == "root";
         if (asRoot)

@@ -43,6 +43,11 @@ public sealed class PostgresCluster : IAsyncLifetime
 
     public Task StartServerAsync() => RunScriptAsync("resume", _directory);
 
+    /// <summary>Makes the server hang, connections open and nothing answering, as a stalled host or network would.</summary>
+    public Task FreezeServerAsync() => RunScriptAsync("freeze", _directory);
+
+    public Task ThawServerAsync() => RunScriptAsync("thaw", _directory);
+
     /// <summary>Applies <c>supabase/migrations</c> with psql, as the given role (default: postgres, not a superuser).</summary>
     public Task MigrateAsync(string database, string user = "postgres") => RunScriptAsync("migrate", PortText, database, user);
 

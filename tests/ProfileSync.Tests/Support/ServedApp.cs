@@ -48,11 +48,12 @@ public sealed class ServedApp : IAsyncDisposable
     }
 
     /// <summary>Serves a test database, directly or through its own pgbouncer in transaction mode (stopped with the app).</summary>
-    public static async Task<ServedApp> StartAsync(TestDatabase db, bool throughPooler, CapturedLogs? logs = null)
+    public static async Task<ServedApp> StartAsync(TestDatabase db, bool throughPooler, CapturedLogs? logs = null,
+        IReadOnlyDictionary<string, string?>? extraSettings = null)
     {
         ArgumentNullException.ThrowIfNull(db);
         var pooler = throughPooler ? await PgBouncer.StartAsync(db.Cluster.Port) : null;
-        var served = await StartAsync(pooler?.ConnectionString(db.Name) ?? db.ConnectionString(), logs: logs);
+        var served = await StartAsync(pooler?.ConnectionString(db.Name) ?? db.ConnectionString(), extraSettings, logs);
         served._pooler = pooler;
         return served;
     }

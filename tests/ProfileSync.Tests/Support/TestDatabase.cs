@@ -76,6 +76,18 @@ public sealed class TestDatabase(PostgresCluster cluster, string name) : IAsyncD
         return userId;
     }
 
+    /// <summary>Many signups in one statement (e-mails <c>bulk-N@example.com</c>), as supabase_auth_admin.</summary>
+    public Task SignUpManyAsync(int count) =>
+        ExecuteAsync(
+            """
+            insert into auth.users (instance_id, id, aud, role, email, raw_user_meta_data, raw_app_meta_data, created_at, updated_at)
+            select '00000000-0000-0000-0000-000000000000', gen_random_uuid(), 'authenticated', 'authenticated',
+                   'bulk-' || n || '@example.com', '{}', '{"provider":"email"}', now(), now()
+            from generate_series(1, $1) n
+            """,
+            "supabase_auth_admin",
+            count);
+
     /// <summary>A change to an auth user as Supabase Auth writes it (supabase_auth_admin), with updated_at bumped.</summary>
     public Task UpdateUserAsync(Guid userId, string assignments, params object?[] parameters) =>
         ExecuteAsync($"update auth.users set {assignments}, updated_at = now() where id = $1", "supabase_auth_admin", [userId, .. parameters]);
