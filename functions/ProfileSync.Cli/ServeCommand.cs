@@ -51,6 +51,13 @@ internal static class ServeCommand
 
         builder.WebHost.UseUrls(urls);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        // One line per entry, so one event is one line in a terminal or a log file.
+        builder.Logging.AddSimpleConsole(console =>
+        {
+            console.SingleLine = true;
+            console.UseUtcTimestamp = true;
+            console.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ ";
+        });
         logging?.Invoke(builder.Logging);
         builder.Services.AddProfileSyncEvents();
 

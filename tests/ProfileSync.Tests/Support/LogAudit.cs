@@ -22,7 +22,13 @@ public static class LogAudit
     public static void Check(CapturedLogs logs, int requests, IEnumerable<string> personal)
     {
         ArgumentNullException.ThrowIfNull(logs);
-        var lines = logs.Lines.ToList();
+        Assert.Equal(requests, Check(logs.Lines, personal));
+    }
+
+    /// <summary>The same checks over any lines (a process's console); returns how many lines the handler wrote at Information and above.</summary>
+    public static int Check(IEnumerable<LogLine> captured, IEnumerable<string> personal)
+    {
+        var lines = captured.ToList();
         var forbidden = NeverLogged.Concat(personal).ToList();
         foreach (var line in lines)
         {
@@ -33,7 +39,7 @@ public static class LogAudit
 
         var visible = lines.Where(line => line.Level >= LogLevel.Information && !line.Category.StartsWith("Microsoft.Hosting.Lifetime", StringComparison.Ordinal)).ToList();
         Assert.All(visible, line => Assert.StartsWith("ProfileSync.", line.Category, StringComparison.Ordinal));
-        Assert.Equal(requests, visible.Count(line => line.Category == "ProfileSync.Events.AuthEventsHandler"));
+        return visible.Count(line => line.Category == "ProfileSync.Events.AuthEventsHandler");
     }
 
     private static string Escape(LogLine line) =>

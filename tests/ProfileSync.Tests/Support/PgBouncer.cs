@@ -52,7 +52,8 @@ public sealed class PgBouncer : IAsyncDisposable
         }
 
         var start = new ProcessStartInfo(asRoot ? "runuser" : "pgbouncer") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (var argument in asRoot ? ["-u", "postgres", "--", "pgbouncer", $"{directory}/pgbouncer.ini"] : new[] { $"{directory}/pgbouncer.ini" })
+        // -q: its log goes to the log file only. On stderr, unread, it would fill the pipe and pgbouncer would hang.
+        foreach (var argument in asRoot ? ["-u", "postgres", "--", "pgbouncer", "-q", $"{directory}/pgbouncer.ini"] : new[] { "-q", $"{directory}/pgbouncer.ini" })
         {
             start.ArgumentList.Add(argument);
         }
@@ -72,7 +73,8 @@ public sealed class PgBouncer : IAsyncDisposable
             }
         }
 
-        throw new InvalidOperationException("pgbouncer did not start: " + await process.StandardError.ReadToEndAsync());
+        throw new InvalidOperationException("pgbouncer did not start: " + await process.StandardError.ReadToEndAsync()
+                                            + await File.ReadAllTextAsync(Path.Combine(directory, "pgbouncer.log")));
     }
 
     public async ValueTask DisposeAsync()

@@ -43,6 +43,9 @@ public sealed class PostgresCluster : IAsyncLifetime
 
     public Task StartServerAsync() => RunScriptAsync("resume", _directory);
 
+    /// <summary>Stops the server fast (open connections are ended) and starts it again.</summary>
+    public Task RestartServerAsync() => RunScriptAsync("restart", _directory);
+
     /// <summary>Makes the server hang, connections open and nothing answering, as a stalled host or network would.</summary>
     public Task FreezeServerAsync() => RunScriptAsync("freeze", _directory);
 
