@@ -139,7 +139,9 @@ public sealed class FaultRunTests : IAsyncLifetime
         Assert.Equal(Users, after.Count);
         Assert.Equal(derived.Values.OrderBy(p => p.UserId), after);
         var handlerLines = LogAudit.Check(serve.Lines, ["fault-", "Fault Name", "+1555"]);
-        Assert.InRange(handlerLines, answers.Values.Sum(), Deliveries + transportRetries);
+        // At most one line per request. SIGKILL drops the lines the console logger had queued but not yet written,
+        // so a few answered events may lack theirs (the in-process suites check exactly one per event).
+        Assert.InRange(handlerLines, answers.Values.Sum() * 95 / 100, Deliveries + transportRetries);
     }
 
     /// <summary>5,000 signups; then 3,000 of them change (e-mail, name, ban) as later updates would.</summary>
