@@ -78,7 +78,9 @@ public static class DatabaseResilience
     {
         ArgumentNullException.ThrowIfNull(pipeline);
         var running = pipeline.ExecuteAsync(work, state, cancellationToken).AsTask();
-        var finished = await Task.WhenAny(running, Task.Delay(deadline + DeadlineGrace, cancellationToken));
+        using var stopWaiting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var finished = await Task.WhenAny(running, Task.Delay(deadline + DeadlineGrace, stopWaiting.Token));
+        await stopWaiting.CancelAsync(); // no timer left behind per call
         if (finished != running)
         {
             _ = running.ContinueWith(static task => _ = task.Exception, TaskScheduler.Default); // observed, not awaited

@@ -5,7 +5,8 @@ namespace ProfileSync.Resilience;
 /// <summary>
 /// Hands a library loggers that write at Debug what it would write at <paramref name="upTo"/> or below, so its
 /// routine chatter (Npgsql's SQL text, Polly's attempts) stays out of the one line per event at Information and is
-/// there when Debug is switched on for its category.
+/// there when Debug is switched on for its category. Exceptions are not passed on: a PostgreSQL exception carries
+/// the statement's context ("Where: …") in its data, which can hold row values; the message names the failure.
 /// </summary>
 public sealed class QuietLoggerFactory(ILoggerFactory inner, LogLevel upTo) : ILoggerFactory
 {
@@ -28,7 +29,7 @@ public sealed class QuietLoggerFactory(ILoggerFactory inner, LogLevel upTo) : IL
         public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
         {
             var level = Quieted(logLevel);
-            inner.Log(level, eventId, state, exception, formatter);
+            inner.Log(level, eventId, state, null, formatter);
         }
 
         private LogLevel Quieted(LogLevel logLevel) => logLevel is > LogLevel.Debug && logLevel <= upTo ? LogLevel.Debug : logLevel;
