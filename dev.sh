@@ -3,7 +3,8 @@
 #   ./dev.sh up      install what is missing, start the local emulator, play the starting case, leave it running
 #   ./dev.sh down    stop the local emulator
 #   ./dev.sh test    install what is missing, run every test (xunit and pgTAP), print "N passed, N failed"
-#   ./dev.sh bench   build Release and print the replay benchmark (1M users; --users N --batch-size N --rounds N)
+#   ./dev.sh bench   build Release and print every hot path against its baseline (1M users; --users N --signups N
+#                    --deliveries N --rounds N --batch-size N)
 #   ./dev.sh status  profilesync status against $ProfileSync__ConnectionString (or --connection …)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -79,13 +80,24 @@ run_xunit() {
   echo "$succeeded $failed $skipped"
 }
 
+# The benchmark once at a tiny size (Debug, built with the tests), so it cannot rot. Prints "passed failed".
+run_bench_smoke() {
+  if dotnet run --project benchmarks/ProfileSync.Bench -v q -- --users 2000 --signups 100 --deliveries 100 --rounds 1 >&2; then
+    echo "1 0"
+  else
+    echo "0 1"
+  fi
+}
+
 cmd_test() {
   ensure_packages
   say "pgTAP (supabase/tests)"
   read -r tap_passed tap_failed < <(run_pgtap)
   say "xunit (tests/)"
   read -r unit_passed unit_failed unit_skipped < <(run_xunit)
-  local passed=$((tap_passed + unit_passed)) failed=$((tap_failed + unit_failed))
+  say "benchmark at a tiny size (benchmarks/ProfileSync.Bench)"
+  read -r bench_passed bench_failed < <(run_bench_smoke)
+  local passed=$((tap_passed + unit_passed + bench_passed)) failed=$((tap_failed + unit_failed + bench_failed))
   local line="$passed passed, $failed failed"
   [ "$unit_skipped" = 0 ] || line="$line, $unit_skipped skipped"
   echo "$line"

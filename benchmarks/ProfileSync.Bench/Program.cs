@@ -1,10 +1,13 @@
-// Replay speed against its baseline, measured in one run on one machine: healing N users without profiles with the
-// batched replay engine vs. the single statement INSERT … SELECT … LEFT JOIN … IS NULL on the same data. Also the
-// peak memory of this process and the time of `status`. Usage: ./dev.sh bench [--users N] [--batch-size N] [--rounds N]
+// Every hot path of ProfileFunctions against a baseline measured in the same run, on the same data, round after round
+// (product and baseline alternate). One table: the product's figure, the baseline's, and the ratio (median of the
+// rounds, with min and max). No timing assertions: it checks results only.
+// Usage: ./dev.sh bench [--users N] [--signups N] [--deliveries N] [--rounds N] [--batch-size N]
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
@@ -13,17 +16,21 @@ using ProfileSync.Replay;
 using ProfileSync.Status;
 
 var users = Option("--users", 1_000_000);
+var signups = Option("--signups", 4_000);
+var deliveries = Option("--deliveries", 4_000);
+var rounds = Option("--rounds", 3);
 var batchSize = Option("--batch-size", ProfileReplayer.DefaultBatchSize);
-var rounds = Option("--rounds", 2);
 var root = FindRoot();
 var directory = Path.Combine(Path.GetTempPath(), "profilesync-bench-" + Guid.NewGuid().ToString("N")[..8]);
 var port = FreePort();
-Console.WriteLine($"Seeding a Supabase-shaped PostgreSQL with {users:N0} auth users (port {port})…");
+var rows = new List<Row>();
+Console.WriteLine($"Seeding a Supabase-shaped PostgreSQL (durable settings) with {users:N0} auth users on port {port}…");
 await Cluster("start", directory, port.ToString(CultureInfo.InvariantCulture));
 try
 {
     var connectionString = $"Host=127.0.0.1;Port={port};Database=postgres;Username=postgres;Password=postgres;Command Timeout=0";
     await using var admin = NpgsqlDataSource.Create(connectionString.Replace("Username=postgres", "Username=supabase_admin", StringComparison.Ordinal));
+    await using var auth = NpgsqlDataSource.Create(connectionString.Replace("Username=postgres", "Username=supabase_auth_admin", StringComparison.Ordinal));
     await Execute(admin, "update profile_sync.settings set fallback_trigger_enabled = false");
     await Execute(admin, $$"""
         insert into auth.users (instance_id, id, aud, role, email, raw_user_meta_data, raw_app_meta_data, created_at, updated_at)
@@ -38,7 +45,7 @@ try
         .AddSingleton<IConfiguration>(new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["ProfileSync:ConnectionString"] = connectionString,
-            ["ProfileSync:Resilience:Deadline"] = "00:01:00",
+            ["ProfileSync:Resilience:Deadline"] = "00:05:00",
         }).Build())
         .AddLogging()
         .AddProfileSync()
@@ -46,79 +53,235 @@ try
     var replayer = services.GetRequiredService<ProfileReplayer>();
     var drift = services.GetRequiredService<DriftReader>();
 
-    var baseline = new List<TimeSpan>();
-    var replay = new List<TimeSpan>();
-    TimeSpan statusAllMissing = default;
-    for (var round = 1; round <= rounds; round++)
+    // 1. Adopting the product: every profile missing.
+    await MeasureAsync($"replay, {users:N0} missing profiles", "seed-style one-statement backfill", "≤ 1.2×",
+        product: async () =>
+        {
+            await ResetAsync(admin);
+            var clock = Stopwatch.StartNew();
+            var report = await replayer.RunAsync(new ReplayRequest(new ReplayScope(), BatchSize: batchSize));
+            Check(report.Created == users, "replay created every profile");
+            return Seconds(clock);
+        },
+        baseline: async () =>
+        {
+            await ResetAsync(admin);
+            var clock = Stopwatch.StartNew();
+            // One INSERT … SELECT … LEFT JOIN with constant attributes and no rules, as a sync write (the ownership
+            // triggers stand aside as they do for the replay).
+            await Execute(admin, """
+                select set_config('profile_sync.writer', 'sync', true);
+                insert into public.user_profiles (user_id, email, display_name, is_active, attributes, source_updated_at, created_via)
+                select u.id, u.email, coalesce(u.raw_user_meta_data ->> 'full_name', u.email), true,
+                       '{"role":"user","department":"General","is_admin":false,"is_super_admin":false,"permissions":{},"access_level":"basic"}',
+                       u.updated_at, 'replay'
+                from auth.users u
+                left join public.user_profiles up on up.user_id = u.id
+                where up.user_id is null;
+                """);
+            return Seconds(clock);
+        });
+    await ResetAsync(admin);
+    await replayer.RunAsync(new ReplayRequest(new ReplayScope(), BatchSize: batchSize));
+
+    // 2. Every day: nothing to do.
+    await MeasureAsync($"reconcile, {users:N0} users in sync", "status on the same users", "≤ about 1×",
+        product: async () =>
+        {
+            var clock = Stopwatch.StartNew();
+            var report = await replayer.RunAsync(new ReplayRequest(new ReplayScope(), BatchSize: batchSize));
+            Check(report.Created + report.Refreshed + report.Removed == 0, "an in-sync reconcile writes nothing");
+            return Seconds(clock);
+        },
+        baseline: async () =>
+        {
+            var clock = Stopwatch.StartNew();
+            Check((await drift.ReadAsync()).InSync, "status in sync");
+            return Seconds(clock);
+        });
+    await MeasureAsync($"status, {users:N0} users in sync", "count of users without a profile (one anti-join)", "",
+        product: async () =>
+        {
+            var clock = Stopwatch.StartNew();
+            Check((await drift.ReadAsync()).InSync, "status in sync");
+            return Seconds(clock);
+        },
+        baseline: async () =>
+        {
+            var clock = Stopwatch.StartNew();
+            await Execute(admin, "select count(*) from auth.users u where not exists (select 1 from public.user_profiles p where p.user_id = u.id)");
+            return Seconds(clock);
+        });
+
+    // 3. Signups as Supabase Auth writes them (INSERT, then role, app and user metadata, confirmation token, in one
+    // transaction), 16 at a time, with and without the product's triggers on auth.users.
+    var signupRound = 0;
+    var queued = 0L;
+    async Task<double> SignupsPerSecondAsync(string triggers, bool wired)
     {
-        await Reset(admin);
+        await Execute(admin, $"alter table auth.users disable trigger user; {triggers}");
+        await Execute(admin, wired
+            ? "select vault.create_secret('http://127.0.0.1:1/api/auth-events', 'profile_sync_function_url'); select vault.create_secret('v1,whsec_dGVzdC1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZg==', 'profile_sync_webhook_secret')"
+            : "delete from vault.secrets");
+        await Execute(admin, "update profile_sync.settings set fallback_trigger_enabled = true; truncate net.http_request_queue; checkpoint");
+        var prefix = $"s{++signupRound}-";
         var clock = Stopwatch.StartNew();
-        var report = await drift.ReadAsync();
-        statusAllMissing = clock.Elapsed;
-        Check(report.UsersWithoutProfile == users, "status before a run");
+        await Parallel.ForEachAsync(Enumerable.Range(0, signups), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, token) =>
+        {
+            var id = Guid.NewGuid();
+            await using var command = auth.CreateCommand($$"""
+                begin;
+                insert into auth.users (instance_id, id, aud, role, email, raw_user_meta_data, raw_app_meta_data, created_at, updated_at)
+                values ('00000000-0000-0000-0000-000000000000', '{{id}}', '', '', '{{prefix}}{{i}}@example.com', '{}', '{}', now(), now());
+                update auth.users set role = 'authenticated', aud = 'authenticated', updated_at = now() where id = '{{id}}';
+                update auth.users set raw_app_meta_data = '{"provider":"email","providers":["email"]}', updated_at = now() where id = '{{id}}';
+                update auth.users set raw_user_meta_data = '{"full_name":"Signup {{i}}","email_verified":false}', updated_at = now() where id = '{{id}}';
+                update auth.users set confirmation_token = 'tok-{{id}}', confirmation_sent_at = now(), updated_at = now() where id = '{{id}}';
+                commit;
+                """);
+            await command.ExecuteNonQueryAsync(token);
+        });
+        var rate = signups / clock.Elapsed.TotalSeconds;
+        if (wired)
+        {
+            queued = await Scalar<long>(admin, "select count(*) from net.http_request_queue");
+        }
 
-        clock.Restart();
-        // The seed's kind of one-off backfill: one INSERT … SELECT … LEFT JOIN, constant attributes, no rules. As a sync
-        // write (profile_sync.writer), so the ownership triggers stand aside as they do for the replay.
-        await Execute(admin, """
-            select set_config('profile_sync.writer', 'sync', true);
-            insert into public.user_profiles (user_id, email, display_name, is_active, attributes, source_updated_at, created_via)
-            select u.id, u.email, coalesce(u.raw_user_meta_data ->> 'full_name', u.email), true,
-                   '{"role":"user","department":"General","is_admin":false,"is_super_admin":false,"permissions":{},"access_level":"basic"}',
-                   u.updated_at, 'replay'
-            from auth.users u
-            left join public.user_profiles up on up.user_id = u.id
-            where up.user_id is null;
-            """);
-        baseline.Add(clock.Elapsed);
-        Console.WriteLine($"round {round}: single statement {clock.Elapsed.TotalSeconds:N2} s");
-
-        await Reset(admin);
-        clock.Restart();
-        var healed = await replayer.RunAsync(new ReplayRequest(new ReplayScope(), BatchSize: batchSize));
-        replay.Add(clock.Elapsed);
-        Check(healed.Created == users, "replay created every profile");
-        Console.WriteLine($"round {round}: replay          {clock.Elapsed.TotalSeconds:N2} s");
+        await Execute(admin, "alter table auth.users enable trigger user; update profile_sync.settings set fallback_trigger_enabled = false; delete from vault.secrets");
+        return rate;
     }
 
-    var statusClock = Stopwatch.StartNew();
-    var inSync = await drift.ReadAsync();
-    var statusInSync = statusClock.Elapsed;
-    Check(inSync.InSync && inSync.Profiles == users, "status after replay");
+    await MeasureAsync("signups with the fallback trigger", "signups with no trigger", "≥ 0.65×",
+        product: () => SignupsPerSecondAsync("alter table auth.users enable trigger profile_sync_on_signup; alter table auth.users enable trigger profile_sync_on_auth_change", wired: false),
+        baseline: () => SignupsPerSecondAsync("", wired: false),
+        unit: "/s");
+    await MeasureAsync("signups with the signed wiring configured", "the same without it", "≥ 0.8×",
+        product: () => SignupsPerSecondAsync("alter table auth.users enable trigger profile_sync_post_auth_event", wired: true),
+        baseline: () => SignupsPerSecondAsync("", wired: false),
+        unit: "/s");
 
-    var best = baseline.Min();
-    var bestReplay = replay.Min();
-    var peakMb = Process.GetCurrentProcess().PeakWorkingSet64 / 1024.0 / 1024.0;
+    // 4. Webhook deliveries through a real `profilesync serve` process, against raw upserts of the same rows.
+    var startup = new List<(double Product, double Baseline)>();
+    for (var round = 0; round < rounds; round++)
+    {
+        var bare = Stopwatch.StartNew();
+        await RunCliAsync(connectionString, "--help");
+        var bareMs = bare.Elapsed.TotalMilliseconds;
+        await using var serve = await Serve.StartAsync(Path.Combine(AppContext.BaseDirectory, "ProfileSync.Cli.dll"), connectionString);
+        startup.Add((serve.FirstOkMilliseconds, bareMs));
+    }
+
+    rows.Add(Row.From("serve: process start to its first 200 (/api/health)", "the same CLI started for --help", "", startup, " ms"));
+
+    await using (var serve = await Serve.StartAsync(Path.Combine(AppContext.BaseDirectory, "ProfileSync.Cli.dll"), connectionString))
+    {
+        var ids = new List<Guid>();
+        await using (var command = admin.CreateCommand($"select id from auth.users order by id limit {deliveries}"))
+        await using (var reader = await command.ExecuteReaderAsync())
+        {
+            while (await reader.ReadAsync())
+            {
+                ids.Add(reader.GetGuid(0));
+            }
+        }
+
+        await using var raw = NpgsqlDataSource.Create(connectionString + ";Options=-c profile_sync.writer=sync");
+        using var http = new HttpClient { BaseAddress = serve.BaseAddress };
+        foreach (var senders in new[] { 1, 16, 64 })
+        {
+            var webhook = new List<Latencies>();
+            var upserts = new List<Latencies>();
+            for (var round = 0; round < rounds; round++)
+            {
+                await DeleteProfilesAsync(admin, ids);
+                webhook.Add(await Latencies.MeasureAsync(ids, senders, async (id, token) =>
+                {
+                    using var request = Serve.SignedInsert(id);
+                    using var response = await http.SendAsync(request, token);
+                    Check(response.StatusCode == HttpStatusCode.OK, $"webhook answered {(int)response.StatusCode}");
+                }));
+                Check(await Scalar<long>(admin, $"select count(*) from public.user_profiles where user_id = any('{{{string.Join(',', ids)}}}')") == ids.Count, "every delivery created its profile");
+
+                await DeleteProfilesAsync(admin, ids);
+                upserts.Add(await Latencies.MeasureAsync(ids, senders, async (id, token) =>
+                {
+                    await using var command = raw.CreateCommand("""
+                        insert into public.user_profiles (user_id, email, display_name, is_active, attributes, source_updated_at, created_via)
+                        values ($1, $2, $3, true, '{"role":"user"}', now(), 'webhook')
+                        on conflict (user_id) do update set email = excluded.email, display_name = excluded.display_name, updated_at = now()
+                        """);
+                    command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = id });
+                    command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = $"{id:N}@example.com" });
+                    command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = "User" });
+                    await command.ExecuteNonQueryAsync(token);
+                }));
+            }
+
+            rows.Add(Row.FromLatencies($"webhook deliveries, {senders} sender{(senders == 1 ? "" : "s")}", "raw single-row upserts, same rows and concurrency",
+                senders == 16 ? "≥ 0.7×, p99 ≤ 25 ms" : "", webhook, upserts));
+        }
+    }
+
     Console.WriteLine();
-    Console.WriteLine($"Machine: {Environment.ProcessorCount} cores, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 1024 / 1024 / 1024} GiB, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}; PostgreSQL 15, durable settings");
-    Console.WriteLine($"{users:N0} auth users without profiles, best of {rounds} rounds each, run alternately");
+    Console.WriteLine($"Machine: {Environment.ProcessorCount} cores, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 1024 / 1024 / 1024} GiB, "
+                      + $"{System.Runtime.InteropServices.RuntimeInformation.OSDescription}; PostgreSQL 15 (fsync on); {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
+    Console.WriteLine($"{rounds} rounds per row, product and baseline alternating; ratio = product / baseline of the figure shown (median of the rounds, min–max)");
+    Console.WriteLine($"{users:N0} auth users; {signups:N0} signups per run; {deliveries:N0} deliveries per run; the wiring queued {queued:N0} requests for its last {signups:N0} signups");
     Console.WriteLine();
-    Console.WriteLine("| run | time | ratio to baseline |");
-    Console.WriteLine("|---|---:|---:|");
-    Console.WriteLine($"| single statement (baseline) | {best.TotalSeconds:N2} s | 1.00 |");
-    Console.WriteLine($"| replay, batches of {batchSize:N0} | {bestReplay.TotalSeconds:N2} s | {bestReplay / best:N2} |");
-    var worst = Enumerable.Range(0, rounds).MaxBy(i => replay[i] / baseline[i]);
-    Console.WriteLine($"| replay, worst round (round {worst + 1}) against its own baseline | {replay[worst].TotalSeconds:N2} s | {replay[worst] / baseline[worst]:N2} |");
-    Console.WriteLine($"| status, all {users:N0} missing | {statusAllMissing.TotalSeconds:N2} s | |");
-    Console.WriteLine($"| status, in sync | {statusInSync.TotalSeconds:N2} s | |");
+    Console.WriteLine("| path | product | baseline (same run) | ratio | target |");
+    Console.WriteLine("|---|---:|---|---:|---|");
+    foreach (var row in rows)
+    {
+        Console.WriteLine(row.Markdown());
+    }
+
     Console.WriteLine();
-    Console.WriteLine($"Peak working set of this process (replay engine and all): {peakMb:N0} MB");
+    Console.WriteLine($"Peak working set of the benchmark process (replay engine and all): {Process.GetCurrentProcess().PeakWorkingSet64 / 1024 / 1024:N0} MB");
 }
 finally
 {
     await Cluster("stop", directory, "--remove");
 }
 
-static async Task Reset(NpgsqlDataSource admin)
+async Task MeasureAsync(string name, string baselineName, string target, Func<Task<double>> product, Func<Task<double>> baseline, string unit = " s")
 {
-    await Execute(admin, "truncate public.user_profiles");
+    var results = new List<(double Product, double Baseline)>();
+    for (var round = 1; round <= rounds; round++)
+    {
+        var p = await product();
+        var b = await baseline();
+        results.Add((p, b));
+        Console.WriteLine($"  {name}: round {round}: {p:N2}{unit} against {b:N2}{unit}");
+    }
+
+    rows.Add(Row.From(name, baselineName, target, results, unit));
+}
+
+static async Task ResetAsync(NpgsqlDataSource admin) => await Execute(admin, "truncate public.user_profiles; checkpoint");
+
+static async Task DeleteProfilesAsync(NpgsqlDataSource admin, List<Guid> ids)
+{
+    await using (var command = admin.CreateCommand("delete from public.user_profiles where user_id = any($1)"))
+    {
+        command.Parameters.Add(new NpgsqlParameter<Guid[]> { TypedValue = [.. ids] });
+        await command.ExecuteNonQueryAsync();
+    }
+
     await Execute(admin, "checkpoint");
 }
+
+static double Seconds(Stopwatch clock) => clock.Elapsed.TotalSeconds;
 
 static async Task Execute(NpgsqlDataSource source, string sql)
 {
     await using var command = source.CreateCommand(sql);
     await command.ExecuteNonQueryAsync();
+}
+
+static async Task<T> Scalar<T>(NpgsqlDataSource source, string sql)
+{
+    await using var command = source.CreateCommand(sql);
+    return (T)(await command.ExecuteScalarAsync())!;
 }
 
 static void Check(bool condition, string what)
@@ -149,6 +312,21 @@ async Task Cluster(params string[] arguments)
     Check(process.ExitCode == 0, "cluster.sh " + arguments[0]);
 }
 
+static async Task RunCliAsync(string connectionString, params string[] arguments)
+{
+    var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+    start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "ProfileSync.Cli.dll"));
+    foreach (var argument in arguments)
+    {
+        start.ArgumentList.Add(argument);
+    }
+
+    start.Environment["ProfileSync__ConnectionString"] = connectionString;
+    using var process = Process.Start(start)!;
+    await process.StandardOutput.ReadToEndAsync();
+    await process.WaitForExitAsync();
+}
+
 static int FreePort()
 {
     using var listener = new TcpListener(IPAddress.Loopback, 0);
@@ -167,4 +345,138 @@ static string FindRoot()
     }
 
     throw new InvalidOperationException("ProfileFunctions.sln not found");
+}
+
+/// <summary>One line of the table: the product's and the baseline's figure per round, and their ratio.</summary>
+internal sealed record Row(string Name, string Product, string Baseline, string Ratio, string Target)
+{
+    public static Row From(string name, string baselineName, string target, List<(double Product, double Baseline)> rounds, string unit)
+    {
+        var ratios = rounds.Select(r => r.Product / r.Baseline).Order().ToList();
+        var product = Median(rounds.Select(r => r.Product));
+        var baseline = Median(rounds.Select(r => r.Baseline));
+        var format = unit == " s" ? "N2" : "N0";
+        return new Row(name, $"{product.ToString(format, CultureInfo.InvariantCulture)}{unit}",
+            $"{baselineName}: {baseline.ToString(format, CultureInfo.InvariantCulture)}{unit}",
+            $"{Median(ratios):N2}× ({ratios[0]:N2}–{ratios[^1]:N2})", target);
+    }
+
+    public static Row FromLatencies(string name, string baselineName, string target, List<Latencies> product, List<Latencies> baseline)
+    {
+        var ratios = product.Zip(baseline, (p, b) => p.PerSecond / b.PerSecond).Order().ToList();
+        static string Describe(List<Latencies> runs) =>
+            $"{Median(runs.Select(r => r.PerSecond)):N0}/s, p50 {Median(runs.Select(r => r.P50)):N1} ms, p99 {Median(runs.Select(r => r.P99)):N1} ms";
+        return new Row(name, Describe(product), $"{baselineName}: {Describe(baseline)}", $"{Median(ratios):N2}× ({ratios[0]:N2}–{ratios[^1]:N2})", target);
+    }
+
+    public string Markdown() => $"| {Name} | {Product} | {Baseline} | {Ratio} | {Target} |";
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
+    }
+}
+
+/// <summary>Throughput and latency of one operation per id, run by a number of concurrent workers.</summary>
+internal sealed record Latencies(double PerSecond, double P50, double P99)
+{
+    public static async Task<Latencies> MeasureAsync(List<Guid> ids, int workers, Func<Guid, CancellationToken, Task> operation)
+    {
+        var latencies = new double[ids.Count];
+        var clock = Stopwatch.StartNew();
+        await Parallel.ForEachAsync(Enumerable.Range(0, ids.Count), new ParallelOptions { MaxDegreeOfParallelism = workers }, async (i, token) =>
+        {
+            var one = Stopwatch.GetTimestamp();
+            await operation(ids[i], token);
+            latencies[i] = Stopwatch.GetElapsedTime(one).TotalMilliseconds;
+        });
+        var total = clock.Elapsed.TotalSeconds;
+        Array.Sort(latencies);
+        return new Latencies(ids.Count / total, latencies[latencies.Length / 2], latencies[Math.Min(latencies.Length - 1, (int)(latencies.Length * 0.99))]);
+    }
+}
+
+/// <summary><c>profilesync serve</c> as its own process, as the function app runs apart from the database.</summary>
+internal sealed class Serve : IAsyncDisposable
+{
+    private const string Secret = "v1,whsec_dGVzdC1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZg==";
+    private static readonly byte[] Key = Convert.FromBase64String(Secret["v1,whsec_".Length..]);
+    private readonly Process _process;
+
+    private Serve(Process process, Uri baseAddress, double firstOkMilliseconds)
+    {
+        _process = process;
+        BaseAddress = baseAddress;
+        FirstOkMilliseconds = firstOkMilliseconds;
+    }
+
+    public Uri BaseAddress { get; }
+
+    public double FirstOkMilliseconds { get; }
+
+    public static async Task<Serve> StartAsync(string cli, string connectionString)
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var url = $"http://127.0.0.1:{((IPEndPoint)listener.LocalEndpoint).Port}";
+        listener.Stop();
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in new[] { cli, "serve", "--urls", url })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        start.Environment["ProfileSync__ConnectionString"] = connectionString;
+        start.Environment["ProfileSync__WebhookSecret"] = Secret;
+        start.Environment["Logging__LogLevel__Default"] = "Warning"; // as a tuned deployment would; Information costs a line per event
+        var clock = Stopwatch.StartNew();
+        var process = Process.Start(start)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        while (true)
+        {
+            try
+            {
+                using var response = await http.GetAsync(new Uri(url + "/api/health"));
+                if (response.StatusCode == HttpStatusCode.OK)
+                {
+                    return new Serve(process, new Uri(url), clock.Elapsed.TotalMilliseconds);
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+
+            if (process.HasExited || clock.Elapsed > TimeSpan.FromSeconds(60))
+            {
+                throw new InvalidOperationException("profilesync serve did not answer /api/health");
+            }
+
+            await Task.Delay(5);
+        }
+    }
+
+    /// <summary>A Database Webhook INSERT for the user, signed as Supabase signs it.</summary>
+    public static HttpRequestMessage SignedInsert(Guid id)
+    {
+        var body = $$"""{"type":"INSERT","table":"users","schema":"auth","record":{"id":"{{id}}"},"old_record":null}""";
+        var messageId = "msg_" + Guid.NewGuid().ToString("N");
+        var timestamp = DateTimeOffset.UtcNow.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
+        var request = new HttpRequestMessage(HttpMethod.Post, "/api/auth-events") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+        request.Headers.Add("webhook-id", messageId);
+        request.Headers.Add("webhook-timestamp", timestamp);
+        request.Headers.Add("webhook-signature", "v1," + Convert.ToBase64String(HMACSHA256.HashData(Key, Encoding.UTF8.GetBytes($"{messageId}.{timestamp}.{body}"))));
+        return request;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _process.Kill(entireProcessTree: true);
+        await _process.WaitForExitAsync();
+        _process.Dispose();
+    }
 }
