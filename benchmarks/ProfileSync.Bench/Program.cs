@@ -152,7 +152,7 @@ try
     }
 
     await MeasureAsync("signups with the fallback trigger", "signups with no trigger", "≥ 0.65×",
-        product: () => SignupsPerSecondAsync("alter table auth.users enable trigger profile_sync_on_signup; alter table auth.users enable trigger profile_sync_on_auth_change", wired: false),
+        product: () => SignupsPerSecondAsync("alter table auth.users enable trigger profile_sync_converge_on_signup; alter table auth.users enable trigger profile_sync_converge_on_auth_change", wired: false),
         baseline: () => SignupsPerSecondAsync("", wired: false),
         unit: "/s");
     await MeasureAsync("signups with the signed wiring configured", "the same without it", "≥ 0.8×",

@@ -17,7 +17,8 @@ begin atomic
          is distinct from
          (n.email, n.phone, n.raw_user_meta_data, n.raw_app_meta_data, n.email_confirmed_at, n.banned_until, n.deleted_at);
 end;
-revoke all on function profile_sync.profile_inputs_differ(auth.users, auth.users) from public, anon, authenticated, service_role;
+-- Left executable by every role: trigger WHEN clauses run as whoever writes auth.users (supabase_auth_admin, the
+-- dashboard). It compares the two rows it is given and reads nothing.
 
 create or replace function profile_sync.post_auth_event()
 returns trigger

@@ -20,10 +20,10 @@ select is((select fallback_trigger_enabled from profile_sync.settings), true, 't
 select throws_ok($$insert into profile_sync.settings (singleton) values (false)$$, '23514', null,
   'settings hold one row only');
 
-select trigger_is('auth', 'users', 'profile_sync_on_signup', 'profile_sync', 'create_profile_on_signup',
+select trigger_is('auth', 'users', 'profile_sync_converge_on_signup', 'profile_sync', 'converge_at_commit',
   'the fallback trigger is on auth.users');
-select is_definer('profile_sync', 'create_profile_on_signup', 'the trigger function is security definer');
-select function_owner_is('profile_sync', 'create_profile_on_signup', '{}'::name[], 'postgres',
+select is_definer('profile_sync', 'converge_at_commit', 'the trigger function is security definer');
+select function_owner_is('profile_sync', 'converge_at_commit', '{}'::name[], 'postgres',
   'the trigger function is owned by postgres');
 select ok(
   (select bool_and(p.proconfig @> array['search_path=""'])

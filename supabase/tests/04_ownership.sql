@@ -1,6 +1,7 @@
 -- Convergence and ownership (DESIGN §3): derived until owned; null hands a field back; sync never touches what is owned.
 begin;
 select plan(9);
+set constraints all immediate; -- the fallback converges at commit, and this transaction never commits
 
 insert into auth.users (id, email, raw_user_meta_data, created_at, updated_at) values
   ('c1111111-1111-1111-1111-111111111111', 'me@example.com', '{"name":"From Auth"}', now(), now());
