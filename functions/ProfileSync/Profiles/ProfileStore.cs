@@ -1,5 +1,8 @@
+using System.Threading.Channels;
 using Npgsql;
+using NpgsqlTypes;
 using ProfileSync.Events;
+using ProfileSync.Resilience;
 
 namespace ProfileSync.Profiles;
 
@@ -13,17 +16,38 @@ public interface IProfileStore
 /// An event is a notification that its user changed: the profile is converged from auth.users as it is now, by the
 /// database's one convergence statement. So duplicates, reordering and concurrent deliveries all end in the same
 /// profile, and nothing in the body but the user id is used.
+/// <para>
+/// Events that arrive together are converged together: a few workers each take every event waiting and call the
+/// statement once for all their users, sharing its round trip, its locks' statement and its commit. The statement
+/// takes any set of ids, locks them in order and reads auth.users after the locks, so a shared call ends exactly
+/// as separate ones would. One event alone is not delayed: a worker that is free takes it at once.
+/// </para>
 /// </summary>
-public sealed class ProfileStore(NpgsqlDataSource dataSource) : IProfileStore
+public sealed class ProfileStore : IProfileStore, IDisposable
 {
-    private const string ConvergeSql = "select c.outcome from profile_sync.converge(array[$1], 'webhook') c";
+    private const string ConvergeSql = "select c.user_id, c.outcome from profile_sync.converge($1, 'webhook') c";
+
+    // Enough calls in flight to keep the database busy; beyond that, events wait and join the next call.
+    private const int Workers = 4;
+    private const int MaxUsersPerCall = 500;
+
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly Channel<Waiting> _waiting = Channel.CreateUnbounded<Waiting>();
+    public ProfileStore(NpgsqlDataSource dataSource)
+    {
+        _dataSource = dataSource;
+        for (var i = 0; i < Workers; i++)
+        {
+            _ = Task.Run(WorkAsync);
+        }
+    }
 
     public async Task<ProfileOutcome> ApplyAsync(AuthEvent authEvent, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(authEvent);
-        await using var command = dataSource.CreateCommand(ConvergeSql);
-        command.Parameters.Add(new NpgsqlParameter<Guid> { TypedValue = authEvent.UserId });
-        var outcome = (string?)await command.ExecuteScalarAsync(cancellationToken);
+        var waiting = new Waiting(authEvent.UserId, new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously));
+        await _waiting.Writer.WriteAsync(waiting, cancellationToken);
+        var outcome = await waiting.Outcome.Task.WaitAsync(cancellationToken);
         return outcome switch
         {
             "created" => ProfileOutcome.Created,
@@ -36,4 +60,81 @@ public sealed class ProfileStore(NpgsqlDataSource dataSource) : IProfileStore
             _ => throw new InvalidOperationException($"profile_sync.converge answered an unknown outcome '{outcome}'"),
         };
     }
+
+    // The workers end once what is waiting is done.
+    public void Dispose() => _waiting.Writer.TryComplete();
+
+    private async Task WorkAsync()
+    {
+        var call = new List<Waiting>(MaxUsersPerCall);
+        while (await _waiting.Reader.WaitToReadAsync())
+        {
+            call.Clear();
+            while (call.Count < MaxUsersPerCall && _waiting.Reader.TryRead(out var waiting))
+            {
+                call.Add(waiting);
+            }
+
+            if (call.Count == 0)
+            {
+                continue;
+            }
+
+            try
+            {
+                Answer(call, await ConvergeAsync(call.Select(w => w.UserId).Distinct()));
+            }
+            catch (Exception e) when (call.Count > 1 && !DatabaseResilience.IsTransient(e))
+            {
+                // One user's failure must not fail the others: each goes alone, and fails alone if it must.
+                foreach (var waiting in call)
+                {
+                    try
+                    {
+                        Answer([waiting], await ConvergeAsync([waiting.UserId]));
+                    }
+                    catch (Exception alone)
+                    {
+                        waiting.Outcome.TrySetException(alone);
+                    }
+                }
+            }
+            catch (Exception e)
+            {
+                // Transient: every event of the call is retried by its own pipeline.
+                foreach (var waiting in call)
+                {
+                    waiting.Outcome.TrySetException(e);
+                }
+            }
+        }
+    }
+
+    private async Task<Dictionary<Guid, string>> ConvergeAsync(IEnumerable<Guid> userIds)
+    {
+        await using var command = _dataSource.CreateCommand(ConvergeSql);
+        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid, Value = userIds.ToArray() });
+        await using var reader = await command.ExecuteReaderAsync();
+        var outcomes = new Dictionary<Guid, string>();
+        while (await reader.ReadAsync())
+        {
+            outcomes[reader.GetGuid(0)] = reader.GetString(1);
+        }
+
+        return outcomes;
+    }
+
+    // The same user twice in one call: the first event did the work; for the next, as if it came just after, nothing
+    // was left to create or update.
+    private static void Answer(List<Waiting> call, Dictionary<Guid, string> outcomes)
+    {
+        var answered = new HashSet<Guid>();
+        foreach (var waiting in call)
+        {
+            var outcome = outcomes[waiting.UserId];
+            waiting.Outcome.TrySetResult(!answered.Add(waiting.UserId) && outcome is "created" or "updated" ? "unchanged" : outcome);
+        }
+    }
+
+    private sealed record Waiting(Guid UserId, TaskCompletionSource<string> Outcome);
 }

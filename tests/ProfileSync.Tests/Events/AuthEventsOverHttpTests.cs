@@ -27,6 +27,39 @@ public sealed class AuthEventsOverHttpTests(PostgresCluster cluster) : WebhookPa
         Assert.Equal("webhook", (await Db.ProfileAsync(userId))!.CreatedVia);
     }
 
+    [Fact]
+    public async Task Deliveries_that_arrive_together_share_convergence_calls_and_each_gets_its_own_outcome()
+    {
+        await Db.ExecuteAsync($"alter database \"{Db.Name}\" set track_functions = 'pl'", "supabase_admin");
+        await Db.SignUpManyAsync(300);
+        var users = (await Truth.DerivedAsync(Db)).Select(p => p.UserId).ToList();
+        var served = await ServeAsync(throughPooler: false);
+        (HttpStatusCode, string?)[] results;
+        try
+        {
+            results = await Task.WhenAll(users.Select(id => served.SendAsync(SupabaseEvents.Insert(id))));
+        }
+        finally
+        {
+            await served.DisposeAsync(); // its connections close, and their backends report their statistics
+        }
+
+        Db.ClearPools(); // this test's own postgres connections too, so none is left to wait for
+
+        Assert.All(results, r => Assert.Equal((HttpStatusCode.OK, "created"), r));
+        Assert.Equal(await Truth.DerivedAsync(Db), await Truth.ProfilesAsync(Db));
+        long calls = 0;
+        await Eventually.HoldsAsync(async () =>
+        {
+            calls = await Db.ScalarAsync<long>(
+                "select coalesce(sum(calls), 0)::bigint from pg_stat_user_functions where schemaname = 'profile_sync' and funcname = 'converge'",
+                "supabase_admin");
+            return calls > 0 && await Db.ScalarAsync<long>(
+                "select count(*) from pg_stat_activity where datname = current_database() and usename = 'postgres'", "supabase_admin") == 0;
+        });
+        Assert.InRange(calls, 1, users.Count / 2);
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
