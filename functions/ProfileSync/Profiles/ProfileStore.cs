@@ -18,7 +18,7 @@ public interface IProfileStore
 /// profile, and nothing in the body but the user id is used.
 /// <para>
 /// Events that arrive together are converged together: a few workers each take every event waiting and call the
-/// statement once for all their users, sharing its round trip, its locks' statement and its commit. The statement
+/// statement once for all their users, sharing its round trip, its lock statement and its commit. The statement
 /// takes any set of ids, locks them in order and reads auth.users after the locks, so a shared call ends exactly
 /// as separate ones would. One event alone is not delayed: a worker that is free takes it at once.
 /// </para>
@@ -27,8 +27,9 @@ public sealed class ProfileStore : IProfileStore, IDisposable
 {
     private const string ConvergeSql = "select c.user_id, c.outcome from profile_sync.converge($1, 'webhook') c";
 
-    // Enough calls in flight to keep the database busy; beyond that, events wait and join the next call.
-    private const int Workers = 4;
+    // Two calls in flight keep the database busy; beyond that, events wait and join the next call, which is cheaper
+    // than another call (measured with 16 senders on 2 cores: 4 workers 0.60x raw upserts, 2 workers 0.81x).
+    private const int Workers = 2;
     private const int MaxUsersPerCall = 500;
 
     private readonly NpgsqlDataSource _dataSource;
