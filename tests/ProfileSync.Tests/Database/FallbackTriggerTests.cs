@@ -35,21 +35,7 @@ public sealed class FallbackTriggerTests(PostgresCluster cluster) : IAsyncLifeti
     [InlineData(true)]
     public async Task A_real_signup_gets_the_profile_of_its_last_write_at_commit_or_after_each_statement_when_immediate(bool immediate)
     {
-        var userId = Guid.NewGuid();
-
-        // Supabase Auth's e-mail signup: the INSERT, then role, app metadata, user metadata and token, in one transaction.
-        var sql = $$"""
-            begin;
-            {{(immediate ? "set constraints all immediate;" : "")}}
-            insert into auth.users (instance_id, id, aud, role, email, raw_user_meta_data, raw_app_meta_data, created_at, updated_at)
-            values ('00000000-0000-0000-0000-000000000000', '{{userId}}', '', '', 'real@example.com', '{}', '{}', now(), now());
-            update auth.users set role = 'authenticated', aud = 'authenticated', updated_at = now() where id = '{{userId}}';
-            update auth.users set raw_app_meta_data = '{"provider":"email","providers":["email"]}', updated_at = now() where id = '{{userId}}';
-            update auth.users set raw_user_meta_data = '{"full_name":"Real Person"}', updated_at = now() where id = '{{userId}}';
-            update auth.users set confirmation_token = 'tok', confirmation_sent_at = now(), updated_at = now() where id = '{{userId}}';
-            commit;
-            """;
-        await _db.ExecuteAsync(sql, "supabase_auth_admin");
+        var userId = await _db.SignUpLikeSupabaseAuthAsync("real@example.com", "Real Person", immediate);
 
         var profile = await _db.ProfileAsync(userId);
         Assert.Equal(("Real Person", "auth_trigger"), (profile!.DisplayName, profile.CreatedVia));

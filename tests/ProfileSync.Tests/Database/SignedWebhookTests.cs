@@ -97,22 +97,8 @@ public sealed class SignedWebhookTests(PostgresCluster cluster) : WebhookPathTes
     {
         await using var served = await ServedApp.StartAsync(Db.ConnectionString());
         await ConfigureAsync(served, SupabaseEvents.Secret);
-        var userId = Guid.NewGuid();
+        var userId = await Db.SignUpLikeSupabaseAuthAsync("real@example.com", "Real Person");
 
-        // Supabase Auth's e-mail signup: the INSERT, then in the same transaction role, app metadata, user metadata
-        // and the confirmation token (supabase/auth internal/api/signup.go).
-        await Db.ExecuteAsync(
-            """
-            begin;
-            insert into auth.users (instance_id, id, aud, role, email, raw_user_meta_data, raw_app_meta_data, created_at, updated_at)
-            values ('00000000-0000-0000-0000-000000000000', $1, '', '', 'real@example.com', '{}', '{}', now(), now());
-            update auth.users set role = 'authenticated', aud = 'authenticated', updated_at = now() where id = $1;
-            update auth.users set raw_app_meta_data = '{"provider":"email","providers":["email"]}', updated_at = now() where id = $1;
-            update auth.users set raw_user_meta_data = '{"sub":"x","email":"real@example.com","full_name":"Real Person","email_verified":false}', updated_at = now() where id = $1;
-            update auth.users set confirmation_token = 'tok', confirmation_sent_at = now(), updated_at = now() where id = $1;
-            commit;
-            """.Replace("$1", $"'{userId}'", StringComparison.Ordinal),
-            "supabase_auth_admin");
         Assert.Single(await QueuedAsync());
         Assert.Equal([HttpStatusCode.OK], await DeliverQueuedAsync());
         Assert.Equal("Real Person", (await Db.ProfileAsync(userId))!.DisplayName); // the last write, read after commit

@@ -76,6 +76,30 @@ public sealed class TestDatabase(PostgresCluster cluster, string name) : IAsyncD
         return userId;
     }
 
+    /// <summary>
+    /// An e-mail signup as Supabase Auth writes it (supabase/auth internal/api/signup.go): the INSERT, then, in the same
+    /// transaction, UPDATEs of role, app metadata, user metadata (with <paramref name="fullName"/>) and the
+    /// confirmation token. <paramref name="immediate"/>: with <c>set constraints all immediate</c> first.
+    /// </summary>
+    public async Task<Guid> SignUpLikeSupabaseAuthAsync(string email, string fullName, bool immediate = false)
+    {
+        var id = Guid.NewGuid();
+        await ExecuteAsync(
+            $$"""
+            begin;
+            {{(immediate ? "set constraints all immediate;" : "")}}
+            insert into auth.users (instance_id, id, aud, role, email, raw_user_meta_data, raw_app_meta_data, created_at, updated_at)
+            values ('00000000-0000-0000-0000-000000000000', '{{id}}', '', '', '{{email}}', '{}', '{}', now(), now());
+            update auth.users set role = 'authenticated', aud = 'authenticated', updated_at = now() where id = '{{id}}';
+            update auth.users set raw_app_meta_data = '{"provider":"email","providers":["email"]}', updated_at = now() where id = '{{id}}';
+            update auth.users set raw_user_meta_data = '{"email":"{{email}}","full_name":"{{fullName}}","email_verified":false}', updated_at = now() where id = '{{id}}';
+            update auth.users set confirmation_token = 'tok-{{id}}', confirmation_sent_at = now(), updated_at = now() where id = '{{id}}';
+            commit;
+            """,
+            "supabase_auth_admin");
+        return id;
+    }
+
     /// <summary>Many signups in one statement (e-mails <c>bulk-N@example.com</c>), as supabase_auth_admin.</summary>
     public Task SignUpManyAsync(int count) =>
         ExecuteAsync(
