@@ -6,20 +6,6 @@
 -- requests per signup and one per sign-in. The function reads auth.users when the request arrives, after the commit,
 -- so the first request of a transaction covers every later write of that user in it.
 
--- The facts of an auth.users row that a profile or an attribute rule may follow. The fallback trigger
--- profile_sync_on_auth_change names the same columns in its WHEN (fixed once created: changing a trigger on
--- auth.users needs its owner).
-create or replace function profile_sync.profile_inputs_differ(o auth.users, n auth.users)
-returns boolean
-language sql immutable
-begin atomic
-  select (o.email, o.phone, o.raw_user_meta_data, o.raw_app_meta_data, o.email_confirmed_at, o.banned_until, o.deleted_at)
-         is distinct from
-         (n.email, n.phone, n.raw_user_meta_data, n.raw_app_meta_data, n.email_confirmed_at, n.banned_until, n.deleted_at);
-end;
--- Left executable by every role: trigger WHEN clauses run as whoever writes auth.users (supabase_auth_admin, the
--- dashboard). It compares the two rows it is given and reads nothing.
-
 create or replace function profile_sync.post_auth_event()
 returns trigger
 language plpgsql security definer
@@ -34,8 +20,15 @@ declare
   message_id text;
   sent_at text;
 begin
-  if tg_op = 'UPDATE' and not profile_sync.profile_inputs_differ(old, new) then
-    return null; -- a sign-in, a token, a timestamp: nothing a profile follows
+  -- The facts a profile or an attribute rule may follow; the fallback trigger profile_sync_converge_on_auth_change
+  -- names the same in its WHEN. A sign-in, a token, a timestamp: nothing a profile follows.
+  if tg_op = 'UPDATE'
+     and (old.email, old.phone, old.raw_user_meta_data, old.raw_app_meta_data, old.email_confirmed_at,
+          old.banned_until, old.deleted_at)
+         is not distinct from
+         (new.email, new.phone, new.raw_user_meta_data, new.raw_app_meta_data, new.email_confirmed_at,
+          new.banned_until, new.deleted_at) then
+    return null;
   end if;
   -- Set for the transaction only: the user this transaction last queued a request for.
   if pg_catalog.current_setting('profile_sync.posted_user', true) = user_id::text then

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using Npgsql;
 using ProfileSync.Cli;
 using ProfileSync.Tests.Support;
 
@@ -110,6 +111,39 @@ public sealed class SignedWebhookTests(PostgresCluster cluster) : WebhookPathTes
         Assert.Single(await QueuedAsync());
         Assert.Equal([HttpStatusCode.OK, HttpStatusCode.OK], await DeliverQueuedAsync());
         Assert.Equal("moved@example.com", (await Db.ProfileAsync(userId))!.Email);
+    }
+
+    // The wiring and the fallback each name the facts a profile follows (each in the form that costs a sign-in
+    // least): a change of exactly those columns reaches both paths, and nothing else reaches either.
+    [Theory]
+    [InlineData("email = 'other@example.com'", true)]
+    [InlineData("phone = '15550009999'", true)]
+    [InlineData("raw_user_meta_data = '{\"name\":\"New Name\"}'", true)]
+    [InlineData("raw_app_meta_data = '{\"provider\":\"github\",\"providers\":[\"github\"]}'", true)]
+    [InlineData("email_confirmed_at = now()", true)]
+    [InlineData("banned_until = now() + interval '1 day'", true)]
+    [InlineData("deleted_at = now()", true)]
+    [InlineData("last_sign_in_at = now()", false)]
+    [InlineData("confirmation_token = 'token'", false)]
+    [InlineData("role = 'authenticated'", false)]
+    public async Task The_wiring_and_the_fallback_follow_the_same_facts(string assignment, bool followed)
+    {
+        await Db.ExecuteAsync("select vault.create_secret('http://127.0.0.1:1/api/auth-events', 'profile_sync_function_url')");
+        await Db.ExecuteAsync("select vault.create_secret($1, 'profile_sync_webhook_secret')", "postgres", SupabaseEvents.Secret);
+        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = true");
+        var userId = await Db.SignUpAsync(email: "facts@example.com");
+        await Db.ExecuteAsync("truncate net.http_request_queue", "supabase_admin");
+
+        await using var connection = await Db.As("supabase_auth_admin").OpenConnectionAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        await using var update = new NpgsqlCommand($"update auth.users set {assignment} where id = $1", connection, transaction) { Parameters = { new() { Value = userId } } };
+        await update.ExecuteNonQueryAsync();
+        await using var converge = new NpgsqlCommand("set constraints all immediate; select current_setting('profile_sync.converged', true)", connection, transaction);
+        var converged = await converge.ExecuteScalarAsync() as string;
+        await transaction.CommitAsync();
+
+        Assert.Equal(followed, !string.IsNullOrEmpty(converged));
+        Assert.Equal(followed ? 1L : 0L, await Db.ScalarAsync<long>("select count(*) from net.http_request_queue"));
     }
 
     [Fact]
