@@ -24,7 +24,7 @@ public sealed partial class ReplayFunctions(ReplayHandler handler, ProfileReplay
     {
         try
         {
-            var report = await replayer.RunAsync(new ReplayRequest(new ReplayScope()), cancellationToken: cancellationToken);
+            var report = await replayer.RunAsync(new ReplayRequest(new ReplayScope(), Trigger: "timer"), cancellationToken: cancellationToken);
             LogReconciled(logger, report.Scanned, report.Created, report.Refreshed, report.Removed, report.ElapsedMs);
         }
         catch (ReplayAlreadyRunningException)

@@ -22,28 +22,43 @@ public static class ProfileSyncCli
     {
         var connection = new Option<string?>("--connection")
         {
-            Description = "Npgsql connection string (default: the ProfileSync__ConnectionString environment variable)",
+            Description = "Connection string or postgresql:// URI (default: the ProfileSync__ConnectionString environment variable)",
             Recursive = true,
         };
         var root = new RootCommand("profilesync: keep one public.user_profiles row for every Supabase auth user")
         {
             StatusCommand.Create(connection, output),
             ReplayCommand.Create(connection, output, error),
-            ServeCommand.Create(connection),
+            ServeCommand.Create(connection, error),
             DispatchCommand.Create(connection, output),
         };
         root.Options.Add(connection);
 
         var parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            // Unknown options, values that do not parse, a missing command: usage errors, named as typed.
+            foreach (var problem in parsed.Errors)
+            {
+                await error.WriteLineAsync($"profilesync: {problem.Message}");
+            }
+
+            await error.WriteLineAsync("Run 'profilesync --help' for usage.");
+            return UsageError;
+        }
+
         try
         {
             return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
         }
         catch (OptionsValidationException e)
         {
+            var fromFlag = !string.IsNullOrWhiteSpace(parsed.GetValue(connection));
             foreach (var failure in e.Failures)
             {
-                await error.WriteLineAsync($"profilesync: {failure}");
+                // The setting as the user gave it: --connection wins over the environment variable.
+                var named = fromFlag ? failure.Replace("ProfileSync__ConnectionString", "--connection", StringComparison.Ordinal) : failure;
+                await error.WriteLineAsync($"profilesync: {named}");
             }
 
             return UsageError;

@@ -16,13 +16,14 @@ internal static class ReplayCommand
     public static Command Create(Option<string?> connection, TextWriter output, TextWriter error)
     {
         var dryRun = new Option<bool>("--dry-run") { Description = "Count what would change without writing" };
-        var userIds = new Option<Guid[]>("--user-id") { Description = "Only these users (repeat the option)", AllowMultipleArgumentsPerToken = true };
-        var after = new Option<DateTimeOffset?>("--created-after") { Description = "Only users created at or after this time (ISO 8601)" };
-        var before = new Option<DateTimeOffset?>("--created-before") { Description = "Only users created before this time (ISO 8601)" };
+        var userIds = new Option<Guid[]>("--user-id") { Description = "Only these users (repeat the option)", AllowMultipleArgumentsPerToken = true, CustomParser = OptionValues.UserIds };
+        var after = new Option<DateTimeOffset?>("--created-after") { Description = "Only users created at or after this time (ISO 8601)", CustomParser = OptionValues.Time };
+        var before = new Option<DateTimeOffset?>("--created-before") { Description = "Only users created before this time (ISO 8601)", CustomParser = OptionValues.Time };
         var batchSize = new Option<int>("--batch-size")
         {
             Description = $"Users per batch, each committed on its own ({ProfileReplayer.MinBatchSize} to {ProfileReplayer.MaxBatchSize})",
             DefaultValueFactory = _ => ProfileReplayer.DefaultBatchSize,
+            CustomParser = OptionValues.WholeNumber,
         };
         var json = new Option<bool>("--json") { Description = "Print the report as JSON" };
         var command = new Command("replay", "Converge profiles to auth.users: create missing ones, refresh stale ones, remove orphaned ones")
@@ -78,14 +79,21 @@ internal static class ReplayCommand
     {
         if (ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive)
         {
+            // A bar with the share done and the time left, in 80 columns: the counts, then bar, percentage, time.
             ReplayReport? report = null;
             await AnsiConsole.Progress()
-                .Columns(new SpinnerColumn(), new TaskDescriptionColumn { Alignment = Justify.Left }, new ElapsedTimeColumn())
+                .HideCompleted(false)
+                .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn { Width = 20 },
+                         new PercentageColumn(), new RemainingTimeColumn())
                 .StartAsync(async context =>
                 {
-                    var task = context.AddTask(Describe(new ReplayProgress(0, ReplayCounts.None, TimeSpan.Zero), request.DryRun));
-                    task.IsIndeterminate = true;
-                    report = await replayer.RunAsync(request, new Progress<ReplayProgress>(p => task.Description = Describe(p, request.DryRun)), cancellationToken);
+                    var task = context.AddTask(Counts(ReplayCounts.None, request.DryRun), maxValue: 1);
+                    report = await replayer.RunAsync(request, new Progress<ReplayProgress>(p =>
+                    {
+                        task.Description = Counts(p.Counts, request.DryRun);
+                        task.Value = p.Done;
+                    }), cancellationToken);
+                    task.Value = 1;
                     task.StopTask();
                 });
             return report!;
@@ -96,15 +104,16 @@ internal static class ReplayCommand
         return await replayer.RunAsync(request, lines, cancellationToken);
     }
 
-    private static string Describe(ReplayProgress p, bool dryRun)
+    private static string Counts(ReplayCounts c, bool dryRun) => dryRun
+        ? string.Create(CultureInfo.InvariantCulture, $"would create {c.Missing:N0} refresh {c.Stale:N0} remove {c.Orphaned:N0}")
+        : string.Create(CultureInfo.InvariantCulture, $"created {c.Created:N0} refreshed {c.Refreshed:N0} removed {c.Removed:N0}");
+
+    internal static string Describe(ReplayProgress p, bool dryRun)
     {
-        var c = p.Counts;
-        var rate = p.Elapsed.TotalSeconds > 0 ? c.Scanned / p.Elapsed.TotalSeconds : 0;
-        return dryRun
-            ? string.Create(CultureInfo.InvariantCulture,
-                $"batches {p.Batches:N0}  scanned {c.Scanned:N0}  would create {c.Missing:N0}  refresh {c.Stale:N0}  remove {c.Orphaned:N0}  {rate:N0} users/s")
-            : string.Create(CultureInfo.InvariantCulture,
-                $"batches {p.Batches:N0}  scanned {c.Scanned:N0}  created {c.Created:N0}  refreshed {c.Refreshed:N0}  removed {c.Removed:N0}  {rate:N0} users/s");
+        var rate = p.Elapsed.TotalSeconds > 0 ? p.Counts.Scanned / p.Elapsed.TotalSeconds : 0;
+        var left = p.Remaining is { } remaining ? $"  about {remaining:h\\:mm\\:ss} left" : "";
+        return string.Create(CultureInfo.InvariantCulture,
+            $"{p.Done * 100,3:F0}%  batch {p.Batches:N0}  scanned {p.Counts.Scanned:N0}  {Counts(p.Counts, dryRun)}  {rate:N0} users/s{left}");
     }
 
     internal static string Format(ReplayReport report) => string.Create(CultureInfo.InvariantCulture, $"""

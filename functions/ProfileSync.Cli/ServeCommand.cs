@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Configuration;
@@ -11,6 +12,7 @@ using ProfileSync.Http;
 using ProfileSync.Events;
 using ProfileSync.Health;
 using ProfileSync.Replay;
+using ProfileSync.Telemetry;
 
 namespace ProfileSync.Cli;
 
@@ -23,14 +25,26 @@ internal static class ServeCommand
 {
     public const string DefaultUrls = "http://127.0.0.1:7071";
 
-    public static Command Create(Option<string?> connection)
+    public static Command Create(Option<string?> connection, TextWriter error)
     {
         var urls = new Option<string>("--urls") { Description = "Where to listen", DefaultValueFactory = _ => DefaultUrls };
         var command = new Command("serve", "Serve /api/auth-events, /api/profiles/replay and /api/health over HTTP, as the function app does") { urls };
         command.SetAction(async (parsed, cancellationToken) =>
         {
-            await using var app = Build(parsed.GetValue(urls)!, parsed.GetValue(connection));
-            await app.StartAsync(cancellationToken);
+            var listenOn = parsed.GetValue(urls)!;
+            await using var app = Build(listenOn, parsed.GetValue(connection));
+            try
+            {
+                await app.StartAsync(cancellationToken);
+            }
+            catch (IOException e)
+            {
+                // Kestrel's bind failures: the port is taken, or not ours to take.
+                var reason = e.InnerException is AddressInUseException ? "another program is using it" : e.Message;
+                await error.WriteLineAsync($"profilesync: cannot listen on {listenOn}: {reason}. Choose another with --urls.");
+                return ProfileSyncCli.Failure;
+            }
+
             await app.WaitForShutdownAsync(cancellationToken);
             return ProfileSyncCli.Success;
         });
@@ -60,6 +74,7 @@ internal static class ServeCommand
         });
         logging?.Invoke(builder.Logging);
         builder.Services.AddProfileSyncEvents();
+        builder.Services.AddProfileSyncTelemetry(builder.Configuration);
 
         var app = builder.Build();
         app.MapGet("/api/health", (HealthHandler handler, HttpContext context) => handler.HandleAsync(context));

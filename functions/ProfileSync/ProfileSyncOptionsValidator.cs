@@ -19,13 +19,13 @@ public sealed class ProfileSyncOptionsValidator : IValidateOptions<ProfileSyncOp
         const string setting = "ProfileSync__ConnectionString";
         if (string.IsNullOrWhiteSpace(connectionString))
         {
-            failures.Add($"{setting} is not set: give an Npgsql connection string (Host=…;Database=…;Username=…;Password=…).");
+            failures.Add($"{setting} is not set: give a connection string (Host=…;Database=…;Username=…;Password=…) or a postgresql:// URI.");
             return;
         }
 
         try
         {
-            var builder = new NpgsqlConnectionStringBuilder(connectionString);
+            var builder = new NpgsqlConnectionStringBuilder(ConnectionStrings.ToNpgsql(connectionString));
             if (string.IsNullOrWhiteSpace(builder.Host))
             {
                 failures.Add($"{setting} has no Host.");
@@ -34,7 +34,7 @@ public sealed class ProfileSyncOptionsValidator : IValidateOptions<ProfileSyncOp
         catch (ArgumentException e)
         {
             // The message names the bad keyword, never the value (it may be a password).
-            failures.Add($"{setting} is not a valid Npgsql connection string: {e.Message}");
+            failures.Add($"{setting} is not a valid connection string or postgresql:// URI: {e.Message}");
         }
     }
 }
@@ -43,6 +43,11 @@ public sealed class ProfileSyncOptionsValidator : IValidateOptions<ProfileSyncOp
 public sealed class EventAuthenticationValidator : IValidateOptions<ProfileSyncOptions>
 {
     public const int MinimumTokenLength = 16;
+
+    private const string MakeOne = "make a random one (openssl rand -base64 32; a webhook secret is v1,whsec_ and that)";
+
+    /// <summary>The placeholders of local.settings.sample.json (<c>replace-me-…</c>): never a real secret.</summary>
+    public static bool IsPlaceholder(string value) => value.Contains("replace-me", StringComparison.OrdinalIgnoreCase);
 
     public ValidateOptionsResult Validate(string? name, ProfileSyncOptions options)
     {
@@ -58,6 +63,20 @@ public sealed class EventAuthenticationValidator : IValidateOptions<ProfileSyncO
         if (hasSecret && Events.WebhookSecrets.Problem(options.WebhookSecret) is { } problem)
         {
             failures.Add($"ProfileSync__WebhookSecret is invalid: {problem}.");
+        }
+        else if (hasSecret && Events.WebhookSecrets.Parse(options.WebhookSecret).Any(key => IsPlaceholder(System.Text.Encoding.UTF8.GetString(key))))
+        {
+            failures.Add($"ProfileSync__WebhookSecret is the sample's placeholder: {MakeOne}.");
+        }
+
+        if (hasToken && IsPlaceholder(options.WebhookBearerToken!))
+        {
+            failures.Add($"ProfileSync__WebhookBearerToken is the sample's placeholder: {MakeOne}.");
+        }
+
+        if (!string.IsNullOrWhiteSpace(options.AdminKey) && IsPlaceholder(options.AdminKey))
+        {
+            failures.Add($"ProfileSync__AdminKey is the sample's placeholder: {MakeOne}.");
         }
 
         if (hasToken && options.WebhookBearerToken!.Trim().Length < MinimumTokenLength)

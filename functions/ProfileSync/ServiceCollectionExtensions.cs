@@ -26,7 +26,7 @@ public static class ServiceCollectionExtensions
         services.AddSingleton(provider =>
         {
             var options = provider.GetRequiredService<IOptions<ProfileSyncOptions>>().Value;
-            var builder = new NpgsqlDataSourceBuilder(options.ConnectionString);
+            var builder = new NpgsqlDataSourceBuilder(ConnectionStrings.ToNpgsql(options.ConnectionString));
             // PostgreSQL's DETAIL can hold row values (e-mails, metadata): never in exceptions, so never in logs.
             builder.ConnectionStringBuilder.IncludeErrorDetail = false;
             var loggerFactory = provider.GetService<ILoggerFactory>();

@@ -1,4 +1,4 @@
--- The data contract of DESIGN §3, as `supabase test db` would check it (pgTAP in schema extensions).
+-- The data contract of public.user_profiles and profile_sync (README, "What you get" and "Settings in the database"), as `supabase test db` would check it (pgTAP in schema extensions).
 begin;
 select plan(17);
 

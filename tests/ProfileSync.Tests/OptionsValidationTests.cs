@@ -40,4 +40,61 @@ public sealed class OptionsValidationTests
 
         Assert.True(result.Succeeded);
     }
+
+    [Theory]
+    [InlineData("postgresql://postgres.abcdefghij:s3cr%40t@aws-0-eu-central-1.pooler.supabase.com:6543/postgres?sslmode=require",
+        "aws-0-eu-central-1.pooler.supabase.com", 6543, "postgres", "postgres.abcdefghij", "s3cr@t", "Require")]
+    [InlineData("postgres://u:p@db.abcdefghij.supabase.co/db%20name?sslmode=verify-full&application_name=app",
+        "db.abcdefghij.supabase.co", 5432, "db name", "u", "p", "VerifyFull")]
+    [InlineData("postgresql://u:p@[::1]:5433", "::1", 5433, "postgres", "u", "p", "Prefer")]
+    [InlineData("postgresql://u:p@w@rd@127.0.0.1:54322/postgres", "127.0.0.1", 54322, "postgres", "u", "p@w@rd", "Prefer")]
+    public void Supabase_connection_uris_become_npgsql_connection_strings(
+        string uri, string host, int port, string database, string user, string password, string sslMode)
+    {
+        var converted = new Npgsql.NpgsqlConnectionStringBuilder(ConnectionStrings.ToNpgsql(uri));
+
+        Assert.Equal((host, port, database, user, password, sslMode),
+            (converted.Host, converted.Port, converted.Database, converted.Username, converted.Password, converted.SslMode.ToString()));
+        Assert.True(_validator.Validate(null, new ProfileSyncOptions { ConnectionString = uri }).Succeeded);
+    }
+
+    [Theory]
+    [InlineData("postgresql://u:hunter2@/postgres", "names no host")]
+    [InlineData("postgresql://u:hunter2@db:port/postgres", "port 'port'")]
+    [InlineData("postgresql://u:hunter2@db/postgres?frobnicate=1", "'frobnicate'")]
+    public void Broken_uris_are_refused_naming_what_is_wrong_never_the_password(string uri, string reason)
+    {
+        var result = _validator.Validate(null, new ProfileSyncOptions { ConnectionString = uri });
+
+        Assert.True(result.Failed);
+        Assert.Contains(reason, result.FailureMessage, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", result.FailureMessage, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("WebhookSecret")]
+    [InlineData("WebhookBearerToken")]
+    [InlineData("AdminKey")]
+    public void The_sample_settings_placeholders_are_refused_as_secrets(string setting)
+    {
+        // The values of local.settings.sample.json, as a user who copied it without replacing them has them.
+        using var sample = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "local.settings.sample.json")));
+        var values = sample.RootElement.GetProperty("Values");
+        var options = new ProfileSyncOptions
+        {
+            ConnectionString = "Host=127.0.0.1",
+            WebhookSecret = values.GetProperty("ProfileSync__WebhookSecret").GetString(),
+            WebhookBearerToken = setting == "WebhookSecret" ? null : values.GetProperty("ProfileSync__WebhookBearerToken").GetString(),
+            AdminKey = setting == "AdminKey" ? "replace-me-with-an-admin-key" : null,
+        };
+        if (setting != "WebhookSecret")
+        {
+            options.WebhookSecret = null;
+        }
+
+        var result = new EventAuthenticationValidator().Validate(null, options);
+
+        Assert.True(result.Failed);
+        Assert.Contains($"ProfileSync__{setting} is the sample's placeholder", result.FailureMessage, StringComparison.Ordinal);
+    }
 }

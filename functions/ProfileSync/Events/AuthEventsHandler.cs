@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -6,6 +7,7 @@ using Polly.Registry;
 using ProfileSync.Http;
 using ProfileSync.Profiles;
 using ProfileSync.Resilience;
+using ProfileSync.Telemetry;
 
 namespace ProfileSync.Events;
 
@@ -26,12 +28,21 @@ public sealed partial class AuthEventsHandler(
     public async Task HandleAsync(HttpContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
+        using var activity = ProfileSyncTelemetry.StartEvent();
+        var started = Stopwatch.GetTimestamp();
+        var handled = await AnswerAsync(context);
+        ProfileSyncTelemetry.EventHandled(activity, handled.EventType, handled.Outcome, context.Response.StatusCode, handled.UserId,
+            Stopwatch.GetElapsedTime(started));
+    }
+
+    private async Task<Handled> AnswerAsync(HttpContext context)
+    {
         var request = context.Request;
         var body = await RequestBody.ReadAsync(request, options.Value.MaxEventBytes, context.RequestAborted);
         if (body is null)
         {
             await JsonResponses.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, new ErrorBody($"the body is over {options.Value.MaxEventBytes} bytes"));
-            return;
+            return Handled.Refused("too_large");
         }
 
         var eventId = request.Headers["webhook-id"].ToString();
@@ -45,7 +56,7 @@ public sealed partial class AuthEventsHandler(
         {
             LogUnauthorized(logger, logId);
             await JsonResponses.WriteAsync(context, StatusCodes.Status401Unauthorized, new ErrorBody("unauthorized"));
-            return;
+            return Handled.Refused("unauthorized");
         }
 
         var parsed = AuthEventParser.Parse(body.Value);
@@ -56,7 +67,7 @@ public sealed partial class AuthEventsHandler(
                 : StatusCodes.Status422UnprocessableEntity;
             LogRejected(logger, logId, status, parsed.Problem);
             await JsonResponses.WriteAsync(context, status, new ErrorBody(parsed.Problem!));
-            return;
+            return Handled.Refused("rejected");
         }
 
         var authEvent = parsed.Event!;
@@ -69,12 +80,14 @@ public sealed partial class AuthEventsHandler(
                 context.RequestAborted);
             LogApplied(logger, logId, authEvent.Type, authEvent.UserId, outcome);
             await JsonResponses.WriteAsync(context, StatusCodes.Status200OK, new OutcomeBody(outcome, authEvent.UserId));
+            return new Handled(Name(authEvent.Type), Name(outcome), authEvent.UserId);
         }
         catch (Exception e) when (!context.RequestAborted.IsCancellationRequested)
         {
             // Whatever failed, the event was not applied: 503 makes Supabase deliver it again, and replay heals what
             // never arrives. Anything but an outage is logged as such: it needs a person.
-            if (DatabaseResilience.IsUnavailable(e))
+            var unavailable = DatabaseResilience.IsUnavailable(e);
+            if (unavailable)
             {
                 LogUnavailable(logger, logId, authEvent.Type, authEvent.UserId, DatabaseResilience.Describe(e));
             }
@@ -84,7 +97,18 @@ public sealed partial class AuthEventsHandler(
             }
 
             await JsonResponses.UnavailableAsync(context, "the database is unavailable; retry later");
+            return new Handled(Name(authEvent.Type), unavailable ? "unavailable" : "failed", authEvent.UserId);
         }
+    }
+
+    // snake_case, as OpenTelemetry attribute values go: "user_created", "unchanged".
+    private static string Name<T>(T value) where T : struct, Enum =>
+        System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(value.ToString());
+
+    /// <summary>How an event was answered, for its span and metrics.</summary>
+    private readonly record struct Handled(string EventType, string Outcome, Guid? UserId)
+    {
+        public static Handled Refused(string outcome) => new("unknown", outcome, null);
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Auth event {EventId} {EventType} for user {UserId}: {Outcome}")]

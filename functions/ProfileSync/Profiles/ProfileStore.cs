@@ -1,8 +1,10 @@
+using System.Diagnostics;
 using System.Threading.Channels;
 using Npgsql;
 using NpgsqlTypes;
 using ProfileSync.Events;
 using ProfileSync.Resilience;
+using ProfileSync.Telemetry;
 
 namespace ProfileSync.Profiles;
 
@@ -46,7 +48,8 @@ public sealed class ProfileStore : IProfileStore, IDisposable
     public async Task<ProfileOutcome> ApplyAsync(AuthEvent authEvent, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(authEvent);
-        var waiting = new Waiting(authEvent.UserId, new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously));
+        var waiting = new Waiting(authEvent.UserId, new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously),
+            Activity.Current?.Context ?? default);
         await _waiting.Writer.WriteAsync(waiting, cancellationToken);
         var outcome = await waiting.Outcome.Task.WaitAsync(cancellationToken);
         return outcome switch
@@ -67,6 +70,8 @@ public sealed class ProfileStore : IProfileStore, IDisposable
 
     private async Task WorkAsync()
     {
+        // Started inside whatever request first needed the store: its span is not the parent of every call after.
+        Activity.Current = null;
         var call = new List<Waiting>(MaxUsersPerCall);
         while (await _waiting.Reader.WaitToReadAsync())
         {
@@ -81,6 +86,9 @@ public sealed class ProfileStore : IProfileStore, IDisposable
                 continue;
             }
 
+            // One span per shared call, under the first event's span and linked to the others': each event's trace
+            // reaches the call and Npgsql's command span that converged its user.
+            using var span = ProfileSyncTelemetry.StartConvergence(call.Select(w => w.Caller), call.Count);
             try
             {
                 Answer(call, await ConvergeAsync(call.Select(w => w.UserId).Distinct()));
@@ -137,5 +145,5 @@ public sealed class ProfileStore : IProfileStore, IDisposable
         }
     }
 
-    private sealed record Waiting(Guid UserId, TaskCompletionSource<string> Outcome);
+    private sealed record Waiting(Guid UserId, TaskCompletionSource<string> Outcome, ActivityContext Caller);
 }

@@ -4,6 +4,7 @@ using NpgsqlTypes;
 using Polly;
 using Polly.Registry;
 using ProfileSync.Resilience;
+using ProfileSync.Telemetry;
 
 namespace ProfileSync.Replay;
 
@@ -13,7 +14,11 @@ public sealed record ReplayScope(
     DateTimeOffset? CreatedAfter = null,
     DateTimeOffset? CreatedBefore = null);
 
-public sealed record ReplayRequest(ReplayScope Scope, bool DryRun = false, int BatchSize = ProfileReplayer.DefaultBatchSize);
+/// <param name="Trigger">who asked, for metrics: cli, http or timer</param>
+public sealed record ReplayRequest(ReplayScope Scope, bool DryRun = false, int BatchSize = ProfileReplayer.DefaultBatchSize, string Trigger = "cli")
+{
+    public bool CoversEveryone => Scope is { UserIds: null, CreatedAfter: null, CreatedBefore: null };
+}
 
 /// <summary>
 /// What a replay found and did. scanned: users looked at; missing / stale / orphaned: profiles found missing, stale,
@@ -38,7 +43,12 @@ public sealed record ReplayReport(
     }
 }
 
-public sealed record ReplayProgress(int Batches, ReplayCounts Counts, TimeSpan Elapsed);
+/// <param name="Done">the share of the scope done, 0 to 1</param>
+public sealed record ReplayProgress(int Batches, ReplayCounts Counts, TimeSpan Elapsed, double Done)
+{
+    /// <summary>Time left at the pace so far, once there is a pace to go by.</summary>
+    public TimeSpan? Remaining => Done is > 0 and < 1 ? Elapsed * ((1 - Done) / Done) : null;
+}
 
 /// <summary>Another replay holds the lock; this one did nothing.</summary>
 public sealed class ReplayAlreadyRunningException() : Exception("another replay is running; try again when it has finished");
@@ -142,6 +152,32 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
     public async Task<ReplayReport> RunAsync(ReplayRequest request, IProgress<ReplayProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
+        try
+        {
+            var report = await RunLockedAsync(request, progress, cancellationToken);
+            ProfileSyncTelemetry.ReplayRan(request.Trigger, request.DryRun, "completed", report.Created, report.Refreshed, report.Removed);
+            if (request.CoversEveryone)
+            {
+                ProfileSyncTelemetry.DriftFound(report.Missing, report.Stale, report.Orphaned);
+            }
+
+            return report;
+        }
+        catch (ReplayAlreadyRunningException)
+        {
+            ProfileSyncTelemetry.ReplayRan(request.Trigger, request.DryRun, "busy", 0, 0, 0);
+            throw;
+        }
+        catch (Exception)
+        {
+            // What the committed batches changed is not counted here: the next run's counts show what is left.
+            ProfileSyncTelemetry.ReplayRan(request.Trigger, request.DryRun, "failed", 0, 0, 0);
+            throw;
+        }
+    }
+
+    private async Task<ReplayReport> RunLockedAsync(ReplayRequest request, IProgress<ReplayProgress>? progress, CancellationToken cancellationToken)
+    {
         ArgumentOutOfRangeException.ThrowIfLessThan(request.BatchSize, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(request.BatchSize, MaxBatchSize);
         var clock = Stopwatch.StartNew();
@@ -159,16 +195,18 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
             }
         }
 
-        if (request.Scope is { UserIds: null, CreatedAfter: null, CreatedBefore: null })
+        if (request.CoversEveryone)
         {
             await EnsureLockHeldAsync(lockConnection, lockTransaction, cancellationToken);
+            using var pass = ProfileSyncTelemetry.StartReplayStep("pass", 0);
             var whole = await _pipeline.ExecuteAsync(
                 static async (state, token) => await state.self.RunWholeAsync(state.request, token),
                 (self: this, request),
                 cancellationToken);
+            ProfileSyncTelemetry.ReplayStepDone(pass, whole?.Scanned ?? 0, whole is { } w ? w.Created + w.Refreshed + w.Removed : 0);
             if (whole is { } all)
             {
-                progress?.Report(new ReplayProgress(1, all, clock.Elapsed));
+                progress?.Report(new ReplayProgress(1, all, clock.Elapsed, Done: 1));
                 await lockTransaction.CommitAsync(cancellationToken);
                 return ReplayReport.From(all, request.DryRun, clock.ElapsedMilliseconds);
             }
@@ -180,15 +218,18 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
         while (true)
         {
             await EnsureLockHeldAsync(lockConnection, lockTransaction, cancellationToken);
+            using var step = ProfileSyncTelemetry.StartReplayStep("batch", batches + 1);
             var batch = await _pipeline.ExecuteAsync(
                 static async (state, token) => await state.self.RunBatchAsync(state.request, state.after, token),
                 (self: this, request, after),
                 cancellationToken);
+            ProfileSyncTelemetry.ReplayStepDone(step, batch.Counts.Scanned, batch.Counts.Created + batch.Counts.Refreshed + batch.Counts.Removed);
             counts = counts.Add(batch.Counts);
             if (batch.Counts.Scanned > 0 || batch.Counts.Orphaned > 0)
             {
                 batches++;
-                progress?.Report(new ReplayProgress(batches, counts, clock.Elapsed));
+                var final = batch.LastId is null || batch.Counts.Scanned < request.BatchSize;
+                progress?.Report(new ReplayProgress(batches, counts, clock.Elapsed, final ? 1 : Done(request.Scope, counts, batch.LastId!.Value)));
             }
 
             if (batch.LastId is not { } last || batch.Counts.Scanned < request.BatchSize)
@@ -201,6 +242,19 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
 
         await lockTransaction.CommitAsync(cancellationToken);
         return ReplayReport.From(counts, request.DryRun, clock.ElapsedMilliseconds);
+    }
+
+    // How far a replay is, without counting anything first: batches go in id order, and Supabase's user ids are
+    // random (v4) UUIDs, spread evenly, so the last id's place among all UUIDs is the share done.
+    private static double Done(ReplayScope scope, ReplayCounts counts, Guid lastId)
+    {
+        if (scope.UserIds is { Count: > 0 } ids)
+        {
+            return Math.Min(1, (double)counts.Scanned / ids.Count);
+        }
+
+        var bytes = lastId.ToByteArray(bigEndian: true); // PostgreSQL orders uuids by these bytes
+        return System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(bytes) / 18446744073709551616.0; // 2^64
     }
 
     // Without the lock another replay could start; both would still be correct, but one at a time is the promise.

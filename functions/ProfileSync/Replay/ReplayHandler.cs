@@ -57,9 +57,10 @@ public sealed partial class ReplayHandler(ProfileReplayer replayer, ILogger<Repl
     /// <summary>Strict: an unknown or misspelt field is an error, never a replay of everything.</summary>
     public static ReplayRequest ParseRequest(ReadOnlyMemory<byte> body)
     {
-        if (body.IsEmpty)
+        if (body.Span.Trim(" \t\r\n"u8).IsEmpty)
         {
-            return new ReplayRequest(new ReplayScope());
+            // An empty body is more likely a mistake than a wish to replay everyone.
+            throw new FormatException("the body is empty: send {} to replay every user");
         }
 
         JsonElement root;
@@ -115,7 +116,7 @@ public sealed partial class ReplayHandler(ProfileReplayer replayer, ILogger<Repl
             throw new FormatException("'createdAfter' must be earlier than 'createdBefore'");
         }
 
-        return new ReplayRequest(new ReplayScope(userIds, after, before), dryRun, batchSize);
+        return new ReplayRequest(new ReplayScope(userIds, after, before), dryRun, batchSize, Trigger: "http");
     }
 
     private static List<Guid> ReadUserIds(JsonElement value)

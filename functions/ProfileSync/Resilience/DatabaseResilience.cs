@@ -3,6 +3,7 @@ using Polly;
 using Polly.CircuitBreaker;
 using Polly.Retry;
 using Polly.Timeout;
+using ProfileSync.Telemetry;
 
 namespace ProfileSync.Resilience;
 
@@ -121,6 +122,11 @@ public static class DatabaseResilience
                 MaxDelay = options.RetryMaxDelay,
                 BackoffType = DelayBackoffType.Exponential,
                 UseJitter = true,
+                OnRetry = _ =>
+                {
+                    ProfileSyncTelemetry.Retried();
+                    return default;
+                },
             })
             .AddCircuitBreaker(new CircuitBreakerStrategyOptions
             {
@@ -129,6 +135,15 @@ public static class DatabaseResilience
                 MinimumThroughput = options.BreakerMinimumThroughput,
                 SamplingDuration = options.BreakerSamplingDuration,
                 BreakDuration = options.BreakDuration,
+                OnOpened = _ => CircuitChanged("open"),
+                OnHalfOpened = _ => CircuitChanged("half_open"),
+                OnClosed = _ => CircuitChanged("closed"),
             });
+
+        static ValueTask CircuitChanged(string state)
+        {
+            ProfileSyncTelemetry.CircuitChanged(state);
+            return default;
+        }
     }
 }

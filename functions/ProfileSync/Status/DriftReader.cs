@@ -1,4 +1,5 @@
 using Npgsql;
+using ProfileSync.Telemetry;
 
 namespace ProfileSync.Status;
 
@@ -76,6 +77,7 @@ public sealed class DriftReader(NpgsqlDataSource dataSource)
         var staleSample = stale == 0 ? [] : await SampleAsync(connection, transaction, staleSampleSql, sampleSize, cancellationToken);
         var orphanSample = orphans == 0 ? [] : await SampleAsync(connection, transaction, orphanSampleSql, sampleSize, cancellationToken);
         await transaction.CommitAsync(cancellationToken);
+        ProfileSyncTelemetry.DriftFound(missing, stale, orphans);
         return new DriftReport(authUsers, profiles, missing, missingSample, stale, staleFields, staleSample, orphans, orphanSample);
     }
 

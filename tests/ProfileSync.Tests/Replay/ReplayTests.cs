@@ -46,7 +46,12 @@ public sealed class ReplayTests(PostgresCluster cluster) : IAsyncLifetime
         var (exitCode, output, _) = await CliRunner.RunAsync("replay", "--batch-size", "100", "--connection", _db.ConnectionString());
 
         Assert.Equal(0, exitCode);
-        Assert.Contains("batches 3  scanned 205  created 203  refreshed 0  removed 0", output, StringComparison.Ordinal);
+        // Each line: the share done (by the last id's place among random UUIDs), then the counts; time left once known.
+        var lines = output.Split('\n').Where(line => line.Contains("batch ", StringComparison.Ordinal)).ToList();
+        Assert.Equal(3, lines.Count);
+        Assert.Matches(@"^\s*\d{1,3}%  batch 1  scanned 100  created \d+ refreshed 0 removed 0  [\d,]+ users/s  about \d:\d\d:\d\d left", lines[0]);
+        Assert.StartsWith("100%  batch 3  scanned 205  created 203 refreshed 0 removed 0", lines[2], StringComparison.Ordinal);
+        Assert.All(lines, line => Assert.True(line.TrimEnd().Length <= 100, line));
         Assert.Matches(@"Missing\s+203   created 203", output);
     }
 
@@ -66,6 +71,20 @@ public sealed class ReplayTests(PostgresCluster cluster) : IAsyncLifetime
         Assert.True(answer.TryGetProperty("elapsedMs", out _));
         Assert.Equal(0, (await second.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("created").GetInt64());
         await AssertHealedAsync(before);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData(" \r\n")]
+    public async Task An_empty_replay_body_is_a_400_that_says_to_send_braces_and_changes_nothing(string body)
+    {
+        await using var served = await ServedApp.StartAsync(_db.ConnectionString());
+
+        using var response = await served.Client.PostAsync(new Uri("/api/profiles/replay", UriKind.Relative), Json(body));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains("send {} to replay every user", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(3L, await _db.UsersWithoutProfileAsync());
     }
 
     [Theory]

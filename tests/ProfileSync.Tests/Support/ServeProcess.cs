@@ -13,11 +13,14 @@ namespace ProfileSync.Tests.Support;
 public sealed partial class ServeProcess : IAsyncDisposable
 {
     private readonly string _connectionString;
+    private readonly IReadOnlyDictionary<string, string> _environment;
     private Process? _process;
 
-    public ServeProcess(string connectionString)
+    /// <param name="environment">more environment variables for the process (OTEL_*, …)</param>
+    public ServeProcess(string connectionString, IReadOnlyDictionary<string, string>? environment = null)
     {
         _connectionString = connectionString;
+        _environment = environment ?? new Dictionary<string, string>();
         BaseAddress = new Uri($"http://127.0.0.1:{TestServices.FreePort()}");
     }
 
@@ -40,6 +43,11 @@ public sealed partial class ServeProcess : IAsyncDisposable
         }
 
         start.Environment["Logging__LogLevel__Default"] = "Information";
+        foreach (var (key, value) in _environment)
+        {
+            start.Environment[key] = value;
+        }
+
         _process = Process.Start(start) ?? throw new InvalidOperationException("could not start profilesync serve");
         _process.OutputDataReceived += (_, e) => Keep(e.Data);
         _process.ErrorDataReceived += (_, e) => Keep(e.Data);

@@ -13,6 +13,10 @@ public sealed class TestDatabase(PostgresCluster cluster, string name) : IAsyncD
 
     public string ConnectionString(string user = "postgres") => Cluster.ConnectionString(Name, user);
 
+    /// <summary>The same database as the URI Supabase's dashboard gives (<c>postgresql://user:password@host:port/db</c>).</summary>
+    public string ConnectionUri(string user = "postgres") =>
+        $"postgresql://{user}:postgres@127.0.0.1:{Cluster.Port}/{Uri.EscapeDataString(Name)}?sslmode=disable&application_name=profilesync-test";
+
     /// <summary>A data source logged in as the given role (postgres, supabase_auth_admin, supabase_admin, authenticator).</summary>
     public NpgsqlDataSource As(string user = "postgres")
     {

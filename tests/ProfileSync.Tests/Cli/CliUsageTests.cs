@@ -1,0 +1,90 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using ProfileSync.Cli;
+using ProfileSync.Tests.Support;
+
+namespace ProfileSync.Tests.Cli;
+
+/// <summary>What a user can get wrong on the command line: exit 2, one clear line naming what they typed, no stack trace.</summary>
+public sealed class CliUsageTests(PostgresCluster cluster) : IAsyncLifetime
+{
+    private TestDatabase _db = null!;
+
+    public async ValueTask InitializeAsync() => _db = await cluster.CreateDatabaseAsync();
+
+    public async ValueTask DisposeAsync() => await _db.DisposeAsync();
+
+    [Theory]
+    [InlineData("--user-id 'nope' is not a user id", "replay", "--user-id", "nope")]
+    [InlineData("--user-id '6f1c?' is not a user id", "replay", "--user-id", "6f1c…")]
+    [InlineData("--batch-size 'abc' is not a whole number", "replay", "--batch-size", "abc")]
+    [InlineData("--created-after 'yesterday' is not a time", "replay", "--created-after", "yesterday")]
+    [InlineData("--created-before 'soon' is not a time", "replay", "--created-before", "soon")]
+    [InlineData("'--bogus'", "status", "--bogus")]
+    [InlineData("'--bogus'", "--bogus")]
+    [InlineData("Required command was not provided", new string[0])]
+    [InlineData("'frobnicate'", "frobnicate")]
+    public async Task Usage_errors_exit_2_naming_what_was_typed(string message, params string[] args)
+    {
+        var (exitCode, _, error) = await CliRunner.RunAsync([.. args, "--connection", _db.ConnectionString()]);
+
+        Assert.Equal(ProfileSyncCli.UsageError, exitCode);
+        Assert.Contains(message, error, StringComparison.Ordinal);
+        Assert.Contains("profilesync --help", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("System.", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", error, StringComparison.Ordinal);
+        Assert.Equal(0L, await _db.ScalarAsync<long>("select count(*) from public.user_profiles"));
+    }
+
+    [Fact]
+    public async Task A_bad_connection_flag_is_named_as_the_flag()
+    {
+        var (exitCode, _, error) = await CliRunner.RunAsync("status", "--connection", "Hots=db.example.com;Password=hunter2");
+
+        Assert.Equal(ProfileSyncCli.UsageError, exitCode);
+        Assert.Contains("--connection is not a valid connection string", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("ProfileSync__ConnectionString", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_supabase_connection_uri_works_wherever_a_connection_string_does()
+    {
+        var uri = _db.ConnectionUri();
+        await _db.SignUpAsync(email: "uri@example.com");
+
+        var (exitCode, output, error) = await CliRunner.RunAsync("status", "--json", "--connection", uri);
+
+        Assert.True(exitCode == ProfileSyncCli.Success, error);
+        Assert.Contains("\"authUsers\": 1", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Serve_on_a_port_in_use_says_so_and_exits_1_without_a_stack_trace()
+    {
+        using var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((IPEndPoint)taken.LocalEndpoint).Port;
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in new[] { Path.Combine(AppContext.BaseDirectory, "ProfileSync.Cli.dll"), "serve", "--urls", $"http://127.0.0.1:{port}" })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        start.Environment["ProfileSync__ConnectionString"] = _db.ConnectionString();
+        foreach (var (key, value) in SupabaseEvents.Settings)
+        {
+            start.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
+        }
+
+        using var serve = Process.Start(start)!;
+        var error = serve.StandardError.ReadToEndAsync();
+        using var within = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await serve.WaitForExitAsync(within.Token);
+
+        Assert.Equal(ProfileSyncCli.Failure, serve.ExitCode);
+        Assert.Contains($"cannot listen on http://127.0.0.1:{port}: another program is using it", await error, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", await error, StringComparison.Ordinal);
+    }
+}
