@@ -5,7 +5,9 @@
 #   ./dev.sh test    install what is missing, run every test (xunit and pgTAP), print "N passed, N failed"
 #   ./dev.sh bench   build Release and print every hot path against its baseline (1M users; --users N --signups N
 #                    --deliveries N --rounds N --batch-size N)
-#   ./dev.sh status  profilesync status against $ProfileSync__ConnectionString (or --connection …)
+#   ./dev.sh status  profilesync status against $ProfileSync__ConnectionString, --connection …, or the emulator
+#   ./dev.sh replay  profilesync replay, the same way
+#   ./dev.sh signup  a signup on the emulator, with a fresh e-mail; says which path made its profile
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 root="$(pwd)"
@@ -28,6 +30,7 @@ ensure_packages() {
   fi
   # Debian's package starts a cluster of its own on 5432; nothing here uses it.
   if command -v pg_lsclusters >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q online; then
+    say "stopping Debian's own PostgreSQL cluster (15/main on 5432): nothing here uses it (start it again with: pg_ctlcluster 15 main start)"
     pg_ctlcluster 15 main stop 2>/dev/null || true
   fi
   command -v dotnet >/dev/null || { echo "dotnet (the .NET 10 SDK) is required: https://dot.net" >&2; exit 1; }
@@ -66,8 +69,10 @@ run_xunit() {
   local log report status=0
   log="$(mktemp /tmp/profilesync-xunit-XXXXXX)"
   report="$(mktemp /tmp/profilesync-report-XXXXXX)"
-  PROFILESYNC_TEST_REPORT="$report" dotnet test --solution ProfileFunctions.sln >"$log" 2>&1 || status=$?
-  grep -v 'warning NU1603' "$log" >&2 || true
+  # Streamed as it comes (failures at once, each project's summary), kept whole for the counts below.
+  { PROFILESYNC_TEST_REPORT="$report" dotnet test --solution ProfileFunctions.sln 2>&1; echo $? >"$log.status"; } |
+    tee "$log" | grep --line-buffered -v 'warning NU1603' >&2 || true
+  status=$(cat "$log.status"); rm -f "$log.status"
   sed 's/^/    /' "$report" >&2 # the fuzzer's seed, the fault run's counts
   rm -f "$report"
   local succeeded failed skipped
@@ -114,15 +119,25 @@ connection="Host=127.0.0.1;Port=$db_port;Database=postgres;Username=postgres;Pas
 psql_as() { local user=$1; shift; PGPASSWORD=postgres psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$db_port" -U "$user" -d postgres "$@"; }
 profilesync() { ProfileSync__ConnectionString="$connection" dotnet "$state/bin/ProfileSync.Cli.dll" "$@"; }
 running() { [ -f "$state/$1.pid" ] && kill -0 "$(cat "$state/$1.pid")" 2>/dev/null; }
+emulator_up() { [ -f "$state/db/data/postmaster.pid" ] && pg_isready -q -h 127.0.0.1 -p "$db_port" 2>/dev/null; }
+port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-start_background() { # start_background NAME ARGS...
+start_background() { # start_background NAME ARGS...: (re)started when its build changed since it started
   local name=$1; shift
-  running "$name" && return 0
+  if running "$name"; then
+    if [ "$(cat "$state/$name.build" 2>/dev/null)" = "$(build_id)" ]; then return 0; fi
+    say "restarting $name: its build changed"
+    kill "$(cat "$state/$name.pid")" 2>/dev/null || true
+    for _ in $(seq 1 50); do running "$name" || break; sleep 0.1; done
+  fi
+  build_id >"$state/$name.build"
   ProfileSync__ConnectionString="$connection" ProfileSync__WebhookSecret="$(cat "$state/webhook-secret")" \
     ProfileSync__AdminKey="$(cat "$state/admin-key")" \
     setsid nohup dotnet "$state/bin/ProfileSync.Cli.dll" "$@" >"$state/$name.log" 2>&1 </dev/null &
   echo $! >"$state/$name.pid"
 }
+
+build_id() { md5sum "$state/bin/ProfileSync.Cli.dll" "$state/bin/ProfileSync.dll" | md5sum | cut -c1-32; }
 
 profile_origin() { # profile_origin EMAIL: created_via of that user's profile, if any
   psql_as postgres -tAc "select p.created_via from public.user_profiles p join auth.users u on u.id = p.user_id where u.email = '$1'"
@@ -131,14 +146,20 @@ profile_origin() { # profile_origin EMAIL: created_via of that user's profile, i
 cmd_up() {
   ensure_packages
   mkdir -p "$state"
-  say "building profilesync"
-  dotnet build functions/ProfileSync.Cli -c Release -o "$state/bin" -v q -nologo >"$state/build.log" 2>&1 || { cat "$state/build.log" >&2; exit 1; }
+  say "building profilesync (Release, into .dev/bin)"
+  if ! dotnet build functions/ProfileSync.Cli -c Release -o "$state/bin" -v m -nologo 2>&1 | tee "$state/build.log" |
+       grep --line-buffered -E '^\s*(Determining|Restored|[A-Za-z.]+ -> )' | sed -u 's/^ */    /' >&2; then :; fi
+  grep -qE 'Build succeeded|0 Error' "$state/build.log" && [ -f "$state/bin/ProfileSync.Cli.dll" ] || { cat "$state/build.log" >&2; exit 1; }
   [ -f "$state/webhook-secret" ] || echo "v1,whsec_$(openssl rand -base64 32)" >"$state/webhook-secret"
   [ -f "$state/admin-key" ] || openssl rand -hex 32 >"$state/admin-key"
 
   if [ -f "$state/db/data/postmaster.pid" ] && pg_isready -q -h 127.0.0.1 -p "$db_port"; then
     say "database already running on 127.0.0.1:$db_port"
   else
+    if port_taken "$db_port"; then
+      echo "port $db_port is taken by another program (supabase start? another PostgreSQL?): stop it, then run ./dev.sh up again" >&2
+      exit 1
+    fi
     say "starting the Supabase-shaped database on 127.0.0.1:$db_port"
     bash supabase/local/cluster.sh start "$state/db" "$db_port"
   fi
@@ -167,26 +188,25 @@ cmd_up() {
     "select vault.create_secret(:'url', 'profile_sync_function_url') where not exists (select 1 from vault.decrypted_secrets where name = 'profile_sync_function_url');" \
     "select vault.create_secret(:'secret', 'profile_sync_webhook_secret') where not exists (select 1 from vault.decrypted_secrets where name = 'profile_sync_webhook_secret');" |
     psql_as postgres -v url="$api_url/api/auth-events" -v secret="$(cat "$state/webhook-secret")" >/dev/null
+  if ! running serve && port_taken "${api_url##*:}"; then
+    echo "port ${api_url##*:} is taken by another program (func start?): stop it, then run ./dev.sh up again" >&2
+    exit 1
+  fi
   start_background serve serve --urls "$api_url"
   start_background dispatch dispatch
-  for _ in $(seq 1 150); do curl -fsS "$api_url/api/health" >/dev/null 2>&1 && break; sleep 0.2; done
-  curl -fsS "$api_url/api/health" >/dev/null || { echo "profilesync serve did not start; see .dev/serve.log" >&2; exit 1; }
+  for _ in $(seq 1 50); do
+    curl -fsS "$api_url/api/health" >/dev/null 2>&1 && break
+    running serve || break
+    sleep 0.2
+  done
+  if ! curl -fsS "$api_url/api/health" >/dev/null 2>&1; then
+    echo "profilesync serve did not start; its last lines (.dev/serve.log):" >&2
+    tail -5 "$state/serve.log" >&2
+    exit 1
+  fi
 
   say "a new signup gets its profile through the webhook"
-  local email started took origin=""
-  email="signup-$(date +%s%N)@example.com"
-  started=$(date +%s%N)
-  psql_as supabase_auth_admin -c "
-    insert into auth.users (id, aud, role, email, raw_user_meta_data, created_at, updated_at)
-    values (gen_random_uuid(), 'authenticated', 'authenticated', '$email', '{\"full_name\":\"New Signup\"}', now(), now())"
-  for _ in $(seq 1 200); do
-    origin=$(profile_origin "$email")
-    [ "$origin" = webhook ] && break
-    sleep 0.02
-  done
-  took=$(( ($(date +%s%N) - started) / 1000000 ))
-  [ "$origin" = webhook ] || { echo "the webhook did not create the profile; see .dev/serve.log and .dev/dispatch.log" >&2; exit 1; }
-  echo "profile created by the webhook ${took} ms after the signup"
+  sign_up_and_watch webhook
   psql_as postgres -c "update profile_sync.settings set fallback_trigger_enabled = true"
   profilesync status
 
@@ -198,10 +218,50 @@ The local emulator is running:
   delivery   profilesync dispatch, the pg_net stand-in; logs in .dev/
   secret     ProfileSync__WebhookSecret=$(cat "$state/webhook-secret")
   replay     curl -X POST $api_url/api/profiles/replay -H "x-functions-key: $(cat "$state/admin-key")" -d '{"dryRun":true}'
-Try a signup:
-  psql "postgresql://supabase_auth_admin:postgres@127.0.0.1:$db_port/postgres" -c "insert into auth.users (id, email, created_at, updated_at) values (gen_random_uuid(), 'me@example.com', now(), now())"
+Use it from this shell (./dev.sh status and ./dev.sh replay use it already while it is up):
+  export ProfileSync__ConnectionString='$connection'
+Try a signup (a fresh e-mail each time; says which path made the profile and what the webhook answered; with the
+fallback trigger on, the trigger makes it at commit and the webhook finds it done: "unchanged"):
+  ./dev.sh signup
+Traces and metrics: set OTEL_EXPORTER_OTLP_ENDPOINT (e.g. http://127.0.0.1:4318 with OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf)
+  before ./dev.sh up to export them (README, "Seeing it work"); ./dev.sh down first if it is running.
 Stop it with ./dev.sh down.
 EOF
+}
+
+# A signup as Supabase Auth writes it, with a fresh e-mail; waits for its profile and for the webhook's answer, and
+# says which path made the profile. sign_up_and_watch [webhook]: with "webhook", fails unless the webhook made it.
+sign_up_and_watch() {
+  local want=${1:-} email id started took origin="" answer=""
+  email="signup-$(date +%s%N)@example.com"
+  started=$(date +%s%N)
+  id=$(psql_as supabase_auth_admin -tA -c "
+    insert into auth.users (id, aud, role, email, raw_user_meta_data, created_at, updated_at)
+    values (gen_random_uuid(), 'authenticated', 'authenticated', '$email', '{\"full_name\":\"New Signup\"}', now(), now())
+    returning id" | head -1)
+  for _ in $(seq 1 250); do
+    origin=$(profile_origin "$email")
+    answer=$(psql_as postgres -tAc "select status_code || ' ' || coalesce(content, error_msg, '') from net._http_response where content like '%$id%' order by id desc limit 1")
+    if [ -n "$origin" ] && [ -n "$answer" ]; then break; fi
+    sleep 0.02
+  done
+  took=$(( ($(date +%s%N) - started) / 1000000 ))
+  case "$origin" in
+    webhook) echo "$email: profile created by the webhook (profilesync serve) within ${took} ms of the signup" ;;
+    auth_trigger) echo "$email: profile created by the fallback trigger, in the signup's own transaction" ;;
+    *) echo "$email: no profile after ${took} ms; see .dev/serve.log and .dev/dispatch.log" >&2; return 1 ;;
+  esac
+  if [ -n "$answer" ]; then
+    echo "  the webhook answered: $answer"
+  else
+    echo "  no answer from the webhook yet; see .dev/dispatch.log" >&2
+  fi
+  [ -z "$want" ] || [ "$origin" = "$want" ] || { echo "expected the $want path; see .dev/serve.log and .dev/dispatch.log" >&2; return 1; }
+}
+
+cmd_signup() {
+  emulator_up || { echo "the emulator is not running: ./dev.sh up" >&2; exit 1; }
+  sign_up_and_watch
 }
 
 cmd_down() {
@@ -219,15 +279,24 @@ cmd_bench() {
   dotnet run -c Release --project benchmarks/ProfileSync.Bench -v q -- "$@"
 }
 
-cmd_status() {
-  dotnet run --project functions/ProfileSync.Cli -v q -- status "$@"
+# status and replay: against the emulator's database while it is up, unless a connection is given.
+cli_against() {
+  if [ -z "${ProfileSync__ConnectionString:-}" ] && [[ " $* " != *" --connection "* ]] && emulator_up; then
+    export ProfileSync__ConnectionString="$connection"
+  fi
+  dotnet run --project functions/ProfileSync.Cli -v q -- "$@"
 }
+
+cmd_status() { cli_against status "$@"; }
+cmd_replay() { cli_against replay "$@"; }
 
 case "${1:-}" in
   test) shift; cmd_test "$@" ;;
   status) shift; cmd_status "$@" ;;
+  replay) shift; cmd_replay "$@" ;;
+  signup) shift; cmd_signup "$@" ;;
   bench) shift; cmd_bench "$@" ;;
   up) shift; cmd_up "$@" ;;
   down) shift; cmd_down "$@" ;;
-  *) echo "usage: ./dev.sh up | down | test | bench [--users N] | status [--json] [--connection CS]" >&2; exit 2 ;;
+  *) echo "usage: ./dev.sh up | down | signup | test | bench [--users N] | status [--json] | replay [--dry-run] (status and replay take --connection CS)" >&2; exit 2 ;;
 esac
