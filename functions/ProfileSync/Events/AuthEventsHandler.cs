@@ -101,9 +101,14 @@ public sealed partial class AuthEventsHandler(
         }
     }
 
-    // snake_case, as OpenTelemetry attribute values go: "user_created", "unchanged".
-    private static string Name<T>(T value) where T : struct, Enum =>
-        System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(value.ToString());
+    // snake_case, as OpenTelemetry attribute values go ("user_created", "unchanged"), worked out once per value.
+    private static string Name<T>(T value) where T : struct, Enum => SnakeCase<T>.Names[value];
+
+    private static class SnakeCase<T> where T : struct, Enum
+    {
+        public static readonly Dictionary<T, string> Names = Enum.GetValues<T>()
+            .ToDictionary(v => v, v => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(v.ToString()));
+    }
 
     /// <summary>How an event was answered, for its span and metrics.</summary>
     private readonly record struct Handled(string EventType, string Outcome, Guid? UserId)
