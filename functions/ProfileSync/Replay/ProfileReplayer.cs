@@ -225,19 +225,19 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
                 cancellationToken);
             ProfileSyncTelemetry.ReplayStepDone(step, batch.Counts.Scanned, batch.Counts.Created + batch.Counts.Refreshed + batch.Counts.Removed);
             counts = counts.Add(batch.Counts);
+            var next = batch.Counts.Scanned < request.BatchSize ? null : batch.LastId; // null: this was the last batch
             if (batch.Counts.Scanned > 0 || batch.Counts.Orphaned > 0)
             {
                 batches++;
-                var final = batch.LastId is null || batch.Counts.Scanned < request.BatchSize;
-                progress?.Report(new ReplayProgress(batches, counts, clock.Elapsed, final ? 1 : Done(request.Scope, counts, batch.LastId!.Value)));
+                progress?.Report(new ReplayProgress(batches, counts, clock.Elapsed, next is { } last ? Done(request.Scope, counts, last) : 1));
             }
 
-            if (batch.LastId is not { } last || batch.Counts.Scanned < request.BatchSize)
+            if (next is null)
             {
                 break;
             }
 
-            after = last;
+            after = next.Value;
         }
 
         await lockTransaction.CommitAsync(cancellationToken);
