@@ -111,9 +111,10 @@ cmd_test() {
 
 # The local emulator: Supabase-shaped PostgreSQL on 127.0.0.1:54322, the function's routes on 127.0.0.1:7071
 # (profilesync serve), and pg_net's delivery (profilesync dispatch). State lives in .dev/ (ignored by git).
-state="$root/.dev"
-db_port=54322
-api_url=http://127.0.0.1:7071
+# PROFILESYNC_DEV_DB_PORT, PROFILESYNC_DEV_API_PORT and PROFILESYNC_DEV_DIR move it, e.g. beside `supabase start`.
+state="${PROFILESYNC_DEV_DIR:-$root/.dev}"
+db_port="${PROFILESYNC_DEV_DB_PORT:-54322}"
+api_url="http://127.0.0.1:${PROFILESYNC_DEV_API_PORT:-7071}"
 connection="Host=127.0.0.1;Port=$db_port;Database=postgres;Username=postgres;Password=postgres"
 
 psql_as() { local user=$1; shift; PGPASSWORD=postgres psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$db_port" -U "$user" -d postgres "$@"; }
@@ -146,20 +147,25 @@ profile_origin() { # profile_origin EMAIL: created_via of that user's profile, i
 cmd_up() {
   ensure_packages
   mkdir -p "$state"
-  say "building profilesync (Release, into .dev/bin)"
+  # Ports first: a taken one stops it at once, with the way out.
+  if ! emulator_up && port_taken "$db_port"; then
+    echo "port $db_port is taken by another program (supabase start? another PostgreSQL?): stop it, or choose another with PROFILESYNC_DEV_DB_PORT=… ./dev.sh up" >&2
+    exit 1
+  fi
+  if ! running serve && port_taken "${api_url##*:}"; then
+    echo "port ${api_url##*:} is taken by another program (func start?): stop it, or choose another with PROFILESYNC_DEV_API_PORT=… ./dev.sh up" >&2
+    exit 1
+  fi
+  say "building profilesync (Release, into $state/bin)"
   if ! dotnet build functions/ProfileSync.Cli -c Release -o "$state/bin" -v m -nologo 2>&1 | tee "$state/build.log" |
        grep --line-buffered -E '^\s*(Determining|Restored|[A-Za-z.]+ -> )' | sed -u 's/^ */    /' >&2; then :; fi
   grep -qE 'Build succeeded|0 Error' "$state/build.log" && [ -f "$state/bin/ProfileSync.Cli.dll" ] || { cat "$state/build.log" >&2; exit 1; }
   [ -f "$state/webhook-secret" ] || echo "v1,whsec_$(openssl rand -base64 32)" >"$state/webhook-secret"
   [ -f "$state/admin-key" ] || openssl rand -hex 32 >"$state/admin-key"
 
-  if [ -f "$state/db/data/postmaster.pid" ] && pg_isready -q -h 127.0.0.1 -p "$db_port"; then
+  if emulator_up; then
     say "database already running on 127.0.0.1:$db_port"
   else
-    if port_taken "$db_port"; then
-      echo "port $db_port is taken by another program (supabase start? another PostgreSQL?): stop it, then run ./dev.sh up again" >&2
-      exit 1
-    fi
     say "starting the Supabase-shaped database on 127.0.0.1:$db_port"
     bash supabase/local/cluster.sh start "$state/db" "$db_port"
   fi
@@ -188,10 +194,6 @@ cmd_up() {
     "select vault.create_secret(:'url', 'profile_sync_function_url') where not exists (select 1 from vault.decrypted_secrets where name = 'profile_sync_function_url');" \
     "select vault.create_secret(:'secret', 'profile_sync_webhook_secret') where not exists (select 1 from vault.decrypted_secrets where name = 'profile_sync_webhook_secret');" |
     psql_as postgres -v url="$api_url/api/auth-events" -v secret="$(cat "$state/webhook-secret")" >/dev/null
-  if ! running serve && port_taken "${api_url##*:}"; then
-    echo "port ${api_url##*:} is taken by another program (func start?): stop it, then run ./dev.sh up again" >&2
-    exit 1
-  fi
   start_background serve serve --urls "$api_url"
   start_background dispatch dispatch
   for _ in $(seq 1 50); do
@@ -200,7 +202,7 @@ cmd_up() {
     sleep 0.2
   done
   if ! curl -fsS "$api_url/api/health" >/dev/null 2>&1; then
-    echo "profilesync serve did not start; its last lines (.dev/serve.log):" >&2
+    echo "profilesync serve did not start; its last lines ($state/serve.log):" >&2
     tail -5 "$state/serve.log" >&2
     exit 1
   fi
@@ -215,7 +217,7 @@ cmd_up() {
 The local emulator is running:
   database   postgresql://postgres:postgres@127.0.0.1:$db_port/postgres   (superuser: supabase_admin, password postgres)
   function   $api_url/api/auth-events   $api_url/api/profiles/replay   $api_url/api/health
-  delivery   profilesync dispatch, the pg_net stand-in; logs in .dev/
+  delivery   profilesync dispatch, the pg_net stand-in; logs in $state/
   secret     ProfileSync__WebhookSecret=$(cat "$state/webhook-secret")
   replay     curl -X POST $api_url/api/profiles/replay -H "x-functions-key: $(cat "$state/admin-key")" -d '{"dryRun":true}'
 Use it from this shell (./dev.sh status and ./dev.sh replay use it already while it is up):
@@ -249,14 +251,14 @@ sign_up_and_watch() {
   case "$origin" in
     webhook) echo "$email: profile created by the webhook (profilesync serve) within ${took} ms of the signup" ;;
     auth_trigger) echo "$email: profile created by the fallback trigger, in the signup's own transaction" ;;
-    *) echo "$email: no profile after ${took} ms; see .dev/serve.log and .dev/dispatch.log" >&2; return 1 ;;
+    *) echo "$email: no profile after ${took} ms; see $state/serve.log and $state/dispatch.log" >&2; return 1 ;;
   esac
   if [ -n "$answer" ]; then
     echo "  the webhook answered: $answer"
   else
-    echo "  no answer from the webhook yet; see .dev/dispatch.log" >&2
+    echo "  no answer from the webhook yet; see $state/dispatch.log" >&2
   fi
-  [ -z "$want" ] || [ "$origin" = "$want" ] || { echo "expected the $want path; see .dev/serve.log and .dev/dispatch.log" >&2; return 1; }
+  [ -z "$want" ] || [ "$origin" = "$want" ] || { echo "expected the $want path; see $state/serve.log and $state/dispatch.log" >&2; return 1; }
 }
 
 cmd_signup() {
@@ -271,7 +273,7 @@ cmd_down() {
     rm -f "$state/$name.pid"
   done
   if [ -d "$state/db/data" ]; then bash supabase/local/cluster.sh stop "$state/db"; fi
-  say "stopped; the data stays in .dev/db (delete .dev to start from scratch)"
+  say "stopped; the data stays in $state/db (delete $state to start from scratch)"
 }
 
 cmd_bench() {

@@ -58,26 +58,11 @@ public sealed class PostgresCluster : IAsyncLifetime
 
     private static async Task RunScriptAsync(params string[] arguments)
     {
-        var start = new ProcessStartInfo("bash")
+        var result = await ExternalProcess.RunAsync(
+            "bash", [Path.Combine(RepositoryRoot, "supabase", "local", "cluster.sh"), .. arguments], timeout: TimeSpan.FromMinutes(10));
+        if (result.ExitCode != 0)
         {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = RepositoryRoot,
-        };
-        start.ArgumentList.Add(Path.Combine(RepositoryRoot, "supabase", "local", "cluster.sh"));
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        using var process = Process.Start(start) ?? throw new InvalidOperationException("could not start bash");
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException(
-                $"cluster.sh {string.Join(' ', arguments)} exited {process.ExitCode}:\n{await output}\n{await error}");
+            throw new InvalidOperationException($"cluster.sh {string.Join(' ', arguments)}: {result}");
         }
     }
 

@@ -95,26 +95,12 @@ public sealed class TelemetryTests(PostgresCluster cluster) : WebhookPathTest(cl
     [Fact]
     public async Task Serve_exports_metrics_and_traces_over_otlp_when_the_standard_variables_say_so()
     {
-        var received = new ConcurrentDictionary<string, string>(); // each signal's requests, appended
-        var receiverPort = TestServices.FreePort();
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls($"http://127.0.0.1:{receiverPort}");
-        builder.Logging.ClearProviders();
-        await using var receiver = builder.Build();
-        receiver.MapPost("/v1/{signal}", async (string signal, HttpContext context) =>
-        {
-            using var body = new MemoryStream();
-            await context.Request.Body.CopyToAsync(body);
-            var text = System.Text.Encoding.UTF8.GetString(body.ToArray());
-            received.AddOrUpdate(signal, text, (_, before) => before + text);
-            return Results.Ok();
-        });
-        await receiver.StartAsync();
+        await using var receiver = await OtlpReceiver.StartAsync();
 
         var userId = await Db.SignUpAsync(email: "exported@example.com");
         await using var serve = new ServeProcess(Db.ConnectionString(), new Dictionary<string, string>
         {
-            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = $"http://127.0.0.1:{receiverPort}",
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.Endpoint.ToString().TrimEnd('/'),
             ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
             ["OTEL_SERVICE_NAME"] = "profilesync-under-test",
             ["OTEL_METRIC_EXPORT_INTERVAL"] = "500",
@@ -127,9 +113,9 @@ public sealed class TelemetryTests(PostgresCluster cluster) : WebhookPathTest(cl
 
         // The first metric export may come before the event: wait for one that counts it.
         await Eventually.HoldsAsync(() => Task.FromResult(
-            received.GetValueOrDefault("metrics", "").Contains("profilesync.events", StringComparison.Ordinal)
-            && received.GetValueOrDefault("traces", "").Contains("profilesync.event", StringComparison.Ordinal)));
-        var everything = received["metrics"] + received["traces"];
+            receiver.Received("metrics").Contains("profilesync.events", StringComparison.Ordinal)
+            && receiver.Received("traces").Contains("profilesync.event", StringComparison.Ordinal)));
+        var everything = receiver.Received("metrics") + receiver.Received("traces");
         Assert.Contains("profilesync-under-test", everything, StringComparison.Ordinal);
         Assert.Contains("profilesync.events", everything, StringComparison.Ordinal);
         Assert.Contains("profilesync.event", everything, StringComparison.Ordinal);
