@@ -126,9 +126,9 @@ try
     ];
     var signupRound = 0;
     var queued = 0L;
-    async Task<double> SignupsPerSecondAsync(string triggers, bool wired)
+    async Task<double> SignupsPerSecondAsync(string setup, bool wired)
     {
-        await Execute(admin, $"alter table auth.users disable trigger user; {triggers}");
+        await Execute(admin, $"alter table auth.users disable trigger user; {setup}");
         await Execute(admin, wired
             ? "select vault.create_secret('http://127.0.0.1:1/api/auth-events', 'profile_sync_function_url'); select vault.create_secret('v1,whsec_dGVzdC1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZg==', 'profile_sync_webhook_secret')"
             : "delete from vault.secrets");
@@ -157,7 +157,7 @@ try
             queued = await Scalar<long>(admin, "select count(*) from net.http_request_queue");
         }
 
-        await Execute(admin, "alter table auth.users enable trigger user; update profile_sync.settings set fallback_trigger_enabled = false; delete from vault.secrets");
+        await Execute(admin, "alter table auth.users enable trigger user; update profile_sync.settings set fallback_trigger_enabled = false; delete from vault.secrets; delete from profile_sync.attribute_rules");
         return rate;
     }
 
@@ -172,6 +172,26 @@ try
     await MeasureAsync("signups with the fallback trigger", "signups with no trigger", "≥ 0.65×",
         product: () => SignupsPerSecondAsync(FallbackTriggers, wired: false),
         baseline: () => SignupsPerSecondAsync("", wired: false),
+        unit: "/s");
+    // Ten rules of each kind, as a team might keep: the provider and app metadata ones match these signups, the
+    // domain ones wait for a confirmation that does not come here.
+    const string TenRules = """
+        insert into profile_sync.attribute_rules (position, email_domain, provider, app_metadata, attributes)
+        select n, case when n % 3 = 0 then 'team' || n || '.example.com' end,
+               case when n % 3 = 1 then case when n = 1 then 'email' else 'sso:' || gen_random_uuid() end end,
+               case when n % 3 = 2 then case when n = 2 then '{"provider":"email"}'::jsonb else jsonb_build_object('plan', 'plan' || n) end end,
+               jsonb_build_object('department', 'Department ' || n, 'level' || n, true)
+        from generate_series(1, 10) n;
+        """;
+    await MeasureAsync("signups with the fallback trigger and 10 attribute rules", "the same with no rule", "≥ 0.95×",
+        product: async () =>
+        {
+            var rate = await SignupsPerSecondAsync(FallbackTriggers + TenRules, wired: false);
+            Check(await Scalar<long>(admin, $"select count(*) from public.user_profiles where email like 's{signupRound}-%' and attributes @> '{{\"level1\":true,\"level2\":true}}'") == signups,
+                "every signup got the matching rules' attributes");
+            return rate;
+        },
+        baseline: () => SignupsPerSecondAsync(FallbackTriggers, wired: false),
         unit: "/s");
     await MeasureAsync("signups with the signed wiring configured", "the same without it", "≥ 0.8×",
         product: () => SignupsPerSecondAsync("alter table auth.users enable trigger profile_sync_post_auth_event", wired: true),

@@ -14,7 +14,16 @@ public static class Truth
                coalesce(nullif(btrim(u.raw_user_meta_data ->> 'display_name'), ''), nullif(btrim(u.raw_user_meta_data ->> 'full_name'), ''),
                         nullif(btrim(u.raw_user_meta_data ->> 'name'), ''), nullif(btrim(u.email), ''), nullif(btrim(u.phone), '')),
                u.deleted_at is null and (u.banned_until is null or u.banned_until <= now()),
-               (select s.default_attributes::text from profile_sync.settings s)
+               ((select s.default_attributes from profile_sync.settings s) || coalesce((
+                   -- The matching rules' keys, later positions (then ids) over earlier: jsonb keeps a key's last value.
+                   select jsonb_object_agg(kv.key, kv.value order by r.position, r.id)
+                   from profile_sync.attribute_rules r cross join jsonb_each(r.attributes) kv
+                   where (r.email_domain is null or (u.email_confirmed_at is not null
+                                                     and lower(substring(u.email from '@([^@]*)$')) = lower(r.email_domain)))
+                     and (r.provider is null or r.provider = u.raw_app_meta_data ->> 'provider'
+                          or r.provider in (select jsonb_array_elements_text(case when jsonb_typeof(u.raw_app_meta_data -> 'providers') = 'array'
+                                                                                  then u.raw_app_meta_data -> 'providers' end)))
+                     and (r.app_metadata is null or u.raw_app_meta_data @> r.app_metadata)), '{}'))::text
         from auth.users u order by u.id
         """;
 
@@ -22,7 +31,7 @@ public static class Truth
         select p.user_id, p.email, p.display_name, p.is_active, p.attributes::text from public.user_profiles p order by p.user_id
         """;
 
-    /// <summary>Every auth user's profile as auth.users and the defaults imply, before ownership.</summary>
+    /// <summary>Every auth user's profile as auth.users, the defaults and the attribute rules imply, before ownership.</summary>
     public static Task<List<ProfileFields>> DerivedAsync(TestDatabase db) => ReadAsync(db, ExpectedSql);
 
     /// <summary>Every row of public.user_profiles.</summary>

@@ -1,0 +1,47 @@
+-- Attribute rules (supabase/migrations/20261124000700_attribute_rules.sql; README "Attribute rules"): initial
+-- attributes from a confirmed e-mail's domain, the providers and app metadata, never from user metadata.
+begin;
+select plan(8);
+set constraints all immediate; -- the fallback converges at commit, and this transaction never commits
+update profile_sync.settings set fallback_trigger_enabled = true;
+delete from profile_sync.attribute_rules; -- only these rules, whatever the database has (all rolled back)
+
+insert into profile_sync.attribute_rules (position, email_domain, attributes) values (10, 'Example.com', '{"department":"Sales"}');
+insert into profile_sync.attribute_rules (position, provider, attributes) values (20, 'github', '{"department":"Engineering","access_level":"internal"}');
+insert into profile_sync.attribute_rules (position, app_metadata, attributes) values (30, '{"role":"admin"}', '{"role":"admin"}');
+
+insert into auth.users (id, email, raw_user_meta_data, raw_app_meta_data, created_at, updated_at) values
+  ('d1111111-1111-1111-1111-111111111111', 'ana@EXAMPLE.com', '{"role":"admin","is_admin":true}', '{"provider":"email","providers":["email"]}', now(), now()),
+  ('d2222222-2222-2222-2222-222222222222', 'gh@example.com', '{}', '{"provider":"email","providers":["email","github"]}', now(), now());
+
+select is((select attributes from public.user_profiles where user_id = 'd1111111-1111-1111-1111-111111111111'),
+  profile_sync.default_attributes(), 'user metadata claiming admin, and an unconfirmed e-mail: the defaults');
+
+update auth.users set email_confirmed_at = now() where id = 'd1111111-1111-1111-1111-111111111111';
+select is((select attributes ->> 'department' from public.user_profiles where user_id = 'd1111111-1111-1111-1111-111111111111'),
+  'Sales', 'once confirmed, the domain''s rule applies (case-insensitively)');
+
+select is((select attributes - 'permissions' from public.user_profiles where user_id = 'd2222222-2222-2222-2222-222222222222'),
+  (profile_sync.default_attributes() - 'permissions') || '{"department":"Engineering","access_level":"internal"}',
+  'a linked provider matches');
+
+update auth.users set email_confirmed_at = now() where id = 'd2222222-2222-2222-2222-222222222222';
+select is((select attributes ->> 'department' from public.user_profiles where user_id = 'd2222222-2222-2222-2222-222222222222'),
+  'Engineering', 'a later position wins a key');
+
+update auth.users set raw_app_meta_data = raw_app_meta_data || '{"role":"admin"}' where id = 'd1111111-1111-1111-1111-111111111111';
+select is((select attributes ->> 'role' from public.user_profiles where user_id = 'd1111111-1111-1111-1111-111111111111'),
+  'admin', 'app metadata, which only the service role writes, matches by containment');
+
+select throws_ok(
+  $$insert into profile_sync.attribute_rules (email_domain, attributes) values ('@example.com', '{}')$$,
+  '23514', 'attribute rule refused: email_domain ''@example.com'' is not a domain name', 'a malformed domain is refused');
+select throws_ok(
+  $$insert into profile_sync.attribute_rules (provider, attributes) values ('google', '"admin"')$$,
+  '23514', 'attribute rule refused: attributes must be a JSON object, not string', 'attributes must be an object');
+select throws_ok(
+  $$insert into profile_sync.attribute_rules (app_metadata, attributes) values ('{}', '{}')$$,
+  '23514', 'attribute rule refused: app_metadata is an empty object, which every user contains', 'an empty match value is refused');
+
+select * from finish();
+rollback;

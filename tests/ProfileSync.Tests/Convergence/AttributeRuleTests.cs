@@ -1,0 +1,291 @@
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Npgsql;
+using ProfileSync.Tests.Support;
+
+namespace ProfileSync.Tests.Convergence;
+
+/// <summary>
+/// Initial attributes from trusted facts (profile_sync.attribute_rules): a confirmed e-mail's domain, the providers
+/// the auth server recorded, app metadata. Never from user metadata. Derived until owned, the same on every path.
+/// </summary>
+public sealed class AttributeRuleTests(PostgresCluster cluster) : IAsyncLifetime
+{
+    private const string SsoProvider = "sso:0b4c5a8e-3f1d-4c3e-9a55-6a1f1f7a2b10";
+    private TestDatabase _db = null!;
+    private ServedApp _served = null!;
+
+    public static TheoryData<string> Paths => new() { "fallback", "webhook", "replay" };
+
+    public async ValueTask InitializeAsync()
+    {
+        _db = await cluster.CreateDatabaseAsync();
+        _served = await ServedApp.StartAsync(_db.ConnectionString());
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _served.DisposeAsync();
+        await _db.DisposeAsync();
+    }
+
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public async Task A_signup_claiming_admin_in_its_user_metadata_gets_the_defaults(string path)
+    {
+        // Rules that would grant admin on app metadata or a provider: user metadata saying the same must not count.
+        await AddRuleAsync("""{"role":"admin","is_admin":true}""", appMetadata: """{"role":"admin"}""");
+        await AddRuleAsync("""{"is_super_admin":true}""", provider: "admin");
+
+        var userId = await SignUpByAsync(path, "mallory@example.com",
+            userMetadata: """{"role":"admin","is_admin":true,"provider":"admin","providers":["admin"],"department":"Board"}""");
+
+        Assert.Equal(await DefaultsAsync(), await AttributesAsync(userId));
+    }
+
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public async Task Users_are_matched_by_provider_sso_or_oauth_and_by_app_metadata_containment(string path)
+    {
+        await AddRuleAsync("""{"access_level":"internal"}""", provider: SsoProvider);
+        await AddRuleAsync("""{"department":"Engineering"}""", provider: "github");
+        await AddRuleAsync("""{"permissions":{"billing":true}}""", appMetadata: """{"plan":"enterprise"}""");
+
+        var sso = await SignUpByAsync(path, "sam@corp.example", confirmed: true,
+            appMetadata: $$"""{"provider":"{{SsoProvider}}","providers":["{{SsoProvider}}"]}""");
+        // Signed up by e-mail, then linked GitHub: the provider that matches is in providers, not provider.
+        var oauth = await SignUpByAsync(path, "octo@example.org", confirmed: true,
+            appMetadata: """{"provider":"email","providers":["email","github"]}""");
+        var enterprise = await SignUpByAsync(path, "ent@example.net",
+            appMetadata: """{"provider":"email","providers":["email"],"plan":"enterprise","seats":40}""");
+        var free = await SignUpByAsync(path, "free@example.net", appMetadata: """{"provider":"email","providers":["email"],"plan":"free"}""");
+
+        Assert.Equal(await WithDefaultsAsync("""{"access_level":"internal"}"""), await AttributesAsync(sso));
+        Assert.Equal(await WithDefaultsAsync("""{"department":"Engineering"}"""), await AttributesAsync(oauth));
+        Assert.Equal(await WithDefaultsAsync("""{"permissions":{"billing":true}}"""), await AttributesAsync(enterprise));
+        Assert.Equal(await DefaultsAsync(), await AttributesAsync(free));
+        Assert.Equal(await Truth.DerivedAsync(_db), await Truth.ProfilesAsync(_db));
+    }
+
+    [Theory]
+    [InlineData("fallback")]
+    [InlineData("webhook")]
+    [InlineData("reconcile")]
+    public async Task An_unconfirmed_email_in_a_rules_domain_gets_the_defaults_and_the_rules_attributes_once_confirmed(string path)
+    {
+        await AddRuleAsync("""{"department":"Sales"}""", emailDomain: "Example.COM");
+        await _db.ExecuteAsync($"update profile_sync.settings set fallback_trigger_enabled = {path == "fallback"}");
+        var userId = await _db.SignUpLikeSupabaseAuthAsync("New.Hire@EXAMPLE.com", "New Hire");
+        if (path != "fallback")
+        {
+            Assert.Equal(HttpStatusCode.OK, (await _served.SendAsync(SupabaseEvents.Insert(userId))).Status);
+        }
+
+        Assert.Equal(await DefaultsAsync(), await AttributesAsync(userId));
+
+        await _db.UpdateUserAsync(userId, "email_confirmed_at = now()");
+        switch (path)
+        {
+            case "webhook":
+                Assert.Equal((HttpStatusCode.OK, "updated"), await _served.SendAsync(SupabaseEvents.Update(userId)));
+                break;
+            case "reconcile": // no event delivered: the timer's reconcile finds it
+                await ReconcileTimer.RunAsync(_db.ConnectionString());
+                break;
+        }
+
+        Assert.Equal(await WithDefaultsAsync("""{"department":"Sales"}"""), await AttributesAsync(userId));
+    }
+
+    [Fact]
+    public async Task Rules_merge_over_the_defaults_in_position_order_then_id_and_replace_top_level_keys()
+    {
+        await AddRuleAsync("""{"department":"Late","access_level":"high"}""", position: 20, provider: "email");
+        await AddRuleAsync("""{"department":"Early","role":"agent","permissions":{"a":true}}""", position: 10, provider: "email");
+        await AddRuleAsync("""{"permissions":{"b":true}}""", position: 10, provider: "email"); // same position, later id
+        await AddRuleAsync("""{"department":"Nobody"}""", position: 30, provider: "phone");
+
+        var userId = await SignUpByAsync("fallback", "merge@example.com");
+
+        Assert.Equal(
+            await WithDefaultsAsync("""{"role":"agent","department":"Late","access_level":"high","permissions":{"b":true}}"""),
+            await AttributesAsync(userId));
+    }
+
+    [Fact]
+    public async Task An_admins_attributes_survive_confirmation_rule_changes_events_and_replays_until_handed_back()
+    {
+        await AddRuleAsync("""{"department":"Sales"}""", emailDomain: "example.com");
+        var userId = await SignUpByAsync("fallback", "kept@example.com");
+        await _db.AsApiRoleAsync("service_role", """{"role":"service_role"}""",
+            $$"""update public.user_profiles set attributes = '{"role":"manager"}' where user_id = '{{userId}}' returning user_id""");
+
+        await _db.UpdateUserAsync(userId, "email_confirmed_at = now()");
+        await AddRuleAsync("""{"role":"everyone"}""");
+        await _db.ExecuteAsync("""update profile_sync.settings set default_attributes = default_attributes || '{"department":"New"}'""");
+        Assert.Equal(HttpStatusCode.OK, (await _served.SendAsync(SupabaseEvents.Update(userId))).Status);
+        Assert.Equal(0, (await CliRunner.RunAsync("replay", "--connection", _db.ConnectionString())).ExitCode);
+        await ReconcileTimer.RunAsync(_db.ConnectionString());
+        await _db.ExecuteAsync("select * from profile_sync.reconcile()");
+
+        Assert.Equal(Canonical("""{"role":"manager"}"""), await AttributesAsync(userId));
+
+        // Handed back: the defaults and every matching rule, at once.
+        await _db.ExecuteAsync("update public.user_profiles set attributes = null where user_id = $1", "postgres", userId);
+        Assert.Equal(await WithDefaultsAsync("""{"department":"Sales","role":"everyone"}"""), await AttributesAsync(userId));
+        Assert.Equal("{}", await _db.ScalarAsync<string>("select owned_fields::text from public.user_profiles where user_id = $1", "postgres", userId));
+    }
+
+    [Fact]
+    public async Task A_new_rule_reaches_derived_profiles_at_the_next_reconcile_and_status_and_the_dry_run_count_them_first()
+    {
+        var sales = new List<Guid>();
+        for (var i = 0; i < 3; i++)
+        {
+            sales.Add(await SignUpByAsync("fallback", $"rep{i}@example.com", confirmed: true));
+        }
+
+        var unconfirmed = await SignUpByAsync("fallback", "later@example.com");
+        var elsewhere = await SignUpByAsync("fallback", "someone@elsewhere.org", confirmed: true);
+        var owned = await SignUpByAsync("fallback", "boss@example.com", confirmed: true);
+        await _db.ExecuteAsync("""update public.user_profiles set attributes = '{"role":"owner"}' where user_id = $1""", "postgres", owned);
+        var before = await Truth.ProfilesAsync(_db);
+
+        await AddRuleAsync("""{"department":"Sales"}""", emailDomain: "example.com");
+
+        var (_, statusOutput, _) = await CliRunner.RunAsync("status", "--json", "--connection", _db.ConnectionString());
+        var status = JsonDocument.Parse(statusOutput).RootElement;
+        Assert.Equal(3, status.GetProperty("staleProfiles").GetInt64());
+        Assert.Equal(3, status.GetProperty("staleFields").GetProperty("attributes").GetInt64());
+        var (_, dryRunOutput, _) = await CliRunner.RunAsync("replay", "--dry-run", "--json", "--connection", _db.ConnectionString());
+        Assert.Equal(3, JsonDocument.Parse(dryRunOutput).RootElement.GetProperty("stale").GetInt64());
+        Assert.Equal(before, await Truth.ProfilesAsync(_db));
+
+        await ReconcileTimer.RunAsync(_db.ConnectionString());
+
+        var sold = await WithDefaultsAsync("""{"department":"Sales"}""");
+        foreach (var userId in sales)
+        {
+            Assert.Equal(sold, await AttributesAsync(userId));
+        }
+
+        Assert.Equal(await DefaultsAsync(), await AttributesAsync(unconfirmed));
+        Assert.Equal(await DefaultsAsync(), await AttributesAsync(elsewhere));
+        Assert.Equal(Canonical("""{"role":"owner"}"""), await AttributesAsync(owned));
+    }
+
+    [Theory]
+    [InlineData("""{"email_domain":"example.com","attributes":[1,2]}""", "attributes must be a JSON object, not array")]
+    [InlineData("""{"email_domain":"example.com","attributes":"Sales"}""", "attributes must be a JSON object, not string")]
+    [InlineData("""{"email_domain":"","attributes":{}}""", "email_domain is empty")]
+    [InlineData("""{"email_domain":"@example.com","attributes":{}}""", "email_domain '@example.com' is not a domain name")]
+    [InlineData("""{"email_domain":"ana@example.com","attributes":{}}""", "email_domain 'ana@example.com' is not a domain name")]
+    [InlineData("""{"email_domain":"https://example.com","attributes":{}}""", "email_domain 'https://example.com' is not a domain name")]
+    [InlineData("""{"email_domain":"example","attributes":{}}""", "email_domain 'example' is not a domain name")]
+    [InlineData("""{"email_domain":"exa mple.com","attributes":{}}""", "email_domain 'exa mple.com' is not a domain name")]
+    [InlineData("""{"email_domain":"-example.com","attributes":{}}""", "email_domain '-example.com' is not a domain name")]
+    [InlineData("""{"provider":"  ","attributes":{}}""", "provider is empty")]
+    [InlineData("""{"provider":"google ","attributes":{}}""", "provider 'google ' contains white space")]
+    [InlineData("""{"app_metadata":{},"attributes":{}}""", "app_metadata is an empty object, which every user contains")]
+    [InlineData("""{"app_metadata":["plan"],"attributes":{}}""", "app_metadata must be a JSON object, not array")]
+    public async Task Invalid_rules_are_refused_by_the_tables_constraint_with_a_message_that_says_what_is_wrong(string rule, string problem)
+    {
+        var error = await Assert.ThrowsAsync<PostgresException>(() => _db.ExecuteAsync(
+            """
+            insert into profile_sync.attribute_rules (email_domain, provider, app_metadata, attributes)
+            select r.email_domain, r.provider, r.app_metadata, r.attributes
+            from jsonb_to_record($1::jsonb) as r(email_domain text, provider text, app_metadata jsonb, attributes jsonb)
+            """,
+            "postgres", rule));
+
+        Assert.Equal((PostgresErrorCodes.CheckViolation, "attribute_rules_valid"), (error.SqlState, error.ConstraintName));
+        Assert.Contains("attribute rule refused: " + problem, error.MessageText, StringComparison.Ordinal);
+        Assert.False(string.IsNullOrEmpty(error.Hint));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("select count(*) from profile_sync.attribute_rules"));
+    }
+
+    [Fact]
+    public async Task A_rule_without_attributes_is_refused_and_a_rule_update_is_checked_too()
+    {
+        var missing = await Assert.ThrowsAsync<PostgresException>(() =>
+            _db.ExecuteAsync("insert into profile_sync.attribute_rules (email_domain) values ('example.com')"));
+        Assert.Equal((PostgresErrorCodes.NotNullViolation, "attributes"), (missing.SqlState, missing.ColumnName));
+
+        await AddRuleAsync("""{"department":"Sales"}""", emailDomain: "example.com");
+        var update = await Assert.ThrowsAsync<PostgresException>(() =>
+            _db.ExecuteAsync("update profile_sync.attribute_rules set email_domain = 'sales@example.com'"));
+        Assert.Equal("attribute_rules_valid", update.ConstraintName);
+    }
+
+    [Theory]
+    [InlineData("service_role")]
+    [InlineData("authenticated")]
+    [InlineData("anon")]
+    public async Task Only_the_owner_changes_rules_no_api_role_reads_or_writes_them(string role)
+    {
+        var error = await Assert.ThrowsAsync<PostgresException>(() => _db.AsApiRoleAsync(role, $$"""{"role":"{{role}}"}""",
+            """insert into profile_sync.attribute_rules (attributes) values ('{"role":"admin"}') returning null::uuid"""));
+        Assert.Equal(PostgresErrorCodes.InsufficientPrivilege, error.SqlState);
+    }
+
+    /// <summary>A user, with a profile made by one path: the fallback trigger at commit, an INSERT webhook, or replay.</summary>
+    private async Task<Guid> SignUpByAsync(
+        string path, string email, bool confirmed = false, string appMetadata = """{"provider":"email","providers":["email"]}""",
+        string userMetadata = "{}")
+    {
+        await _db.ExecuteAsync($"update profile_sync.settings set fallback_trigger_enabled = {path == "fallback"}");
+        var userId = Guid.NewGuid();
+        await _db.ExecuteAsync(
+            """
+            insert into auth.users (instance_id, id, aud, role, email, raw_user_meta_data, raw_app_meta_data, email_confirmed_at, created_at, updated_at)
+            values ('00000000-0000-0000-0000-000000000000', $1, 'authenticated', 'authenticated', $2, $3::jsonb, $4::jsonb,
+                    case when $5 then now() end, now(), now())
+            """,
+            "supabase_auth_admin", userId, email, userMetadata, appMetadata, confirmed);
+        switch (path)
+        {
+            case "webhook":
+                Assert.Equal((HttpStatusCode.OK, "created"), await _served.SendAsync(SupabaseEvents.Insert(userId)));
+                break;
+            case "replay":
+                Assert.Equal(0, (await CliRunner.RunAsync("replay", "--user-id", userId.ToString(), "--connection", _db.ConnectionString())).ExitCode);
+                break;
+        }
+
+        Assert.Equal(path == "fallback" ? "auth_trigger" : path, (await _db.ProfileAsync(userId))?.CreatedVia);
+        return userId;
+    }
+
+    private Task AddRuleAsync(string attributes, int position = 0, string? emailDomain = null, string? provider = null, string? appMetadata = null) =>
+        _db.ExecuteAsync(
+            "insert into profile_sync.attribute_rules (position, email_domain, provider, app_metadata, attributes) values ($1, $2, $3, $4::jsonb, $5::jsonb)",
+            "postgres", position, emailDomain, provider, appMetadata, attributes);
+
+    private async Task<string> DefaultsAsync() => await WithDefaultsAsync("{}");
+
+    /// <summary>The defaults with these top-level keys replaced or added, as a matching rule gives them.</summary>
+    private async Task<string> WithDefaultsAsync(string keys)
+    {
+        var merged = JsonNode.Parse(await _db.ScalarAsync<string>("select default_attributes::text from profile_sync.settings"))!.AsObject();
+        foreach (var (key, value) in JsonNode.Parse(keys)!.AsObject())
+        {
+            merged[key] = value?.DeepClone();
+        }
+
+        return Canonical(merged);
+    }
+
+    private async Task<string> AttributesAsync(Guid userId) => Canonical((await _db.ProfileAsync(userId))!.Attributes);
+
+    private static string Canonical(string json) => Canonical(JsonNode.Parse(json));
+
+    /// <summary>JSON with its keys in order: two objects with the same keys and values read the same.</summary>
+    private static string Canonical(JsonNode? node) => node switch
+    {
+        JsonObject o => "{" + string.Join(",", o.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => JsonSerializer.Serialize(p.Key) + ":" + Canonical(p.Value))) + "}",
+        JsonArray a => "[" + string.Join(",", a.Select(Canonical)) + "]",
+        null => "null",
+        _ => node.ToJsonString(),
+    };
+}
