@@ -120,7 +120,15 @@ public static class AuthEventParser
     private static Guid RowId(JsonElement root, string where) => RequiredGuid(RequiredObject(root, where), "id", where);
 
     // Values from the body go back in answers and logs.
-    private static string Echo(string value) => PrintableText.Bounded(value);
+    /// <summary>
+    /// A schema, table or type name as sent, when it reads as a name; anything else (an e-mail pasted into the type,
+    /// a payload) is never echoed into an answer or a log line.
+    /// </summary>
+    private static string Echo(string value) =>
+        value.Length is > 0 and <= 63 && (char.IsAsciiLetter(value[0]) || value[0] == '_')
+            && value.All(c => char.IsAsciiLetterOrDigit(c) || c == '_')
+            ? value
+            : "(not a name)";
 
     private static string RequiredString(JsonElement root, string name) =>
         root.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String

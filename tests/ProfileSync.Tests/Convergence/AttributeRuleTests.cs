@@ -10,25 +10,11 @@ namespace ProfileSync.Tests.Convergence;
 /// Initial attributes from trusted facts (profile_sync.attribute_rules): a confirmed e-mail's domain, the providers
 /// the auth server recorded, app metadata. Never from user metadata. Derived until owned, the same on every path.
 /// </summary>
-public sealed class AttributeRuleTests(PostgresCluster cluster) : IAsyncLifetime
+public sealed class AttributeRuleTests(PostgresCluster cluster) : ServedDatabaseTest(cluster)
 {
     private const string SsoProvider = "sso:0b4c5a8e-3f1d-4c3e-9a55-6a1f1f7a2b10";
-    private TestDatabase _db = null!;
-    private ServedApp _served = null!;
 
     public static TheoryData<string> Paths => new() { "fallback", "webhook", "replay" };
-
-    public async ValueTask InitializeAsync()
-    {
-        _db = await cluster.CreateDatabaseAsync();
-        _served = await ServedApp.StartAsync(_db.ConnectionString());
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await _served.DisposeAsync();
-        await _db.DisposeAsync();
-    }
 
     [Theory]
     [MemberData(nameof(Paths))]
@@ -65,7 +51,7 @@ public sealed class AttributeRuleTests(PostgresCluster cluster) : IAsyncLifetime
         Assert.Equal(await WithDefaultsAsync("""{"department":"Engineering"}"""), await AttributesAsync(oauth));
         Assert.Equal(await WithDefaultsAsync("""{"permissions":{"billing":true}}"""), await AttributesAsync(enterprise));
         Assert.Equal(await DefaultsAsync(), await AttributesAsync(free));
-        Assert.Equal(await Truth.DerivedAsync(_db), await Truth.ProfilesAsync(_db));
+        Assert.Equal(await Truth.DerivedAsync(Db), await Truth.ProfilesAsync(Db));
     }
 
     [Theory]
@@ -75,23 +61,23 @@ public sealed class AttributeRuleTests(PostgresCluster cluster) : IAsyncLifetime
     public async Task An_unconfirmed_email_in_a_rules_domain_gets_the_defaults_and_the_rules_attributes_once_confirmed(string path)
     {
         await AddRuleAsync("""{"department":"Sales"}""", emailDomain: "Example.COM");
-        await _db.ExecuteAsync($"update profile_sync.settings set fallback_trigger_enabled = {path == "fallback"}");
-        var userId = await _db.SignUpLikeSupabaseAuthAsync("New.Hire@EXAMPLE.com", "New Hire");
+        await Db.ExecuteAsync($"update profile_sync.settings set fallback_trigger_enabled = {path == "fallback"}");
+        var userId = await Db.SignUpLikeSupabaseAuthAsync("New.Hire@EXAMPLE.com", "New Hire");
         if (path != "fallback")
         {
-            Assert.Equal(HttpStatusCode.OK, (await _served.SendAsync(SupabaseEvents.Insert(userId))).Status);
+            Assert.Equal(HttpStatusCode.OK, (await Served.SendAsync(SupabaseEvents.Insert(userId))).Status);
         }
 
         Assert.Equal(await DefaultsAsync(), await AttributesAsync(userId));
 
-        await _db.UpdateUserAsync(userId, "email_confirmed_at = now()");
+        await Db.UpdateUserAsync(userId, "email_confirmed_at = now()");
         switch (path)
         {
             case "webhook":
-                Assert.Equal((HttpStatusCode.OK, "updated"), await _served.SendAsync(SupabaseEvents.Update(userId)));
+                Assert.Equal((HttpStatusCode.OK, "updated"), await Served.SendAsync(SupabaseEvents.Update(userId)));
                 break;
             case "reconcile": // no event delivered: the timer's reconcile finds it
-                await ReconcileTimer.RunAsync(_db.ConnectionString());
+                await ReconcileTimer.RunAsync(Db.ConnectionString());
                 break;
         }
 
@@ -118,23 +104,23 @@ public sealed class AttributeRuleTests(PostgresCluster cluster) : IAsyncLifetime
     {
         await AddRuleAsync("""{"department":"Sales"}""", emailDomain: "example.com");
         var userId = await SignUpByAsync("fallback", "kept@example.com");
-        await _db.AsApiRoleAsync("service_role", """{"role":"service_role"}""",
+        await Db.AsApiRoleAsync("service_role", """{"role":"service_role"}""",
             $$"""update public.user_profiles set attributes = '{"role":"manager"}' where user_id = '{{userId}}' returning user_id""");
 
-        await _db.UpdateUserAsync(userId, "email_confirmed_at = now()");
+        await Db.UpdateUserAsync(userId, "email_confirmed_at = now()");
         await AddRuleAsync("""{"role":"everyone"}""");
-        await _db.ExecuteAsync("""update profile_sync.settings set default_attributes = default_attributes || '{"department":"New"}'""");
-        Assert.Equal(HttpStatusCode.OK, (await _served.SendAsync(SupabaseEvents.Update(userId))).Status);
-        Assert.Equal(0, (await CliRunner.RunAsync("replay", "--connection", _db.ConnectionString())).ExitCode);
-        await ReconcileTimer.RunAsync(_db.ConnectionString());
-        await _db.ExecuteAsync("select * from profile_sync.reconcile()");
+        await Db.ExecuteAsync("""update profile_sync.settings set default_attributes = default_attributes || '{"department":"New"}'""");
+        Assert.Equal(HttpStatusCode.OK, (await Served.SendAsync(SupabaseEvents.Update(userId))).Status);
+        Assert.Equal(0, (await CliRunner.RunAsync("replay", "--connection", Db.ConnectionString())).ExitCode);
+        await ReconcileTimer.RunAsync(Db.ConnectionString());
+        await Db.ExecuteAsync("select * from profile_sync.reconcile()");
 
         Assert.Equal(Canonical("""{"role":"manager"}"""), await AttributesAsync(userId));
 
         // Handed back: the defaults and every matching rule, at once.
-        await _db.ExecuteAsync("update public.user_profiles set attributes = null where user_id = $1", "postgres", userId);
+        await Db.ExecuteAsync("update public.user_profiles set attributes = null where user_id = $1", "postgres", userId);
         Assert.Equal(await WithDefaultsAsync("""{"department":"Sales","role":"everyone"}"""), await AttributesAsync(userId));
-        Assert.Equal("{}", await _db.ScalarAsync<string>("select owned_fields::text from public.user_profiles where user_id = $1", "postgres", userId));
+        Assert.Equal("{}", await Db.ScalarAsync<string>("select owned_fields::text from public.user_profiles where user_id = $1", "postgres", userId));
     }
 
     [Fact]
@@ -149,20 +135,20 @@ public sealed class AttributeRuleTests(PostgresCluster cluster) : IAsyncLifetime
         var unconfirmed = await SignUpByAsync("fallback", "later@example.com");
         var elsewhere = await SignUpByAsync("fallback", "someone@elsewhere.org", confirmed: true);
         var owned = await SignUpByAsync("fallback", "boss@example.com", confirmed: true);
-        await _db.ExecuteAsync("""update public.user_profiles set attributes = '{"role":"owner"}' where user_id = $1""", "postgres", owned);
-        var before = await Truth.ProfilesAsync(_db);
+        await Db.ExecuteAsync("""update public.user_profiles set attributes = '{"role":"owner"}' where user_id = $1""", "postgres", owned);
+        var before = await Truth.ProfilesAsync(Db);
 
         await AddRuleAsync("""{"department":"Sales"}""", emailDomain: "example.com");
 
-        var (_, statusOutput, _) = await CliRunner.RunAsync("status", "--json", "--connection", _db.ConnectionString());
+        var (_, statusOutput, _) = await CliRunner.RunAsync("status", "--json", "--connection", Db.ConnectionString());
         var status = JsonDocument.Parse(statusOutput).RootElement;
         Assert.Equal(3, status.GetProperty("staleProfiles").GetInt64());
         Assert.Equal(3, status.GetProperty("staleFields").GetProperty("attributes").GetInt64());
-        var (_, dryRunOutput, _) = await CliRunner.RunAsync("replay", "--dry-run", "--json", "--connection", _db.ConnectionString());
+        var (_, dryRunOutput, _) = await CliRunner.RunAsync("replay", "--dry-run", "--json", "--connection", Db.ConnectionString());
         Assert.Equal(3, JsonDocument.Parse(dryRunOutput).RootElement.GetProperty("stale").GetInt64());
-        Assert.Equal(before, await Truth.ProfilesAsync(_db));
+        Assert.Equal(before, await Truth.ProfilesAsync(Db));
 
-        await ReconcileTimer.RunAsync(_db.ConnectionString());
+        await ReconcileTimer.RunAsync(Db.ConnectionString());
 
         var sold = await WithDefaultsAsync("""{"department":"Sales"}""");
         foreach (var userId in sales)
@@ -191,7 +177,7 @@ public sealed class AttributeRuleTests(PostgresCluster cluster) : IAsyncLifetime
     [InlineData("""{"app_metadata":["plan"],"attributes":{}}""", "app_metadata must be a JSON object, not array")]
     public async Task Invalid_rules_are_refused_by_the_tables_constraint_with_a_message_that_says_what_is_wrong(string rule, string problem)
     {
-        var error = await Assert.ThrowsAsync<PostgresException>(() => _db.ExecuteAsync(
+        var error = await Assert.ThrowsAsync<PostgresException>(() => Db.ExecuteAsync(
             """
             insert into profile_sync.attribute_rules (email_domain, provider, app_metadata, attributes)
             select r.email_domain, r.provider, r.app_metadata, r.attributes
@@ -202,19 +188,19 @@ public sealed class AttributeRuleTests(PostgresCluster cluster) : IAsyncLifetime
         Assert.Equal((PostgresErrorCodes.CheckViolation, "attribute_rules_valid"), (error.SqlState, error.ConstraintName));
         Assert.Contains("attribute rule refused: " + problem, error.MessageText, StringComparison.Ordinal);
         Assert.False(string.IsNullOrEmpty(error.Hint));
-        Assert.Equal(0L, await _db.ScalarAsync<long>("select count(*) from profile_sync.attribute_rules"));
+        Assert.Equal(0L, await Db.ScalarAsync<long>("select count(*) from profile_sync.attribute_rules"));
     }
 
     [Fact]
     public async Task A_rule_without_attributes_is_refused_and_a_rule_update_is_checked_too()
     {
         var missing = await Assert.ThrowsAsync<PostgresException>(() =>
-            _db.ExecuteAsync("insert into profile_sync.attribute_rules (email_domain) values ('example.com')"));
+            Db.ExecuteAsync("insert into profile_sync.attribute_rules (email_domain) values ('example.com')"));
         Assert.Equal((PostgresErrorCodes.NotNullViolation, "attributes"), (missing.SqlState, missing.ColumnName));
 
         await AddRuleAsync("""{"department":"Sales"}""", emailDomain: "example.com");
         var update = await Assert.ThrowsAsync<PostgresException>(() =>
-            _db.ExecuteAsync("update profile_sync.attribute_rules set email_domain = 'sales@example.com'"));
+            Db.ExecuteAsync("update profile_sync.attribute_rules set email_domain = 'sales@example.com'"));
         Assert.Equal("attribute_rules_valid", update.ConstraintName);
     }
 
@@ -224,7 +210,7 @@ public sealed class AttributeRuleTests(PostgresCluster cluster) : IAsyncLifetime
     [InlineData("anon")]
     public async Task Only_the_owner_changes_rules_no_api_role_reads_or_writes_them(string role)
     {
-        var error = await Assert.ThrowsAsync<PostgresException>(() => _db.AsApiRoleAsync(role, $$"""{"role":"{{role}}"}""",
+        var error = await Assert.ThrowsAsync<PostgresException>(() => Db.AsApiRoleAsync(role, $$"""{"role":"{{role}}"}""",
             """insert into profile_sync.attribute_rules (attributes) values ('{"role":"admin"}') returning null::uuid"""));
         Assert.Equal(PostgresErrorCodes.InsufficientPrivilege, error.SqlState);
     }
@@ -234,9 +220,9 @@ public sealed class AttributeRuleTests(PostgresCluster cluster) : IAsyncLifetime
         string path, string email, bool confirmed = false, string appMetadata = """{"provider":"email","providers":["email"]}""",
         string userMetadata = "{}")
     {
-        await _db.ExecuteAsync($"update profile_sync.settings set fallback_trigger_enabled = {path == "fallback"}");
+        await Db.ExecuteAsync($"update profile_sync.settings set fallback_trigger_enabled = {path == "fallback"}");
         var userId = Guid.NewGuid();
-        await _db.ExecuteAsync(
+        await Db.ExecuteAsync(
             """
             insert into auth.users (instance_id, id, aud, role, email, raw_user_meta_data, raw_app_meta_data, email_confirmed_at, created_at, updated_at)
             values ('00000000-0000-0000-0000-000000000000', $1, 'authenticated', 'authenticated', $2, $3::jsonb, $4::jsonb,
@@ -246,19 +232,19 @@ public sealed class AttributeRuleTests(PostgresCluster cluster) : IAsyncLifetime
         switch (path)
         {
             case "webhook":
-                Assert.Equal((HttpStatusCode.OK, "created"), await _served.SendAsync(SupabaseEvents.Insert(userId)));
+                Assert.Equal((HttpStatusCode.OK, "created"), await Served.SendAsync(SupabaseEvents.Insert(userId)));
                 break;
             case "replay":
-                Assert.Equal(0, (await CliRunner.RunAsync("replay", "--user-id", userId.ToString(), "--connection", _db.ConnectionString())).ExitCode);
+                Assert.Equal(0, (await CliRunner.RunAsync("replay", "--user-id", userId.ToString(), "--connection", Db.ConnectionString())).ExitCode);
                 break;
         }
 
-        Assert.Equal(path == "fallback" ? "auth_trigger" : path, (await _db.ProfileAsync(userId))?.CreatedVia);
+        Assert.Equal(path == "fallback" ? "auth_trigger" : path, (await Db.ProfileAsync(userId))?.CreatedVia);
         return userId;
     }
 
     private Task AddRuleAsync(string attributes, int position = 0, string? emailDomain = null, string? provider = null, string? appMetadata = null) =>
-        _db.ExecuteAsync(
+        Db.ExecuteAsync(
             "insert into profile_sync.attribute_rules (position, email_domain, provider, app_metadata, attributes) values ($1, $2, $3, $4::jsonb, $5::jsonb)",
             "postgres", position, emailDomain, provider, appMetadata, attributes);
 
@@ -267,7 +253,7 @@ public sealed class AttributeRuleTests(PostgresCluster cluster) : IAsyncLifetime
     /// <summary>The defaults with these top-level keys replaced or added, as a matching rule gives them.</summary>
     private async Task<string> WithDefaultsAsync(string keys)
     {
-        var merged = JsonNode.Parse(await _db.ScalarAsync<string>("select default_attributes::text from profile_sync.settings"))!.AsObject();
+        var merged = JsonNode.Parse(await Db.ScalarAsync<string>("select default_attributes::text from profile_sync.settings"))!.AsObject();
         foreach (var (key, value) in JsonNode.Parse(keys)!.AsObject())
         {
             merged[key] = value?.DeepClone();
@@ -276,7 +262,7 @@ public sealed class AttributeRuleTests(PostgresCluster cluster) : IAsyncLifetime
         return Canonical(merged);
     }
 
-    private async Task<string> AttributesAsync(Guid userId) => Canonical((await _db.ProfileAsync(userId))!.Attributes);
+    private async Task<string> AttributesAsync(Guid userId) => Canonical((await Db.ProfileAsync(userId))!.Attributes);
 
     private static string Canonical(string json) => Canonical(JsonNode.Parse(json));
 

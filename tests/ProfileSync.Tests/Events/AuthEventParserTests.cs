@@ -70,6 +70,19 @@ public sealed class AuthEventParserTests
     }
 
     [Theory]
+    [InlineData("""{"type":"UPDAfuzz-body@example.com","table":"users","schema":"auth","record":{"id":"2f7c1a4e-0d5b-4c8e-9a31-6b2f1e3d4c5a"}}""", "event type '(not a name)'")]
+    [InlineData("""{"type":"INSERT","table":"users ana@example.com","schema":"auth","record":{"id":"2f7c1a4e-0d5b-4c8e-9a31-6b2f1e3d4c5a"}}""", "events of auth.(not a name)")]
+    [InlineData("""{"type":"INSERT","table":"users","schema":"{\"email\":\"ana@example.com\"}","record":{"id":"2f7c1a4e-0d5b-4c8e-9a31-6b2f1e3d4c5a"}}""", "events of (not a name).users")]
+    public void Names_that_are_not_names_are_never_echoed(string body, string problem)
+    {
+        var result = Parse(body);
+
+        Assert.Equal(ParseStatus.Unsupported, result.Status);
+        Assert.Contains(problem, result.Problem, StringComparison.Ordinal);
+        Assert.DoesNotContain("example", result.Problem, StringComparison.Ordinal);
+    }
+
+    [Theory]
     [InlineData("", "not JSON")]
     [InlineData("{", "not JSON")]
     [InlineData("[]", "not a JSON object")]
