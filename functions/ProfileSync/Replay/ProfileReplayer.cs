@@ -77,9 +77,11 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
     // An arbitrary constant that names "profile replay" among advisory locks.
     private const long LockKey = 0x5052_4F46_5245_504C; // "PROFREPL"
 
-    // One pass over the batch's users finds what drifted; only those go to profile_sync.converge(), which locks them,
-    // reads them again and writes. A batch covers the id range (after, last user]: profiles in that range whose user
-    // is gone are its orphans (the last batch's range is open-ended). A created_at window cannot match orphans.
+    // A batch hands all of its users to profile_sync.converge(), which reads each once under its lock and writes what
+    // drifted; its outcomes are the counts (on a dry run, what it would do). Batches run when much drifted, so a first
+    // pass to pick out the drifted users would read most of them twice. A batch covers the id range (after, last
+    // user]: profiles in that range whose user is gone are its orphans (the last batch's range is open-ended). A
+    // created_at window cannot match orphans.
     private const string BatchSql = """
         with ids as materialized (
           select u.id
@@ -90,10 +92,6 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
             and ($5::timestamptz is null or u.created_at < $5)
           order by u.id
           limit $2
-        ), batch as (
-          -- Joined on the batch's ids: one index probe per user, never a pass over every profile.
-          select s.user_id, s.has_profile, s.stale_fields <> '{}' as stale
-          from ids i join profile_sync.profile_state s on s.user_id = i.id
         ), bounds as (
           select (select i.id from ids i order by i.id desc limit 1) as last_id,
                  (select count(*) from ids) as scanned, (select count(*) from ids) < $2 as final
@@ -104,19 +102,17 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
             and ($3::uuid[] is null or p.user_id = any($3))
             and $4::timestamptz is null and $5::timestamptz is null
             and not exists (select 1 from auth.users u where u.id = p.user_id)
-        ), converged as (
+        ), converged as materialized (
           select c.outcome
-          from profile_sync.converge(
-            array(select b.user_id from batch b where not b.has_profile or b.stale union all select o.user_id from orphans o),
-            'replay', $6) c
+          from profile_sync.converge(array(select i.id from ids i union all select o.user_id from orphans o), 'replay', $6) c
         )
         select bounds.last_id, bounds.scanned,
-               (select count(*) from batch b where not b.has_profile),
-               (select count(*) from batch b where b.stale),
-               (select count(*) from orphans),
-               (select count(*) filter (where c.outcome = 'created') from converged c),
-               (select count(*) filter (where c.outcome = 'updated') from converged c),
-               (select count(*) filter (where c.outcome = 'deleted') from converged c)
+               (select count(*) from converged c where c.outcome = 'created'),
+               (select count(*) from converged c where c.outcome = 'updated'),
+               (select count(*) from converged c where c.outcome = 'deleted'),
+               (select count(*) from converged c where c.outcome = 'created'),
+               (select count(*) from converged c where c.outcome = 'updated'),
+               (select count(*) from converged c where c.outcome = 'deleted')
         from bounds
         """;
 

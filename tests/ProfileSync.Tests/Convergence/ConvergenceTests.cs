@@ -58,6 +58,27 @@ public sealed class ConvergenceTests(PostgresCluster cluster) : WebhookPathTest(
     }
 
     [Fact]
+    public async Task In_batches_a_dry_run_counts_what_the_run_then_does_and_writes_nothing()
+    {
+        var gone = await Db.SignUpAsync(email: "gone@example.com");
+        await DriftAsync();
+        await OrphanAsync(gone);
+        await Db.SignUpAsync(email: "missing@example.com");
+        var before = await Truth.ProfilesAsync(Db);
+        using var services = TestServices.Build(Db.ConnectionString());
+        var replayer = services.GetRequiredService<ProfileReplayer>();
+
+        // More drifted than a batch holds: the replay goes batch by batch, each converging all of its users.
+        var dryRun = await replayer.RunAsync(new ReplayRequest(new ReplayScope(), DryRun: true, BatchSize: 2));
+        Assert.Equal(before, await Truth.ProfilesAsync(Db));
+        var run = await replayer.RunAsync(new ReplayRequest(new ReplayScope(), BatchSize: 2));
+
+        Assert.Equal((6L, 1L, 0L, 5L, 0L, 1L, 0L), (dryRun.Scanned, dryRun.Missing, dryRun.Created, dryRun.Stale, dryRun.Refreshed, dryRun.Orphaned, dryRun.Removed));
+        Assert.Equal((6L, 1L, 1L, 5L, 5L, 1L, 1L), (run.Scanned, run.Missing, run.Created, run.Stale, run.Refreshed, run.Orphaned, run.Removed));
+        Assert.Equal(await Truth.DerivedAsync(Db), await Truth.ProfilesAsync(Db));
+    }
+
+    [Fact]
     public async Task Replay_removes_profiles_whose_user_is_gone_in_every_batch_and_after_the_last()
     {
         // Users in id order; the orphans sit before, between and after them, so batches of 2 meet each kind of range.
