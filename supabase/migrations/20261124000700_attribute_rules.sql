@@ -77,34 +77,76 @@ comment on column profile_sync.attribute_rules.attributes is 'Merged over the de
 alter table profile_sync.attribute_rules enable row level security;
 revoke all on profile_sync.attribute_rules from public, anon, authenticated, service_role;
 
--- Merges JSON objects in the aggregate's order, later keys over earlier ones: jsonb's || as an aggregate; null when
--- nothing matched.
-do $$
-begin
-  if pg_catalog.to_regprocedure('profile_sync.merge_objects(jsonb)') is null then
-    create aggregate profile_sync.merge_objects(jsonb) (sfunc = pg_catalog.jsonb_concat, stype = jsonb, parallel = safe);
-  end if;
-end $$;
-revoke all on function profile_sync.merge_objects(jsonb) from public, anon, authenticated, service_role;
+-- The rules in the order they apply, as one value: a trigger keeps it after every change of the rules, so a query
+-- reads it once (one row) instead of querying the rules for each user it maps. Each rule is
+-- [email_domain (lower case), provider, app_metadata, attributes]. No row: no rules. Do not edit it by hand.
+create table if not exists profile_sync.attribute_rules_in_order (
+  singleton boolean primary key default true check (singleton),
+  rules jsonb not null check (pg_catalog.jsonb_typeof(rules) = 'array')
+);
+alter table profile_sync.attribute_rules_in_order enable row level security;
+revoke all on profile_sync.attribute_rules_in_order from public, anon, authenticated, service_role;
 
--- The matching rules' attributes, merged in order; null when none matches. A function, not a subquery in the view:
--- a correlated subquery would keep every query of the view from running in parallel, rules or not. Names and
--- operators are schema-qualified (no search_path clause, which would cost every call).
-create or replace function profile_sync.rule_attributes(user_email text, user_email_confirmed_at timestamptz, user_app_metadata jsonb)
-returns jsonb
-language sql stable parallel safe
+create or replace function profile_sync.order_attribute_rules()
+returns trigger
+language plpgsql security definer
+set search_path = ''
 as $$
-  select profile_sync.merge_objects(r.attributes order by r.position, r.id)
+begin
+  -- One change at a time; each rebuild reads the rules as committed by the changes before it (READ COMMITTED,
+  -- the default: in a REPEATABLE READ transaction, change rules in a transaction of their own).
+  lock table profile_sync.attribute_rules_in_order in exclusive mode;
+  delete from profile_sync.attribute_rules_in_order;
+  insert into profile_sync.attribute_rules_in_order (rules)
+  select pg_catalog.jsonb_agg(
+           pg_catalog.jsonb_build_array(pg_catalog.lower(r.email_domain), r.provider, r.app_metadata, r.attributes)
+           order by r.position, r.id)
   from profile_sync.attribute_rules r
-  where (r.email_domain is null
-         or (user_email_confirmed_at is not null
-             and pg_catalog.lower(pg_catalog.split_part(user_email, '@', -1)) operator(pg_catalog.=) pg_catalog.lower(r.email_domain)))
-    and (r.provider is null
-         or (user_app_metadata operator(pg_catalog.->>) 'provider') operator(pg_catalog.=) r.provider
-         or (user_app_metadata operator(pg_catalog.->) 'providers') operator(pg_catalog.?) r.provider)
-    and (r.app_metadata is null or user_app_metadata operator(pg_catalog.@>) r.app_metadata)
+  having pg_catalog.count(*) > 0;
+  return null;
+end
 $$;
-revoke all on function profile_sync.rule_attributes(text, timestamptz, jsonb) from public, anon, authenticated, service_role;
+revoke all on function profile_sync.order_attribute_rules() from public, anon, authenticated, service_role;
+drop trigger if exists attribute_rules_in_order on profile_sync.attribute_rules;
+create trigger attribute_rules_in_order
+  after insert or update or delete or truncate on profile_sync.attribute_rules
+  for each statement execute function profile_sync.order_attribute_rules();
+-- A statement that changes no row still fires statement triggers: the list is built from the rules there are now.
+update profile_sync.attribute_rules set position = position where false;
+
+-- What the matching rules give a user, merged in order (later keys over earlier ones); null when none matches.
+-- Expressions only, no query: called for every user a statement maps. Names and operators are schema-qualified (no
+-- search_path clause, which would cost every call).
+create or replace function profile_sync.matching_attributes(
+  rules jsonb, user_email text, user_email_confirmed_at timestamptz, user_app_metadata jsonb)
+returns jsonb
+language plpgsql immutable parallel safe
+as $$
+declare
+  rule jsonb;
+  -- A domain counts only once the e-mail is confirmed: until then anyone could have typed it.
+  user_domain text := case when user_email_confirmed_at is not null
+                           then pg_catalog.lower(pg_catalog.split_part(user_email, '@', -1)) end;
+  user_provider text := user_app_metadata operator(pg_catalog.->>) 'provider';
+  user_providers jsonb := user_app_metadata operator(pg_catalog.->) 'providers';
+  merged jsonb;
+begin
+  for i in 0 .. pg_catalog.jsonb_array_length(rules) - 1 loop
+    rule := rules operator(pg_catalog.->) i;
+    if ((rule operator(pg_catalog.->>) 0) is null or user_domain operator(pg_catalog.=) (rule operator(pg_catalog.->>) 0))
+       and ((rule operator(pg_catalog.->>) 1) is null
+            or user_provider operator(pg_catalog.=) (rule operator(pg_catalog.->>) 1)
+            or user_providers operator(pg_catalog.?) (rule operator(pg_catalog.->>) 1))
+       and ((rule operator(pg_catalog.->>) 2) is null
+            or user_app_metadata operator(pg_catalog.@>) (rule operator(pg_catalog.->) 2)) then
+      merged := case when merged is null then rule operator(pg_catalog.->) 3
+                     else merged operator(pg_catalog.||) (rule operator(pg_catalog.->) 3) end;
+    end if;
+  end loop;
+  return merged;
+end
+$$;
+revoke all on function profile_sync.matching_attributes(jsonb, text, timestamptz, jsonb) from public, anon, authenticated, service_role;
 
 -- The one mapping, now with the rules: every path (fallback trigger, webhook, replay, status) reads it through
 -- profile_sync.profile_state. Same columns as before.
@@ -119,12 +161,14 @@ select
     nullif(pg_catalog.btrim(u.email), ''),
     nullif(pg_catalog.btrim(u.phone), '')) as display_name,
   u.deleted_at is null and (u.banned_until is null or u.banned_until <= pg_catalog.now()) as is_active,
-  -- Uncorrelated subqueries are read once per statement: the defaults, and whether there is any rule at all.
-  -- Without rules no user pays for matching them.
-  case when (select exists (select 1 from profile_sync.attribute_rules))
+  -- Uncorrelated subqueries, read once per statement: the defaults and the rules. Without rules no user pays for
+  -- them. A function, not a correlated subquery: that would keep every query of the view from running in parallel.
+  case when (select o.rules from profile_sync.attribute_rules_in_order o where o.singleton) is null
     then coalesce((select s.default_attributes from profile_sync.settings s where s.singleton), '{}'::jsonb)
-         || coalesce(profile_sync.rule_attributes(u.email, u.email_confirmed_at, u.raw_app_meta_data), '{}'::jsonb)
     else coalesce((select s.default_attributes from profile_sync.settings s where s.singleton), '{}'::jsonb)
+         || coalesce(profile_sync.matching_attributes(
+              (select o.rules from profile_sync.attribute_rules_in_order o where o.singleton),
+              u.email, u.email_confirmed_at, u.raw_app_meta_data), '{}'::jsonb)
   end as attributes,
   u.updated_at as source_updated_at,
   u.created_at

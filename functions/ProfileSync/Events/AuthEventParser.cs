@@ -119,10 +119,9 @@ public static class AuthEventParser
 
     private static Guid RowId(JsonElement root, string where) => RequiredGuid(RequiredObject(root, where), "id", where);
 
-    // Values from the body go back in answers and logs.
     /// <summary>
-    /// A schema, table or type name as sent, when it reads as a name; anything else (an e-mail pasted into the type,
-    /// a payload) is never echoed into an answer or a log line.
+    /// A schema, table or type name from the body, for answers and logs: as sent when it reads as a name; anything
+    /// else (an e-mail pasted into the type, a payload) is never echoed.
     /// </summary>
     private static string Echo(string value) =>
         value.Length is > 0 and <= 63 && (char.IsAsciiLetter(value[0]) || value[0] == '_')

@@ -100,6 +100,25 @@ public sealed class AttributeRuleTests(PostgresCluster cluster) : ServedDatabase
     }
 
     [Fact]
+    public async Task Every_kind_of_rule_change_reaches_the_mapping_at_once()
+    {
+        var userId = await SignUpByAsync("fallback", "change@example.com");
+        async Task<string> DerivedAsync() => Canonical(await Db.ScalarAsync<string>(
+            "select attributes::text from profile_sync.derived_profiles where user_id = $1", "postgres", userId));
+
+        await AddRuleAsync("""{"department":"One"}""", provider: "email");
+        Assert.Equal(await WithDefaultsAsync("""{"department":"One"}"""), await DerivedAsync());
+        await Db.ExecuteAsync("""update profile_sync.attribute_rules set attributes = '{"department":"Two"}'""");
+        Assert.Equal(await WithDefaultsAsync("""{"department":"Two"}"""), await DerivedAsync());
+        await AddRuleAsync("""{"department":"Three"}""", position: -1, provider: "email"); // earlier: Two still wins
+        Assert.Equal(await WithDefaultsAsync("""{"department":"Two"}"""), await DerivedAsync());
+        await Db.ExecuteAsync("delete from profile_sync.attribute_rules where position = 0");
+        Assert.Equal(await WithDefaultsAsync("""{"department":"Three"}"""), await DerivedAsync());
+        await Db.ExecuteAsync("truncate profile_sync.attribute_rules");
+        Assert.Equal(await DefaultsAsync(), await DerivedAsync());
+    }
+
+    [Fact]
     public async Task An_admins_attributes_survive_confirmation_rule_changes_events_and_replays_until_handed_back()
     {
         await AddRuleAsync("""{"department":"Sales"}""", emailDomain: "example.com");
