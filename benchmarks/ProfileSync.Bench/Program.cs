@@ -263,7 +263,7 @@ try
     Console.WriteLine();
     Console.WriteLine($"Machine: {Environment.ProcessorCount} cores, {GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 1024 / 1024 / 1024} GiB, "
                       + $"{System.Runtime.InteropServices.RuntimeInformation.OSDescription}; PostgreSQL 15 (fsync on); {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
-    Console.WriteLine($"{rounds} rounds per row, product and baseline alternating; ratio = product / baseline of the figure shown (median of the rounds, min–max)");
+    Console.WriteLine($"{rounds} rounds per row, product and baseline alternating (product first in odd rounds, baseline first in even ones); ratio = product / baseline of the figure shown (median of the rounds, min–max)");
     Console.WriteLine($"{users:N0} auth users; {signups:N0} signups per run; {deliveries:N0} deliveries per run; the wiring queued {queued:N0} requests for its last {signups:N0} signups");
     Console.WriteLine();
     Console.WriteLine("| path | product | baseline (same run) | ratio | target |");
@@ -286,8 +286,20 @@ async Task MeasureAsync(string name, string baselineName, string target, Func<Ta
     var results = new List<(double Product, double Baseline)>();
     for (var round = 1; round <= rounds; round++)
     {
-        var p = await product();
-        var b = await baseline();
+        // Product first in odd rounds, baseline first in even ones: what drifts during a run (growing tables,
+        // checkpoints, autovacuum) weighs on both alike.
+        double p, b;
+        if (round % 2 == 1)
+        {
+            p = await product();
+            b = await baseline();
+        }
+        else
+        {
+            b = await baseline();
+            p = await product();
+        }
+
         results.Add((p, b));
         Console.WriteLine($"  {name}: round {round}: {p:N2}{unit} against {b:N2}{unit}");
     }
@@ -485,12 +497,18 @@ internal sealed class Serve : IAsyncDisposable
                     return new Serve(process, new Uri(url), clock.Elapsed.TotalMilliseconds);
                 }
             }
-            catch (HttpRequestException)
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
             {
+                // not listening yet, or too busy starting to answer within the probe's timeout
             }
 
             if (process.HasExited || clock.Elapsed > TimeSpan.FromSeconds(60))
             {
+                if (!process.HasExited)
+                {
+                    process.Kill(entireProcessTree: true);
+                }
+
                 throw new InvalidOperationException("profilesync serve did not answer /api/health");
             }
 

@@ -124,6 +124,9 @@ language plpgsql immutable parallel safe
 as $$
 declare
   rule jsonb;
+  rule_domain text;
+  rule_provider text;
+  rule_app_metadata jsonb;
   -- A domain counts only once the e-mail is confirmed: until then anyone could have typed it.
   user_domain text := case when user_email_confirmed_at is not null
                            then pg_catalog.lower(pg_catalog.split_part(user_email, '@', -1)) end;
@@ -131,17 +134,19 @@ declare
   user_providers jsonb := user_app_metadata operator(pg_catalog.->) 'providers';
   merged jsonb;
 begin
+  -- Each match column read once, and a rule left at the first one that does not match: most rules do not.
   for i in 0 .. pg_catalog.jsonb_array_length(rules) - 1 loop
     rule := rules operator(pg_catalog.->) i;
-    if ((rule operator(pg_catalog.->>) 0) is null or user_domain operator(pg_catalog.=) (rule operator(pg_catalog.->>) 0))
-       and ((rule operator(pg_catalog.->>) 1) is null
-            or user_provider operator(pg_catalog.=) (rule operator(pg_catalog.->>) 1)
-            or user_providers operator(pg_catalog.?) (rule operator(pg_catalog.->>) 1))
-       and ((rule operator(pg_catalog.->>) 2) is null
-            or user_app_metadata operator(pg_catalog.@>) (rule operator(pg_catalog.->) 2)) then
-      merged := case when merged is null then rule operator(pg_catalog.->) 3
-                     else merged operator(pg_catalog.||) (rule operator(pg_catalog.->) 3) end;
-    end if;
+    rule_domain := rule operator(pg_catalog.->>) 0;
+    continue when rule_domain is not null and (user_domain is null or rule_domain operator(pg_catalog.<>) user_domain);
+    rule_provider := rule operator(pg_catalog.->>) 1;
+    continue when rule_provider is not null and user_provider is distinct from rule_provider
+              and not coalesce(user_providers operator(pg_catalog.?) rule_provider, false);
+    rule_app_metadata := rule operator(pg_catalog.->) 2;
+    continue when rule_app_metadata operator(pg_catalog.<>) 'null'::jsonb
+              and not coalesce(user_app_metadata operator(pg_catalog.@>) rule_app_metadata, false);
+    merged := case when merged is null then rule operator(pg_catalog.->) 3
+                   else merged operator(pg_catalog.||) (rule operator(pg_catalog.->) 3) end;
   end loop;
   return merged;
 end
