@@ -38,11 +38,7 @@ public sealed class ConvergenceTests(PostgresCluster cluster) : WebhookPathTest(
     [Fact]
     public async Task Dry_run_counts_what_is_missing_stale_and_orphaned_and_writes_nothing()
     {
-        var gone = await Db.SignUpAsync(email: "gone@example.com");
-        await DriftAsync();
-        await OrphanAsync(gone);
-        await Db.SignUpAsync(email: "missing@example.com");
-        var before = await Truth.ProfilesAsync(Db);
+        var before = await EveryKindOfDriftAsync();
 
         var (exitCode, output, _) = await CliRunner.RunAsync("replay", "--dry-run", "--json", "--connection", Db.ConnectionString());
 
@@ -60,11 +56,7 @@ public sealed class ConvergenceTests(PostgresCluster cluster) : WebhookPathTest(
     [Fact]
     public async Task In_batches_a_dry_run_counts_what_the_run_then_does_and_writes_nothing()
     {
-        var gone = await Db.SignUpAsync(email: "gone@example.com");
-        await DriftAsync();
-        await OrphanAsync(gone);
-        await Db.SignUpAsync(email: "missing@example.com");
-        var before = await Truth.ProfilesAsync(Db);
+        var before = await EveryKindOfDriftAsync();
         using var services = TestServices.Build(Db.ConnectionString());
         var replayer = services.GetRequiredService<ProfileReplayer>();
 
@@ -232,6 +224,16 @@ public sealed class ConvergenceTests(PostgresCluster cluster) : WebhookPathTest(
         await Db.UpdateUserAsync(users[3], "banned_until = now() + interval '7 days'");
         await Db.UpdateUserAsync(users[4], "banned_until = null");
         return users;
+    }
+
+    /// <summary>5 stale profiles (<see cref="DriftAsync"/>), 1 orphaned, 1 missing; returns the profiles as they are then.</summary>
+    private async Task<List<ProfileFields>> EveryKindOfDriftAsync()
+    {
+        var gone = await Db.SignUpAsync(email: "gone@example.com");
+        await DriftAsync();
+        await OrphanAsync(gone);
+        await Db.SignUpAsync(email: "missing@example.com");
+        return await Truth.ProfilesAsync(Db);
     }
 
     /// <summary>Deletes users but keeps their profiles, as an old table without the cascade leaves them.</summary>
