@@ -29,6 +29,10 @@ public static class ServiceCollectionExtensions
             var builder = new NpgsqlDataSourceBuilder(ConnectionStrings.ToNpgsql(options.ConnectionString));
             // PostgreSQL's DETAIL can hold row values (e-mails, metadata): never in exceptions, so never in logs.
             builder.ConnectionStringBuilder.IncludeErrorDetail = false;
+            // A connection back in the pool keeps its session: no DISCARD ALL, which would drop the plans PostgreSQL
+            // cached for the convergence functions and make every event plan them again. Nothing here keeps state
+            // in a session (locks and settings are per transaction).
+            builder.ConnectionStringBuilder.NoResetOnClose = true;
             var loggerFactory = provider.GetService<ILoggerFactory>();
             if (loggerFactory is not null)
             {
