@@ -4,7 +4,7 @@
 #   ./dev.sh down    stop the local emulator
 #   ./dev.sh test    install what is missing, run every test (xunit and pgTAP), print "N passed, N failed"
 #   ./dev.sh bench   build Release and print every hot path against its baseline (1M users; --users N --signups N
-#                    --deliveries N --rounds N --batch-size N)
+#                    --deliveries N --rounds N --batch-size N --only TEXT)
 #   ./dev.sh status  profilesync status against $ProfileSync__ConnectionString, --connection …, or the emulator
 #   ./dev.sh replay  profilesync replay, the same way
 #   ./dev.sh signup  a signup on the emulator, with a fresh e-mail; says which path made its profile
