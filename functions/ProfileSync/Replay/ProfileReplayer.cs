@@ -102,18 +102,16 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
             and ($3::uuid[] is null or p.user_id = any($3))
             and $4::timestamptz is null and $5::timestamptz is null
             and not exists (select 1 from auth.users u where u.id = p.user_id)
-        ), converged as materialized (
-          select c.outcome
+        ), converged as (
+          select count(*) filter (where c.outcome = 'created') as created,
+                 count(*) filter (where c.outcome = 'updated') as updated,
+                 count(*) filter (where c.outcome = 'deleted') as deleted
           from profile_sync.converge(array(select i.id from ids i union all select o.user_id from orphans o), 'replay', $6) c
         )
-        select bounds.last_id, bounds.scanned,
-               (select count(*) from converged c where c.outcome = 'created'),
-               (select count(*) from converged c where c.outcome = 'updated'),
-               (select count(*) from converged c where c.outcome = 'deleted'),
-               (select count(*) from converged c where c.outcome = 'created'),
-               (select count(*) from converged c where c.outcome = 'updated'),
-               (select count(*) from converged c where c.outcome = 'deleted')
-        from bounds
+        -- What the batch found missing, stale and orphaned is what it created, refreshed and removed (on a dry run,
+        -- what it would have).
+        select bounds.last_id, bounds.scanned, c.created, c.updated, c.deleted, c.created, c.updated, c.deleted
+        from bounds, converged c
         """;
 
     // A replay of everyone first looks at everyone in one pass, as status does (hash joins over both tables): on a
