@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 [assembly: AssemblyFixture(typeof(ProfileSync.Tests.Support.PostgresCluster))]
 
 namespace ProfileSync.Tests.Support;
