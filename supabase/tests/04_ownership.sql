@@ -1,4 +1,4 @@
--- Convergence and ownership (supabase/migrations/20261124000300_convergence.sql): derived until owned; null hands a field back; sync never touches what is owned.
+-- Convergence and ownership (supabase/migrations/20261201000100_user_profiles.sql): derived until owned; null hands a field back; sync never touches what is owned.
 begin;
 select plan(9);
 set constraints all immediate; -- the fallback converges at commit, and this transaction never commits

@@ -1,4 +1,4 @@
--- Attribute rules (supabase/migrations/20261124000700_attribute_rules.sql; README "Attribute rules"): initial
+-- Attribute rules (supabase/migrations/20261201000000_profile_mapping.sql; README "Attribute rules"): initial
 -- attributes from a confirmed e-mail's domain, the providers and app metadata, never from user metadata.
 begin;
 select plan(8);

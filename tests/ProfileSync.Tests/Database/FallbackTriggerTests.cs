@@ -145,7 +145,7 @@ public sealed class FallbackTriggerTests(PostgresCluster cluster) : IAsyncLifeti
         await insert.ExecuteNonQueryAsync();
 
         var warning = Assert.Single(notices, n => n.Severity == "WARNING");
-        Assert.Contains("no profile created for auth user", warning.MessageText, StringComparison.Ordinal);
+        Assert.Contains("no profile converged for auth user", warning.MessageText, StringComparison.Ordinal);
         Assert.DoesNotContain("w@example.com", warning.MessageText, StringComparison.Ordinal);
     }
 

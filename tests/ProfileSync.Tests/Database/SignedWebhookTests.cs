@@ -113,8 +113,8 @@ public sealed class SignedWebhookTests(PostgresCluster cluster) : WebhookPathTes
         Assert.Equal("moved@example.com", (await Db.ProfileAsync(userId))!.Email);
     }
 
-    // The wiring and the fallback each name the facts a profile follows (each in the form that costs a sign-in
-    // least): a change of exactly those columns reaches both paths, and nothing else reaches either.
+    // One trigger's WHEN names the facts a profile follows, for the fallback and the wiring alike: a change of exactly
+    // those columns reaches both paths, and nothing else (a sign-in, a token, the role) reaches either.
     [Theory]
     [InlineData("email = 'other@example.com'", true)]
     [InlineData("phone = '15550009999'", true)]
@@ -123,6 +123,9 @@ public sealed class SignedWebhookTests(PostgresCluster cluster) : WebhookPathTes
     [InlineData("email_confirmed_at = now()", true)]
     [InlineData("banned_until = now() + interval '1 day'", true)]
     [InlineData("deleted_at = now()", true)]
+    [InlineData("phone_confirmed_at = now()", true)]
+    [InlineData("is_anonymous = true", true)]
+    [InlineData("is_sso_user = true", true)]
     [InlineData("last_sign_in_at = now()", false)]
     [InlineData("confirmation_token = 'token'", false)]
     [InlineData("role = 'authenticated'", false)]

@@ -1,3 +1,4 @@
+using Npgsql;
 using ProfileSync.Tests.Support;
 
 namespace ProfileSync.Tests.Database;
@@ -148,9 +149,10 @@ public sealed class UpgradeTests(PostgresCluster cluster)
         await cluster.MigrateAsync(db.Name);
 
         Assert.Equal(before, await db.ProfileAsync(userId));
-        // postgres does not own auth.users here, as on hosted Supabase: the earlier immediate triggers stay, as no-ops.
+        // postgres does not own auth.users here, as on hosted Supabase without supautils: a fresh install leaves exactly
+        // the triggers that do work, and running it again neither drops nor adds one.
         Assert.Equal(
-            "profile_sync_converge_on_auth_change,profile_sync_converge_on_signup,profile_sync_on_auth_change,profile_sync_on_signup,profile_sync_post_auth_event",
+            "profile_sync_user_changed,profile_sync_user_created,profile_sync_user_deleted",
             await db.ScalarAsync<string>(
             "select string_agg(tgname, ',' order by tgname) from pg_trigger where tgrelid = 'auth.users'::regclass and not tgisinternal"));
         var second = await db.SignUpAsync(email: "twice@example.com");
@@ -169,6 +171,58 @@ public sealed class UpgradeTests(PostgresCluster cluster)
 
         var userId = await db.SignUpAsync(phone: "15550100");
         Assert.Equal("15550100", (await db.ProfileAsync(userId))!.DisplayName);
+    }
+
+    [Fact]
+    public async Task Upgrade_never_holds_a_lock_on_auth_users_that_signups_wait_for_while_it_rewrites_profiles()
+    {
+        await using var db = await cluster.CreateDatabaseAsync(PostgresCluster.StandInTemplate);
+        await db.ExecuteAsync(OldSetup, "supabase_admin");
+        await db.SignUpManyAsync(500);
+        await db.ExecuteAsync("update public.user_profiles set display_name = 'Chosen ' || user_id where user_id::text < '8'");
+
+        // Each migration in one transaction, as psql --single-transaction and supabase db push run them; before its
+        // commit, what it holds on auth.users and how many profile rows it read or wrote.
+        var transactions = new List<(string File, string[] AuthUsersLocks, long ProfileRowsTouched)>();
+        foreach (var file in Directory.GetFiles(Path.Combine(PostgresCluster.RepositoryRoot, "supabase", "migrations"), "*.sql").Order(StringComparer.Ordinal))
+        {
+            // A connection of its own: a backend's table statistics of earlier transactions may not be flushed yet.
+            await using var connection = new NpgsqlConnection(db.ConnectionString() + ";Pooling=false");
+            await connection.OpenAsync();
+            await using var transaction = await connection.BeginTransactionAsync();
+            await using (var migrate = new NpgsqlCommand(await File.ReadAllTextAsync(file), connection, transaction))
+            {
+                await migrate.ExecuteNonQueryAsync();
+            }
+
+            await using var probe = new NpgsqlCommand(
+                """
+                select array(select l.mode from pg_locks l
+                             where l.pid = pg_backend_pid() and l.relation = 'auth.users'::regclass and l.granted order by 1),
+                       (select s.seq_tup_read + coalesce(s.idx_tup_fetch, 0) + s.n_tup_ins + s.n_tup_upd + s.n_tup_del
+                        from pg_stat_xact_user_tables s where s.relid = 'public.user_profiles'::regclass)
+                """,
+                connection,
+                transaction);
+            await using (var reader = await probe.ExecuteReaderAsync())
+            {
+                await reader.ReadAsync();
+                transactions.Add((Path.GetFileName(file), reader.GetFieldValue<string[]>(0), reader.IsDBNull(1) ? 0 : reader.GetInt64(1)));
+            }
+
+            await transaction.CommitAsync();
+        }
+
+        // Locks that an INSERT or UPDATE of auth.users (a signup, a sign-in) waits for.
+        string[] blocking = ["ShareLock", "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock"];
+        Assert.Contains(transactions, t => t.ProfileRowsTouched >= 500); // the rewrite happened
+        Assert.Contains(transactions, t => t.AuthUsersLocks.Intersect(blocking).Any()); // and so did the triggers' arrival
+        Assert.All(transactions, t => Assert.False(
+            t.ProfileRowsTouched > 0 && t.AuthUsersLocks.Intersect(blocking).Any(),
+            $"{t.File} holds {string.Join(", ", t.AuthUsersLocks)} on auth.users while it touches {t.ProfileRowsTouched} profile rows"));
+        var chosen = await db.ScalarAsync<long>("select count(*) from public.user_profiles where owned_fields @> '{display_name}'");
+        Assert.True(chosen > 0);
+        Assert.Equal(await db.ScalarAsync<long>("select count(*) from public.user_profiles where display_name like 'Chosen %'"), chosen);
     }
 
     private static string AuthSchemaFile =>

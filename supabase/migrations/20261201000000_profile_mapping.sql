@@ -1,9 +1,49 @@
--- ProfileFunctions: initial attributes from facts the auth server or an admin vouches for.
---
--- A profile's attributes are the defaults (profile_sync.settings) with every matching rule merged over them, in
--- ascending position (then id): a rule's top-level keys replace the same keys before them. Derived until owned:
--- once an admin or the service role sets a profile's attributes, no rule or default touches them again; setting
--- them to null hands them back. A rule matches on what the user cannot write:
+-- ProfileFunctions, 1 of 6: what each auth user's profile should be.
+-- The schema profile_sync, its settings (default attributes, the fallback switch), the attribute rules, and the one
+-- mapping from an auth.users row to the profile fields it implies (profile_sync.derived_profiles), which every path
+-- reads: the fallback trigger, the webhook, replay, reconcile, status.
+-- Runs as `postgres` (not a superuser on Supabase). Safe to run again: nothing here holds data of its own but the
+-- settings row and the rules, which are kept.
+
+create schema if not exists profile_sync;
+comment on schema profile_sync is
+  'ProfileFunctions: settings, rules and convergence. Keep it out of the Data API''s exposed schemas.';
+revoke all on schema profile_sync from public;
+grant usage on schema profile_sync to service_role;
+
+-- Settings: one row, changed at runtime by SQL.
+create table if not exists profile_sync.settings (
+  singleton boolean primary key default true check (singleton),
+  default_attributes jsonb not null
+    default '{"role":"user","department":"General","is_admin":false,"is_super_admin":false,"permissions":{},"access_level":"basic"}'
+    check (jsonb_typeof(default_attributes) = 'object'),
+  fallback_trigger_enabled boolean not null default true
+);
+comment on table profile_sync.settings is
+  'ProfileFunctions settings (one row). default_attributes: the attributes every profile starts from, whichever path '
+  'creates it (attribute rules are merged over them). fallback_trigger_enabled: whether the triggers on auth.users '
+  'converge profiles in the auth server''s own transaction.';
+insert into profile_sync.settings (singleton) values (true) on conflict (singleton) do nothing;
+alter table profile_sync.settings enable row level security;
+revoke all on profile_sync.settings from public, anon, authenticated, service_role;
+
+-- The defaults, for the profile table's column default and for handing attributes back. Security definer so that a
+-- default evaluated as service_role can read the settings without a grant on them.
+create or replace function profile_sync.default_attributes()
+returns jsonb
+language sql stable security definer
+set search_path = ''
+as $$
+  select coalesce((select s.default_attributes from profile_sync.settings s where s.singleton), '{}'::jsonb)
+$$;
+revoke all on function profile_sync.default_attributes() from public, anon, authenticated;
+grant execute on function profile_sync.default_attributes() to service_role;
+
+-- Attribute rules: initial attributes from facts the auth server or an admin vouches for.
+-- A profile's attributes are the defaults with every matching rule merged over them, in ascending position (then id):
+-- a rule's top-level keys replace the same keys before them. Derived until owned: once an admin or the service role
+-- sets a profile's attributes, no rule or default touches them again; setting them to null hands them back. A rule
+-- matches on what the user cannot write:
 --   email_domain   the e-mail's domain, case-insensitively, and only once the e-mail is confirmed (email_confirmed_at);
 --   provider       one of the user's providers as the auth server records them (raw_app_meta_data provider, providers):
 --                  email, phone, google, github, sso:<provider id>, …;
@@ -107,20 +147,19 @@ begin
 end
 $$;
 revoke all on function profile_sync.order_attribute_rules() from public, anon, authenticated, service_role;
-drop trigger if exists attribute_rules_in_order on profile_sync.attribute_rules;
-create trigger attribute_rules_in_order
+create or replace trigger attribute_rules_in_order
   after insert or update or delete or truncate on profile_sync.attribute_rules
   for each statement execute function profile_sync.order_attribute_rules();
 -- A statement that changes no row still fires statement triggers: the list is built from the rules there are now.
 update profile_sync.attribute_rules set position = position where false;
 
 -- What the matching rules give a user, merged in order (later keys over earlier ones); null when none matches.
--- Expressions only, no query: called for every user a statement maps. Names and operators are schema-qualified (no
--- search_path clause, which would cost every call).
+-- Expressions only, no query: called for every user a statement maps, and only when there are rules.
 create or replace function profile_sync.matching_attributes(
   rules jsonb, user_email text, user_email_confirmed_at timestamptz, user_app_metadata jsonb)
 returns jsonb
 language plpgsql immutable parallel safe
+set search_path = ''
 as $$
 declare
   rule jsonb;
@@ -130,31 +169,32 @@ declare
   -- A domain counts only once the e-mail is confirmed: until then anyone could have typed it.
   user_domain text := case when user_email_confirmed_at is not null
                            then pg_catalog.lower(pg_catalog.split_part(user_email, '@', -1)) end;
-  user_provider text := user_app_metadata operator(pg_catalog.->>) 'provider';
-  user_providers jsonb := user_app_metadata operator(pg_catalog.->) 'providers';
+  user_provider text := user_app_metadata ->> 'provider';
+  user_providers jsonb := user_app_metadata -> 'providers';
   merged jsonb;
 begin
   -- Each match column read once, and a rule left at the first one that does not match: most rules do not.
   for i in 0 .. pg_catalog.jsonb_array_length(rules) - 1 loop
-    rule := rules operator(pg_catalog.->) i;
-    rule_domain := rule operator(pg_catalog.->>) 0;
-    continue when rule_domain is not null and (user_domain is null or rule_domain operator(pg_catalog.<>) user_domain);
-    rule_provider := rule operator(pg_catalog.->>) 1;
+    rule := rules -> i;
+    rule_domain := rule ->> 0;
+    continue when rule_domain is not null and (user_domain is null or rule_domain <> user_domain);
+    rule_provider := rule ->> 1;
     continue when rule_provider is not null and user_provider is distinct from rule_provider
-              and not coalesce(user_providers operator(pg_catalog.?) rule_provider, false);
-    rule_app_metadata := rule operator(pg_catalog.->) 2;
-    continue when rule_app_metadata operator(pg_catalog.<>) 'null'::jsonb
-              and not coalesce(user_app_metadata operator(pg_catalog.@>) rule_app_metadata, false);
-    merged := case when merged is null then rule operator(pg_catalog.->) 3
-                   else merged operator(pg_catalog.||) (rule operator(pg_catalog.->) 3) end;
+              and not coalesce(user_providers ? rule_provider, false);
+    rule_app_metadata := rule -> 2;
+    continue when rule_app_metadata <> 'null'::jsonb and not coalesce(user_app_metadata @> rule_app_metadata, false);
+    merged := case when merged is null then rule -> 3 else merged || (rule -> 3) end;
   end loop;
   return merged;
 end
 $$;
 revoke all on function profile_sync.matching_attributes(jsonb, text, timestamptz, jsonb) from public, anon, authenticated, service_role;
 
--- The one mapping, now with the rules: every path (fallback trigger, webhook, replay, status) reads it through
--- profile_sync.profile_state. Same columns as before.
+-- The one mapping from an auth user to the profile fields it implies. A view, not functions: its names and operators
+-- are bound when it is created (no search_path can redirect them) and the planner inlines it into every query.
+--   display_name  first non-blank of user metadata display_name, full_name, name; then the e-mail; then the phone
+--   is_active     false while soft-deleted or banned until a time still to come
+--   attributes    the defaults, with the matching attribute rules merged over them
 create or replace view profile_sync.derived_profiles as
 select
   u.id as user_id,
@@ -168,6 +208,8 @@ select
   u.deleted_at is null and (u.banned_until is null or u.banned_until <= pg_catalog.now()) as is_active,
   -- Uncorrelated subqueries, read once per statement: the defaults and the rules. Without rules no user pays for
   -- them. A function, not a correlated subquery: that would keep every query of the view from running in parallel.
+  -- The defaults are read in each branch on purpose: one `||` for both would concatenate for every user even when
+  -- there are no rules, which slowed status measurably.
   case when (select o.rules from profile_sync.attribute_rules_in_order o where o.singleton) is null
     then coalesce((select s.default_attributes from profile_sync.settings s where s.singleton), '{}'::jsonb)
     else coalesce((select s.default_attributes from profile_sync.settings s where s.singleton), '{}'::jsonb)
@@ -179,7 +221,3 @@ select
   u.created_at
 from auth.users u;
 revoke all on profile_sync.derived_profiles from public, anon, authenticated, service_role;
-
-comment on column public.user_profiles.attributes is
-  'Role, department, permissions, access level: the defaults with the matching profile_sync.attribute_rules merged '
-  'over them, until an admin or the service role sets them (then listed in owned_fields). Set to null to hand back.';

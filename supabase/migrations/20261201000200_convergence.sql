@@ -1,0 +1,218 @@
+-- ProfileFunctions, 3 of 6: drift and convergence.
+-- auth.users is the truth; every path (fallback trigger, webhook, replay, reconcile timer) ends in one statement that
+-- makes each profile what auth.users, the defaults, the rules and the ownership rules imply, and writes nothing when
+-- nothing differs. Drift (what is missing, stale or orphaned) is defined here once; status, replay and reconcile read
+-- it by column name.
+
+-- Each auth user with what its profile should be, whether it has one, and which of its fields are stale. Owned fields
+-- are never stale.
+create or replace view profile_sync.profile_state as
+select
+  d.user_id, d.email, d.display_name, d.is_active, d.attributes, d.source_updated_at, d.created_at,
+  p.user_id is not null as has_profile,
+  case when p.user_id is null then '{}'::text[] else array_remove(array[
+    case when p.email is distinct from d.email then 'email' end,
+    case when not p.owned_fields @> '{display_name}' and p.display_name is distinct from d.display_name then 'display_name' end,
+    case when not p.owned_fields @> '{is_active}' and p.is_active is distinct from d.is_active then 'is_active' end,
+    case when not p.owned_fields @> '{attributes}' and p.attributes is distinct from d.attributes then 'attributes' end
+  ], null) end as stale_fields
+from profile_sync.derived_profiles d
+left join public.user_profiles p on p.user_id = d.user_id;
+revoke all on profile_sync.profile_state from public, anon, authenticated, service_role;
+
+-- Profiles whose auth user is gone (left from before the foreign key, or made while it was not valid).
+create or replace view profile_sync.orphaned_profiles as
+select p.user_id, p.created_at
+from public.user_profiles p
+where not exists (select 1 from auth.users u where u.id = p.user_id);
+revoke all on profile_sync.orphaned_profiles from public, anon, authenticated, service_role;
+
+-- Drift: one row per user whose profile is missing or stale, and per profile whose user is gone.
+--   kind          missing, stale or orphaned
+--   stale_fields  for stale profiles, the fields that differ (email, display_name, is_active, attributes)
+--   since         about when it began: the user's creation (missing), last change (stale), the profile's creation (orphaned)
+create or replace view profile_sync.drift as
+select s.user_id, case when s.has_profile then 'stale' else 'missing' end as kind, s.stale_fields,
+       case when s.has_profile then s.source_updated_at else s.created_at end as since
+from profile_sync.profile_state s
+where not s.has_profile or s.stale_fields <> '{}'
+union all
+select o.user_id, 'orphaned', '{}', o.created_at
+from profile_sync.orphaned_profiles o;
+revoke all on profile_sync.drift from public, anon, authenticated, service_role;
+
+-- The convergence statement, for a set of user ids: creates what is missing, refreshes what is stale, removes
+-- profiles whose user is gone; writes nothing when nothing differs. One row per id with what it did (or, on a
+-- dry run, would do): created, updated, deleted, unchanged, or absent (neither a user nor a profile).
+-- Takes no locks of its own: profile_sync.converge() is the entry point.
+create or replace function profile_sync.converge_now(user_ids uuid[], via text, dry_run boolean default false)
+returns table (user_id uuid, outcome text)
+language plpgsql security definer
+set search_path = ''
+-- Planned once per session, not per call: the plan is linear in the number of ids whatever it is.
+set plan_cache_mode = force_generic_plan
+as $$
+#variable_conflict use_column
+begin
+  -- What sync writes is not a user's or an admin's choice: the ownership triggers let it through.
+  perform pg_catalog.set_config('profile_sync.writer', 'sync', true);
+  return query
+  -- Joins on the ids, never "= any(user_ids)": a filter over a large array costs ids x rows.
+  with ids as (
+    select distinct x.id from pg_catalog.unnest(user_ids) x(id) where x.id is not null
+  ), target as (
+    select s.* from ids i join profile_sync.profile_state s on s.user_id = i.id
+  ), orphans as (
+    select o.user_id from ids i join profile_sync.orphaned_profiles o on o.user_id = i.id
+  ), created as (
+    insert into public.user_profiles as p (user_id, email, display_name, is_active, attributes, source_updated_at, created_via)
+    select t.user_id, t.email, t.display_name, t.is_active, t.attributes, t.source_updated_at, via
+    from target t
+    where not t.has_profile and not dry_run
+    on conflict (user_id) do nothing
+    returning p.user_id
+  ), refreshed as (
+    -- All fields are written; the guard trigger keeps owned ones as they are, even if an admin changed one
+    -- while this statement waited for the row.
+    update public.user_profiles p
+    set email = t.email, display_name = t.display_name, is_active = t.is_active, attributes = t.attributes,
+        source_updated_at = t.source_updated_at
+    from target t
+    where p.user_id = t.user_id and t.stale_fields <> '{}' and not dry_run
+    returning p.user_id
+  ), removed as (
+    delete from public.user_profiles p
+    using orphans o
+    where p.user_id = o.user_id and not dry_run
+    returning p.user_id
+  )
+  -- Outcomes through hashed subplans, never joins on the CTEs: whatever the planner guesses of the ids' number,
+  -- this stays linear (a nested loop over CTE scans is quadratic in a batch of 10,000).
+  select t.user_id, case
+      when not t.has_profile then case when dry_run or t.user_id in (select c.user_id from created c) then 'created' else 'unchanged' end
+      when t.stale_fields <> '{}' and (dry_run or t.user_id in (select f.user_id from refreshed f)) then 'updated'
+      else 'unchanged'
+    end
+  from target t
+  union all
+  select i.id, case when i.id in (select o.user_id from orphans o) and (dry_run or i.id in (select r.user_id from removed r))
+                    then 'deleted' else 'absent' end
+  from ids i
+  where i.id not in (select t.user_id from target t);
+  perform pg_catalog.set_config('profile_sync.writer', '', true);
+end
+$$;
+
+-- The entry point of the webhook, replay and reconcile. Convergences of the same users take turns: each one's
+-- statement then reads auth.users after the previous one committed, so the last to write always wrote the newest
+-- truth, in any order of deliveries. Users share 1024 lock buckets, taken in order (no deadlock among convergences).
+create or replace function profile_sync.converge(user_ids uuid[], via text, dry_run boolean default false)
+returns table (user_id uuid, outcome text)
+language plpgsql security definer
+set search_path = ''
+as $$
+#variable_conflict use_column
+begin
+  if not dry_run then
+    perform pg_catalog.pg_advisory_xact_lock(1347571270, b.bucket) -- 1347571270: "PROF"
+    from (select distinct pg_catalog.hashtext(x.id::text) & 1023 as bucket
+          from pg_catalog.unnest(user_ids) x(id) order by 1) b;
+  end if;
+  return query select c.user_id, c.outcome from profile_sync.converge_now(user_ids, via, dry_run) c;
+end
+$$;
+
+-- One user's convergence, for the fallback trigger inside the auth server's transaction: the same mapping
+-- (profile_state), the same writes and the same ownership rules as converge_now, as single-row statements by primary
+-- key. A signup pays for index lookups and one insert, not for the set-based statement's planning and hash tables;
+-- and the plans stay index lookups however small auth.users was when a session first used them (a bulk import into
+-- a new project).
+create or replace function profile_sync.converge_user(uid uuid, via text)
+returns void
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  state profile_sync.profile_state;
+begin
+  perform pg_catalog.set_config('profile_sync.writer', 'sync', true); -- see converge_now
+  select s.* into state from profile_sync.profile_state s where s.user_id = uid;
+  if not found then
+    delete from public.user_profiles p where p.user_id = uid; -- the user is gone
+  elsif not state.has_profile then
+    insert into public.user_profiles (user_id, email, display_name, is_active, attributes, source_updated_at, created_via)
+    values (state.user_id, state.email, state.display_name, state.is_active, state.attributes, state.source_updated_at, via)
+    on conflict (user_id) do nothing;
+  elsif state.stale_fields <> '{}' then
+    update public.user_profiles p
+    set email = state.email, display_name = state.display_name, is_active = state.is_active,
+        attributes = state.attributes, source_updated_at = state.source_updated_at
+    where p.user_id = uid;
+  end if;
+  perform pg_catalog.set_config('profile_sync.writer', '', true);
+end
+$$;
+
+-- Everything that drifted, at once: `select * from profile_sync.reconcile();` for SQL-only operators, and the first
+-- pass of `profilesync replay` and the reconcile timer (one pass of hash joins over both tables: on a project in sync,
+-- that is all there is to do). With max_changes, converges only when no more than that many profiles drifted (else
+-- counts, converges nothing and says converged = false: replay then goes on in batches).
+-- missing, stale, orphaned: found; created, refreshed, removed: done (0 on a dry run).
+create or replace function profile_sync.reconcile(dry_run boolean default false, max_changes bigint default null)
+returns table (users bigint, missing bigint, stale bigint, orphaned bigint,
+               created bigint, refreshed bigint, removed bigint, converged boolean)
+language sql security definer
+set search_path = ''
+as $$
+  with found as materialized (
+    select d.user_id, d.kind from profile_sync.drift d
+  ), fits as (
+    select max_changes is null or (select count(*) from found) <= max_changes as fits
+  ), done as (
+    select c.outcome
+    from profile_sync.converge(
+      case when (select f.fits from fits f) then array(select d.user_id from found d) else '{}' end, 'replay', dry_run) c
+  )
+  select (select count(*) from auth.users),
+         (select count(*) from found d where d.kind = 'missing'),
+         (select count(*) from found d where d.kind = 'stale'),
+         (select count(*) from found d where d.kind = 'orphaned'),
+         (select count(*) from done c where c.outcome = 'created' and not dry_run),
+         (select count(*) from done c where c.outcome = 'updated' and not dry_run),
+         (select count(*) from done c where c.outcome = 'deleted' and not dry_run),
+         (select f.fits from fits f)
+$$;
+
+-- What `profilesync status` reports, in one snapshot: how many users and profiles there are, what drifted (by kind
+-- and, for stale profiles, by field), and a few of each kind, newest first. `select * from profile_sync.status();`
+create or replace function profile_sync.status(sample_size integer default 5)
+returns table (users bigint, profiles bigint, missing bigint, stale bigint, orphaned bigint,
+               stale_email bigint, stale_display_name bigint, stale_is_active bigint, stale_attributes bigint,
+               missing_sample uuid[], stale_sample uuid[], orphaned_sample uuid[])
+language sql stable security definer
+set search_path = ''
+as $$
+  with found as materialized (
+    select d.user_id, d.kind, d.stale_fields, d.since from profile_sync.drift d
+  )
+  select (select count(*) from auth.users), (select count(*) from public.user_profiles),
+         count(*) filter (where d.kind = 'missing'), count(*) filter (where d.kind = 'stale'),
+         count(*) filter (where d.kind = 'orphaned'),
+         count(*) filter (where 'email' = any(d.stale_fields)),
+         count(*) filter (where 'display_name' = any(d.stale_fields)),
+         count(*) filter (where 'is_active' = any(d.stale_fields)),
+         count(*) filter (where 'attributes' = any(d.stale_fields)),
+         array(select s.user_id from found s where s.kind = 'missing' order by s.since desc nulls last, s.user_id limit sample_size),
+         array(select s.user_id from found s where s.kind = 'stale' order by s.since desc nulls last, s.user_id limit sample_size),
+         array(select s.user_id from found s where s.kind = 'orphaned' order by s.since desc nulls last, s.user_id limit sample_size)
+  from found d
+$$;
+
+revoke all on function profile_sync.converge_now(uuid[], text, boolean) from public, anon, authenticated, service_role;
+revoke all on function profile_sync.converge_user(uuid, text) from public, anon, authenticated, service_role;
+revoke all on function profile_sync.converge(uuid[], text, boolean) from public, anon, authenticated;
+revoke all on function profile_sync.reconcile(boolean, bigint) from public, anon, authenticated;
+revoke all on function profile_sync.status(integer) from public, anon, authenticated;
+grant execute on function profile_sync.converge(uuid[], text, boolean) to service_role;
+grant execute on function profile_sync.reconcile(boolean, bigint) to service_role;
+grant execute on function profile_sync.status(integer) to service_role;

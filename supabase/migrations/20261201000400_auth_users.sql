@@ -1,0 +1,159 @@
+-- ProfileFunctions, 5 of 6: what this product puts on auth.users, in one short transaction.
+-- The profile table's foreign key, the triggers that converge a user's profile in the auth server's own transaction
+-- (the fallback path) and post the change to the function (the signed wiring), and the retirement of the original
+-- setup's trigger. Nothing here reads or writes rows: every statement changes the catalog only, so the locks it takes
+-- on auth.users (which every signup and sign-in waits for) last milliseconds. Under a lock_timeout, it gives up
+-- rather than queue the auth server behind a long transaction: run it again.
+--
+-- Triggers on auth.users are made once and never replaced. Plain PostgreSQL lets only the owner of auth.users
+-- (supabase_auth_admin) drop or alter them; hosted Supabase lets postgres drop them (supautils'
+-- drop_trigger_grants), but its check locks auth.users and other auth tables (ACCESS EXCLUSIVE) until the migration
+-- commits. So their names, events and WHEN clauses are chosen to last, and what they do lives in a function that a
+-- later version can replace.
+set local lock_timeout = '5s';
+
+-- A profile goes with its user: a cascading foreign key (an older one without cascade is replaced). Added NOT VALID:
+-- checking the rows that exist reads the whole profile table, which migration 6 of 6 does in a transaction of its own.
+do $$
+declare
+  fk record;
+begin
+  for fk in
+    select c.conname from pg_catalog.pg_constraint c
+    where c.conrelid = 'public.user_profiles'::regclass and c.contype = 'f'
+      and c.confrelid = 'auth.users'::regclass and c.confdeltype <> 'c'
+  loop
+    execute pg_catalog.format('alter table public.user_profiles drop constraint %I', fk.conname);
+  end loop;
+  if not exists (select 1 from pg_catalog.pg_constraint c
+                 where c.conrelid = 'public.user_profiles'::regclass and c.contype = 'f'
+                   and c.confrelid = 'auth.users'::regclass) then
+    alter table public.user_profiles add constraint user_profiles_user_id_fkey
+      foreign key (user_id) references auth.users (id) on delete cascade not valid;
+  end if;
+end $$;
+
+-- What the triggers do, at the commit of the auth server's transaction, once per user and transaction: converge the
+-- user's profile (unless the fallback is switched off) and post the change (once the wiring is configured).
+-- Supabase Auth writes a user in several statements of one transaction (a signup: INSERT, then role, app and user
+-- metadata, the confirmation token); deferred to the commit, the first event of a user sees every write, and the
+-- user's other events of that transaction have nothing left to do. The profile commits with the signup, atomically.
+-- Later statements of the signup's own transaction do not see it; one that needs to can `set constraints all immediate`.
+-- Switch the fallback at runtime (no migration):
+--   update profile_sync.settings set fallback_trigger_enabled = false;   -- off
+--   update profile_sync.settings set fallback_trigger_enabled = true;    -- on (as shipped)
+create or replace function profile_sync.on_auth_user_change()
+returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  user_id uuid := case when tg_op = 'DELETE' then old.id else new.id end;
+  row_version text;
+begin
+  -- The user's row version now, against the one the last event of this transaction handled: the user's other events,
+  -- fired at its commit after every write, find the same version. A version this transaction wrote keeps its ctid
+  -- until the transaction ends (nothing can prune it meanwhile), so equal ctids mean an unchanged row.
+  select user_id::text || u.ctid::text into row_version from auth.users u where u.id = user_id;
+  row_version := coalesce(row_version, user_id::text || ' gone');
+  if pg_catalog.current_setting('profile_sync.converged', true) = row_version then
+    return null;
+  end if;
+  perform pg_catalog.set_config('profile_sync.converged', row_version, true);
+
+  -- The foreign key's cascade has removed a deleted user's profile already.
+  begin
+    if tg_op <> 'DELETE' and (select s.fallback_trigger_enabled from profile_sync.settings s where s.singleton) is not false then
+      perform profile_sync.converge_user(user_id, 'auth_trigger');
+    end if;
+  exception when others then
+    -- The block's subtransaction is rolled back: no half-written profile, and the signup goes on.
+    -- Replay converges the profile later.
+    raise warning 'profile_sync: no profile converged for auth user % (SQLSTATE %: %)', user_id, sqlstate, sqlerrm;
+  end;
+  perform profile_sync.post_auth_event(tg_op, user_id);
+  return null;
+end
+$$;
+revoke all on function profile_sync.on_auth_user_change() from public, anon, authenticated, service_role;
+
+do $$
+begin
+  if not exists (select 1 from pg_catalog.pg_trigger t
+                 where t.tgrelid = 'auth.users'::regclass and t.tgname = 'profile_sync_user_created') then
+    create constraint trigger profile_sync_user_created
+      after insert on auth.users
+      deferrable initially deferred
+      for each row execute function profile_sync.on_auth_user_change();
+  end if;
+  if not exists (select 1 from pg_catalog.pg_trigger t
+                 where t.tgrelid = 'auth.users'::regclass and t.tgname = 'profile_sync_user_changed') then
+    create constraint trigger profile_sync_user_changed
+      after update on auth.users
+      deferrable initially deferred
+      for each row
+      -- Every fact about who the user is or what they proved, which a profile, an attribute rule or a later version
+      -- may follow; never what only records activity or holds a secret (sign-ins, tokens, password, timestamps), so a
+      -- sign-in fires nothing. Columns, not a function of old and new: that would copy both whole rows every time.
+      when ((old.email, old.phone, old.raw_user_meta_data, old.raw_app_meta_data, old.email_confirmed_at,
+             old.phone_confirmed_at, old.banned_until, old.deleted_at, old.is_anonymous, old.is_sso_user)
+            is distinct from
+            (new.email, new.phone, new.raw_user_meta_data, new.raw_app_meta_data, new.email_confirmed_at,
+             new.phone_confirmed_at, new.banned_until, new.deleted_at, new.is_anonymous, new.is_sso_user))
+      execute function profile_sync.on_auth_user_change();
+  end if;
+  if not exists (select 1 from pg_catalog.pg_trigger t
+                 where t.tgrelid = 'auth.users'::regclass and t.tgname = 'profile_sync_user_deleted') then
+    create constraint trigger profile_sync_user_deleted
+      after delete on auth.users
+      deferrable initially deferred
+      for each row execute function profile_sync.on_auth_user_change();
+  end if;
+end $$;
+
+-- Retire the trigger of the setup this product replaces (create_user_profile_trigger), so profiles are not made
+-- twice; it goes in the same commit as the triggers above arrive. Dropping it needs auth.users' owner, or postgres
+-- under supautils' drop_trigger_grants; where neither is the case, the function it calls becomes a no-op that returns
+-- what its trigger's kind needs (NEW for BEFORE INSERT/UPDATE, OLD for BEFORE DELETE, NULL for AFTER): a BEFORE
+-- trigger that returned NULL would silently cancel every signup.
+do $$
+declare
+  original record;
+begin
+  for original in
+    select t.tgname, n.nspname as fn_schema, p.proname as fn_name
+    from pg_catalog.pg_trigger t
+    join pg_catalog.pg_proc p on p.oid = t.tgfoid
+    join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+    where t.tgrelid = 'auth.users'::regclass and not t.tgisinternal
+      and t.tgname = 'create_user_profile_trigger'
+      and p.prosrc not like '%retired by ProfileFunctions%'
+  loop
+    begin
+      execute pg_catalog.format('drop trigger %I on auth.users', original.tgname);
+      raise notice 'dropped the original trigger % on auth.users', original.tgname;
+      begin
+        execute pg_catalog.format('drop function %I.%I()', original.fn_schema, original.fn_name);
+      exception when dependent_objects_still_exist or insufficient_privilege then
+        null; -- still used elsewhere, or not ours: leave it
+      end;
+    exception when insufficient_privilege then
+      begin
+        execute pg_catalog.format(
+          'create or replace function %I.%I() returns trigger language plpgsql set search_path = '''' as %L',
+          original.fn_schema, original.fn_name,
+          'begin -- retired by ProfileFunctions: profile_sync.on_auth_user_change does this now
+             if tg_level = ''ROW'' and tg_when = ''BEFORE'' then
+               if tg_op = ''DELETE'' then return old; end if;
+               return new;
+             end if;
+             return null;
+           end');
+        raise notice 'the original trigger % on auth.users now calls a no-op (drop it as the table owner when convenient)', original.tgname;
+      exception when insufficient_privilege then
+        raise warning 'the original trigger % on auth.users still runs %.%(): neither it nor its function is ours to change; '
+          'drop it as the owner of auth.users', original.tgname, original.fn_schema, original.fn_name;
+      end;
+    end;
+  end loop;
+end $$;

@@ -1,0 +1,81 @@
+using System.Text.RegularExpressions;
+using ProfileSync.Tests.Support;
+
+namespace ProfileSync.Tests.Database;
+
+/// <summary>
+/// <c>supabase/migrations</c> is the first release as it installs: each object defined in one place, and every
+/// function clean under plpgsql_check (the checker <c>supabase db lint</c> uses).
+/// </summary>
+public sealed partial class MigrationFilesTests(PostgresCluster cluster)
+{
+    private static readonly string MigrationsDirectory = Path.Combine(PostgresCluster.RepositoryRoot, "supabase", "migrations");
+
+    [Fact]
+    public void Every_sql_object_is_defined_once_in_the_migrations()
+    {
+        var definitions = Directory.GetFiles(MigrationsDirectory, "*.sql")
+            .SelectMany(file => Definitions(File.ReadAllText(file)).Select(name => (Name: name, File: Path.GetFileName(file))))
+            .ToList();
+
+        Assert.NotEmpty(definitions);
+        var repeated = definitions.GroupBy(d => d.Name).Where(g => g.Count() > 1)
+            .Select(g => $"{g.Key} in {string.Join(", ", g.Select(d => d.File))}")
+            .ToList();
+        Assert.True(repeated.Count == 0, "defined more than once: " + string.Join("; ", repeated));
+    }
+
+    [Fact]
+    public void The_definition_finder_sees_a_function_defined_twice()
+    {
+        const string twice = """
+            create or replace function profile_sync.f() returns int language sql set search_path = '' as $$ select 1 $$;
+            -- create or replace function profile_sync.in_a_comment() …
+            create   or replace function profile_sync.F() returns int language sql set search_path = '' as $$ select 2 $$;
+            create constraint trigger t after insert on auth.users for each row execute function profile_sync.f();
+            alter table public.user_profiles add constraint user_profiles_x check (true);
+            """;
+
+        Assert.Equal(["profile_sync.f", "profile_sync.f", "t", "user_profiles_x"], Definitions(twice));
+    }
+
+    [Fact]
+    public async Task Every_plpgsql_function_of_the_product_passes_plpgsql_check()
+    {
+        await using var db = await cluster.CreateDatabaseAsync();
+        await db.ExecuteAsync("create extension if not exists plpgsql_check with schema extensions", "supabase_admin");
+
+        // Trigger functions are checked against the table that fires them.
+        var findings = await db.ScalarAsync<string>(
+            """
+            select coalesce(string_agg(p.proname || ': ' || c.level || ' ' || c.message, '; ' order by p.proname), '')
+            from pg_proc p
+            left join lateral (select t.tgrelid from pg_trigger t where t.tgfoid = p.oid limit 1) fired on true
+            cross join lateral extensions.plpgsql_check_function_tb(
+              p.oid, coalesce(fired.tgrelid, 0), other_warnings => true, extra_warnings => true,
+              performance_warnings => true, security_warnings => true) c
+            where p.pronamespace = 'profile_sync'::regnamespace and p.prolang = (select l.oid from pg_language l where l.lanname = 'plpgsql')
+            """,
+            "supabase_admin");
+        var checkedFunctions = await db.ScalarAsync<long>(
+            "select count(*) from pg_proc p where p.pronamespace = 'profile_sync'::regnamespace and p.prolang = (select oid from pg_language where lanname = 'plpgsql')");
+
+        Assert.True(checkedFunctions >= 8, $"only {checkedFunctions} plpgsql functions found");
+        Assert.Equal("", findings);
+    }
+
+    /// <summary>The names a migration text defines: functions, views, tables, triggers, policies, indexes, constraints.</summary>
+    private static List<string> Definitions(string sql)
+    {
+        var code = LineComment().Replace(sql, "");
+        return Definition().Matches(code).Select(m => m.Groups["name"].Value.Replace("\"", "", StringComparison.Ordinal).ToLowerInvariant()).ToList();
+    }
+
+    [GeneratedRegex("--[^\n]*")]
+    private static partial Regex LineComment();
+
+    [GeneratedRegex(
+        @"\b(?:create\s+(?:or\s+replace\s+)?(?:constraint\s+)?(?:function|procedure|view|materialized\s+view|table|trigger|policy|(?:unique\s+)?index|type|schema)(?:\s+if\s+not\s+exists)?|add\s+constraint)\s+(?<name>[\w.""]+)",
+        RegexOptions.IgnoreCase)]
+    private static partial Regex Definition();
+}
