@@ -20,7 +20,7 @@ var users = Option("--users", 1_000_000);
 var signups = Option("--signups", 4_000);
 var deliveries = Option("--deliveries", 4_000);
 var rounds = Option("--rounds", 3);
-var batchSize = Option("--batch-size", ProfileReplayer.DefaultBatchSize);
+var batchSize = Option("--batch-size", ReplayRequest.DefaultBatchSize);
 var only = Array.IndexOf(args, "--only") is var onlyAt and >= 0 && onlyAt + 1 < args.Length ? args[onlyAt + 1] : null;
 bool Wanted(string row) => only is null || row.Contains(only, StringComparison.OrdinalIgnoreCase);
 var root = FindRoot();

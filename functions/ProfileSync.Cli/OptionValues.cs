@@ -1,5 +1,6 @@
 using System.CommandLine.Parsing;
 using System.Globalization;
+using ProfileSync.Replay;
 
 namespace ProfileSync.Cli;
 
@@ -11,13 +12,13 @@ internal static class OptionValues
         var ids = new List<Guid>();
         foreach (var token in result.Tokens)
         {
-            if (Guid.TryParseExact(token.Value, "D", out var id))
+            try
             {
-                ids.Add(id);
+                ids.Add(ReplayRequest.ParseUserId(token.Value, OptionName(result)));
             }
-            else
+            catch (FormatException e)
             {
-                result.AddError($"--user-id '{PrintableText.Bounded(token.Value, 40)}' is not a user id: give the whole UUID, e.g. 6f1c2b7e-3d4a-4c5b-9e8f-0a1b2c3d4e5f.");
+                result.AddError(e.Message);
             }
         }
 
@@ -26,14 +27,15 @@ internal static class OptionValues
 
     public static DateTimeOffset? Time(ArgumentResult result)
     {
-        var token = result.Tokens.Single().Value;
-        if (DateTimeOffset.TryParse(token, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var time))
+        try
         {
-            return time;
+            return ReplayRequest.ParseTime(result.Tokens.Single().Value, OptionName(result));
         }
-
-        result.AddError($"{OptionName(result)} '{PrintableText.Bounded(token, 40)}' is not a time: use ISO 8601, e.g. 2026-11-01 or 2026-11-01T12:00:00Z.");
-        return null;
+        catch (FormatException e)
+        {
+            result.AddError(e.Message);
+            return null;
+        }
     }
 
     public static int WholeNumber(ArgumentResult result)

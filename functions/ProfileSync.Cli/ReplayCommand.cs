@@ -21,8 +21,8 @@ internal static class ReplayCommand
         var before = new Option<DateTimeOffset?>("--created-before") { Description = "Only users created before this time (ISO 8601)", CustomParser = OptionValues.Time };
         var batchSize = new Option<int>("--batch-size")
         {
-            Description = $"Users per batch, each committed on its own ({ProfileReplayer.MinBatchSize} to {ProfileReplayer.MaxBatchSize})",
-            DefaultValueFactory = _ => ProfileReplayer.DefaultBatchSize,
+            Description = $"Users per batch, each committed on its own ({ReplayRequest.MinBatchSize} to {ReplayRequest.MaxBatchSize})",
+            DefaultValueFactory = _ => ReplayRequest.DefaultBatchSize,
             CustomParser = OptionValues.WholeNumber,
         };
         var json = new Option<bool>("--json") { Description = "Print the report as JSON" };
@@ -32,24 +32,21 @@ internal static class ReplayCommand
         };
         command.SetAction(async (parsed, cancellationToken) =>
         {
-            var size = parsed.GetValue(batchSize);
-            if (!ProfileReplayer.IsAllowedBatchSize(size))
-            {
-                await error.WriteLineAsync($"profilesync: --batch-size must be from {ProfileReplayer.MinBatchSize} to {ProfileReplayer.MaxBatchSize}");
-                return ProfileSyncCli.UsageError;
-            }
-
-            if (parsed.GetValue(after) is { } a && parsed.GetValue(before) is { } b && a >= b)
-            {
-                await error.WriteLineAsync("profilesync: --created-after must be earlier than --created-before");
-                return ProfileSyncCli.UsageError;
-            }
-
             var ids = parsed.GetValue(userIds);
-            var request = new ReplayRequest(
-                new ReplayScope(ids is { Length: > 0 } ? ids : null, parsed.GetValue(after), parsed.GetValue(before)),
-                parsed.GetValue(dryRun),
-                size);
+            ReplayRequest request;
+            try
+            {
+                request = new ReplayRequest(
+                    new ReplayScope(ids is { Length: > 0 } ? ids : null, parsed.GetValue(after), parsed.GetValue(before)),
+                    parsed.GetValue(dryRun),
+                    parsed.GetValue(batchSize)).Validated(NameOf);
+            }
+            catch (FormatException e)
+            {
+                await error.WriteLineAsync($"profilesync: {e.Message}");
+                return ProfileSyncCli.UsageError;
+            }
+
             await using var services = ProfileSyncCli.BuildServices(parsed.GetValue(connection));
             var replayer = services.GetRequiredService<ProfileReplayer>();
             try
@@ -73,6 +70,16 @@ internal static class ReplayCommand
         });
         return command;
     }
+
+    /// <summary>The request's fields as this command's options name them.</summary>
+    private static string NameOf(ReplayField field) => field switch
+    {
+        ReplayField.UserIds => "--user-id",
+        ReplayField.CreatedAfter => "--created-after",
+        ReplayField.CreatedBefore => "--created-before",
+        ReplayField.BatchSize => "--batch-size",
+        _ => throw new ArgumentOutOfRangeException(nameof(field)),
+    };
 
     private static async Task<ReplayReport> RunWithProgressAsync(
         ProfileReplayer replayer, ReplayRequest request, TextWriter output, CancellationToken cancellationToken)

@@ -141,8 +141,7 @@ public static class AuthEventParser
 
     private static Guid RequiredGuid(JsonElement row, string name, string where) =>
         row.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String
-        && value.GetString() is { Length: 36 } text // TryParseExact trims white space
-        && Guid.TryParseExact(text, "D", out var id)
+        && UserId.TryParse(value.GetString(), out var id)
             ? id
             : throw new FormatException($"'{where}.{name}' must be a UUID");
 }

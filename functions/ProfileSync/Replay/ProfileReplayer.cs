@@ -8,55 +8,6 @@ using ProfileSync.Telemetry;
 
 namespace ProfileSync.Replay;
 
-/// <summary>Which users a replay looks at. No user ids and no window: all of them.</summary>
-public sealed record ReplayScope(
-    IReadOnlyList<Guid>? UserIds = null,
-    DateTimeOffset? CreatedAfter = null,
-    DateTimeOffset? CreatedBefore = null);
-
-/// <param name="Trigger">who asked, for metrics: cli, http or timer</param>
-public sealed record ReplayRequest(ReplayScope Scope, bool DryRun = false, int BatchSize = ProfileReplayer.DefaultBatchSize, string Trigger = "cli")
-{
-    public bool CoversEveryone => Scope is { UserIds: null, CreatedAfter: null, CreatedBefore: null };
-}
-
-/// <summary>
-/// What a replay found and did. scanned: users looked at; missing / stale / orphaned: profiles found missing, stale,
-/// or left by a user who is gone; created / refreshed / removed: what this replay changed (0 on a dry run).
-/// </summary>
-public sealed record ReplayCounts(long Scanned, long Missing, long Created, long Stale, long Refreshed, long Orphaned, long Removed)
-{
-    public static readonly ReplayCounts None = new(0, 0, 0, 0, 0, 0, 0);
-
-    public ReplayCounts Add(ReplayCounts other) => new(
-        Scanned + other.Scanned, Missing + other.Missing, Created + other.Created, Stale + other.Stale,
-        Refreshed + other.Refreshed, Orphaned + other.Orphaned, Removed + other.Removed);
-}
-
-public sealed record ReplayReport(
-    long Scanned, long Missing, long Created, long Stale, long Refreshed, long Orphaned, long Removed, bool DryRun, long ElapsedMs)
-{
-    public static ReplayReport From(ReplayCounts counts, bool dryRun, long elapsedMs)
-    {
-        ArgumentNullException.ThrowIfNull(counts);
-        return new(counts.Scanned, counts.Missing, counts.Created, counts.Stale, counts.Refreshed, counts.Orphaned, counts.Removed, dryRun, elapsedMs);
-    }
-}
-
-/// <param name="Done">the share of the scope done, 0 to 1</param>
-public sealed record ReplayProgress(int Batches, ReplayCounts Counts, TimeSpan Elapsed, double Done)
-{
-    /// <summary>Time left at the pace so far, once there is a pace to go by.</summary>
-    public TimeSpan? Remaining => Done is > 0 and < 1 ? Elapsed * ((1 - Done) / Done) : null;
-}
-
-/// <summary>Another replay holds the lock; this one did nothing.</summary>
-public sealed class ReplayAlreadyRunningException() : Exception("another replay is running; try again when it has finished");
-
-/// <summary>The connection holding the lock died (database restart): what was committed stays; run the replay again.</summary>
-public sealed class ReplayLockLostException(Exception inner)
-    : Exception("the replay lost its lock (the database connection was reset); the batches done are kept: run the replay again", inner);
-
 /// <summary>
 /// Converges every profile in scope through the database's convergence statement, the same one every path uses:
 /// creates what is missing (<c>created_via = 'replay'</c>), refreshes what is stale, removes profiles whose user is
@@ -65,15 +16,6 @@ public sealed class ReplayLockLostException(Exception inner)
 /// </summary>
 public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipelineProvider<string> pipelines)
 {
-    public const int DefaultBatchSize = 10_000;
-
-    /// <summary>Smallest batch a caller may ask for: tiny batches hold the replay lock for minutes.</summary>
-    public const int MinBatchSize = 100;
-
-    public const int MaxBatchSize = 100_000;
-
-    public static bool IsAllowedBatchSize(int size) => size is >= MinBatchSize and <= MaxBatchSize;
-
     // An arbitrary constant that names "profile replay" among advisory locks.
     private const long LockKey = 0x5052_4F46_5245_504C; // "PROFREPL"
 
@@ -81,7 +23,7 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
     // drifted; its outcomes are the counts (on a dry run, what it would do). Batches run when much drifted, so a first
     // pass to pick out the drifted users would read most of them twice. A batch covers the id range (after, last
     // user]: profiles in that range whose user is gone are its orphans (the last batch's range is open-ended). A
-    // created_at window cannot match orphans.
+    // created_at window cannot match orphans. Same column names as profile_sync.reconcile().
     private const string BatchSql = """
         with ids as materialized (
           select u.id
@@ -96,49 +38,23 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
           select (select i.id from ids i order by i.id desc limit 1) as last_id,
                  (select count(*) from ids) as scanned, (select count(*) from ids) < $2 as final
         ), orphans as (
-          select p.user_id
-          from public.user_profiles p, bounds
-          where p.user_id > $1 and (bounds.final or p.user_id <= bounds.last_id)
-            and ($3::uuid[] is null or p.user_id = any($3))
+          select o.user_id
+          from profile_sync.orphaned_profiles o, bounds
+          where o.user_id > $1 and (bounds.final or o.user_id <= bounds.last_id)
+            and ($3::uuid[] is null or o.user_id = any($3))
             and $4::timestamptz is null and $5::timestamptz is null
-            and not exists (select 1 from auth.users u where u.id = p.user_id)
         ), converged as (
           select count(*) filter (where c.outcome = 'created') as created,
                  count(*) filter (where c.outcome = 'updated') as updated,
                  count(*) filter (where c.outcome = 'deleted') as deleted
           from profile_sync.converge(array(select i.id from ids i union all select o.user_id from orphans o), 'replay', $6) c
         )
-        -- What the batch found missing, stale and orphaned is what it created, refreshed and removed (on a dry run,
-        -- what it would have).
-        select bounds.last_id, bounds.scanned, c.created, c.updated, c.deleted, c.created, c.updated, c.deleted
+        -- What the batch found missing, stale and orphaned is what it created, refreshed and removed (nothing on a
+        -- dry run).
+        select bounds.last_id, bounds.scanned as users, c.created as missing, c.updated as stale, c.deleted as orphaned,
+               case when $6 then 0 else c.created end as created, case when $6 then 0 else c.updated end as refreshed,
+               case when $6 then 0 else c.deleted end as removed
         from bounds, converged c
-        """;
-
-    // A replay of everyone first looks at everyone in one pass, as status does (hash joins over both tables): on a
-    // project in sync that is all there is to do. Batches by id visit the heap in id order, which for random UUIDs
-    // is random: about 6 times slower at 1M users. Only when more than a batch drifted (adoption, an outage) do the
-    // batches run. Same columns as BatchSql; the first says whether this pass converged everything that drifted.
-    private const string WholeSql = """
-        with drift as materialized (
-          select s.user_id, case when s.has_profile then 'stale' else 'missing' end as kind
-          from profile_sync.profile_state s where not s.has_profile or s.stale_fields <> '{}'
-          union all
-          select p.user_id, 'orphaned' from public.user_profiles p
-          where not exists (select 1 from auth.users u where u.id = p.user_id)
-        ), whole as (
-          select (select count(*) from drift) <= $1 as fits
-        ), converged as (
-          select c.outcome
-          from profile_sync.converge(
-            case when (select w.fits from whole w) then array(select d.user_id from drift d) else '{}' end, 'replay', $2) c
-        )
-        select (select w.fits from whole w), (select count(*) from auth.users),
-               (select count(*) from drift d where d.kind = 'missing'),
-               (select count(*) from drift d where d.kind = 'stale'),
-               (select count(*) from drift d where d.kind = 'orphaned'),
-               (select count(*) filter (where c.outcome = 'created') from converged c),
-               (select count(*) filter (where c.outcome = 'updated') from converged c),
-               (select count(*) filter (where c.outcome = 'deleted') from converged c)
         """;
 
     private readonly ResiliencePipeline _pipeline = pipelines.GetPipeline(DatabaseResilience.PipelineName);
@@ -173,7 +89,7 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
     private async Task<ReplayReport> RunLockedAsync(ReplayRequest request, IProgress<ReplayProgress>? progress, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(request.BatchSize, 1);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(request.BatchSize, MaxBatchSize);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(request.BatchSize, ReplayRequest.MaxBatchSize);
         var clock = Stopwatch.StartNew();
 
         // The lock lives in a transaction held open for the whole replay: a transaction-mode pooler keeps the
@@ -202,7 +118,7 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
             {
                 progress?.Report(new ReplayProgress(1, all, clock.Elapsed, Done: 1));
                 await lockTransaction.CommitAsync(cancellationToken);
-                return ReplayReport.From(all, request.DryRun, clock.ElapsedMilliseconds);
+                return new ReplayReport(all, request.DryRun, clock.ElapsedMilliseconds);
             }
         }
 
@@ -235,7 +151,7 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
         }
 
         await lockTransaction.CommitAsync(cancellationToken);
-        return ReplayReport.From(counts, request.DryRun, clock.ElapsedMilliseconds);
+        return new ReplayReport(counts, request.DryRun, clock.ElapsedMilliseconds);
     }
 
     // How far a replay is, without counting anything first: batches go in id order, and Supabase's user ids are
@@ -265,20 +181,26 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
         }
     }
 
-    /// <returns>what the one pass found and did, or null when more than a batch drifted</returns>
+    /// <summary>
+    /// The first pass of a replay of everyone: <c>profile_sync.reconcile</c>, which looks at everyone in one pass of
+    /// hash joins, as status does (on a project in sync, that is all there is to do), and converges what drifted when
+    /// it fits in a batch. Batches by id visit the heap in id order, which for random UUIDs is random: about 6 times
+    /// slower at 1M users.
+    /// </summary>
+    /// <returns>what the pass found and did, or null when more than a batch drifted (then the batches run)</returns>
     private async Task<ReplayCounts?> RunWholeAsync(ReplayRequest request, CancellationToken cancellationToken)
     {
-        var (fits, counts) = await ExecuteAsync(WholeSql, request.DryRun, parameters =>
+        var (converged, counts) = await ExecuteAsync("select * from profile_sync.reconcile($1, $2)", parameters =>
         {
-            parameters.Add(new NpgsqlParameter<int> { TypedValue = request.BatchSize });
             parameters.Add(new NpgsqlParameter<bool> { TypedValue = request.DryRun });
-        }, static reader => reader.GetBoolean(0), cancellationToken);
-        return fits ? counts : null;
+            parameters.Add(new NpgsqlParameter<long> { TypedValue = request.BatchSize });
+        }, static reader => reader.GetBoolean(reader.GetOrdinal("converged")), cancellationToken);
+        return converged ? counts : null;
     }
 
     private async Task<Batch> RunBatchAsync(ReplayRequest request, Guid after, CancellationToken cancellationToken)
     {
-        var (lastId, counts) = await ExecuteAsync(BatchSql, request.DryRun, parameters =>
+        var (lastId, counts) = await ExecuteAsync(BatchSql, parameters =>
         {
             parameters.Add(new NpgsqlParameter<Guid> { TypedValue = after });
             parameters.Add(new NpgsqlParameter<int> { TypedValue = request.BatchSize });
@@ -290,16 +212,16 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
             parameters.Add(SqlParameters.Timestamp(request.Scope.CreatedAfter));
             parameters.Add(SqlParameters.Timestamp(request.Scope.CreatedBefore));
             parameters.Add(new NpgsqlParameter<bool> { TypedValue = request.DryRun });
-        }, static reader => reader.IsDBNull(0) ? (Guid?)null : reader.GetGuid(0), cancellationToken);
+        }, static reader => reader.GetFieldValue<Guid?>(reader.GetOrdinal("last_id")), cancellationToken);
         return new Batch(lastId, counts);
     }
 
     /// <summary>
-    /// Runs one of the replay's statements in a transaction of its own. Its columns: one of its own, then scanned,
-    /// missing, stale, orphaned, created, updated, deleted.
+    /// Runs one of the replay's statements in a transaction of its own, and reads its counts by the names
+    /// <c>profile_sync.reconcile()</c> gives them (users, missing, stale, orphaned, created, refreshed, removed).
     /// </summary>
     private async Task<(T First, ReplayCounts Counts)> ExecuteAsync<T>(
-        string sql, bool dryRun, Action<NpgsqlParameterCollection> parameters, Func<NpgsqlDataReader, T> first, CancellationToken cancellationToken)
+        string sql, Action<NpgsqlParameterCollection> parameters, Func<NpgsqlDataReader, T> first, CancellationToken cancellationToken)
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
@@ -314,14 +236,10 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
         await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
         {
             await reader.ReadAsync(cancellationToken);
+            long Count(string name) => reader.GetInt64(reader.GetOrdinal(name));
             result = (first(reader), new ReplayCounts(
-                Scanned: reader.GetInt64(1),
-                Missing: reader.GetInt64(2),
-                Created: dryRun ? 0 : reader.GetInt64(5),
-                Stale: reader.GetInt64(3),
-                Refreshed: dryRun ? 0 : reader.GetInt64(6),
-                Orphaned: reader.GetInt64(4),
-                Removed: dryRun ? 0 : reader.GetInt64(7)));
+                Scanned: Count("users"), Missing: Count("missing"), Created: Count("created"), Stale: Count("stale"),
+                Refreshed: Count("refreshed"), Orphaned: Count("orphaned"), Removed: Count("removed")));
         }
 
         await transaction.CommitAsync(cancellationToken);

@@ -79,10 +79,23 @@ public sealed partial class ReplayHandler(ProfileReplayer replayer, ILogger<Repl
             throw new FormatException("the body must be a JSON object");
         }
 
+        try
+        {
+            return ReadRequest(root);
+        }
+        catch (InvalidOperationException)
+        {
+            // JsonElement's strings throw on escapes that are not text (a lone surrogate).
+            throw new FormatException("the body holds a string that is not valid Unicode");
+        }
+    }
+
+    private static ReplayRequest ReadRequest(JsonElement root)
+    {
         List<Guid>? userIds = null;
         DateTimeOffset? after = null, before = null;
         var dryRun = false;
-        var batchSize = ProfileReplayer.DefaultBatchSize;
+        var batchSize = ReplayRequest.DefaultBatchSize;
         foreach (var property in root.EnumerateObject())
         {
             switch (property.Name)
@@ -91,10 +104,10 @@ public sealed partial class ReplayHandler(ProfileReplayer replayer, ILogger<Repl
                     userIds = ReadUserIds(property.Value);
                     break;
                 case "createdAfter":
-                    after = ReadTime(property);
+                    after = ReplayRequest.ParseTime(RequiredString(property), NameOf(ReplayField.CreatedAfter));
                     break;
                 case "createdBefore":
-                    before = ReadTime(property);
+                    before = ReplayRequest.ParseTime(RequiredString(property), NameOf(ReplayField.CreatedBefore));
                     break;
                 case "dryRun":
                     dryRun = property.Value.ValueKind is JsonValueKind.True or JsonValueKind.False
@@ -102,42 +115,42 @@ public sealed partial class ReplayHandler(ProfileReplayer replayer, ILogger<Repl
                         : throw new FormatException("'dryRun' must be true or false");
                     break;
                 case "batchSize":
-                    batchSize = property.Value.TryGetInt32(out var size) && ProfileReplayer.IsAllowedBatchSize(size)
+                    batchSize = property.Value.ValueKind == JsonValueKind.Number && property.Value.TryGetInt32(out var size)
                         ? size
-                        : throw new FormatException($"'batchSize' must be a whole number from {ProfileReplayer.MinBatchSize} to {ProfileReplayer.MaxBatchSize}");
+                        : throw new FormatException("'batchSize' must be a whole number");
                     break;
                 default:
-                    throw new FormatException($"unknown field '{(property.Name.Length <= 40 ? property.Name : property.Name[..40])}'; expected userIds, createdAfter, createdBefore, dryRun, batchSize");
+                    throw new FormatException($"unknown field '{PrintableText.Bounded(property.Name, 40)}'; expected userIds, createdAfter, createdBefore, dryRun, batchSize");
             }
         }
 
-        if (after is not null && before is not null && after >= before)
-        {
-            throw new FormatException("'createdAfter' must be earlier than 'createdBefore'");
-        }
-
-        return new ReplayRequest(new ReplayScope(userIds, after, before), dryRun, batchSize, Trigger: "http");
+        return new ReplayRequest(new ReplayScope(userIds, after, before), dryRun, batchSize, Trigger: "http").Validated(NameOf);
     }
 
-    private static List<Guid> ReadUserIds(JsonElement value)
+    /// <summary>The request's fields as this route's body names them.</summary>
+    private static string NameOf(ReplayField field) => field switch
     {
-        if (value.ValueKind != JsonValueKind.Array || value.GetArrayLength() == 0)
-        {
-            throw new FormatException("'userIds' must be a non-empty array of UUIDs");
-        }
+        ReplayField.UserIds => "'userIds'",
+        ReplayField.CreatedAfter => "'createdAfter'",
+        ReplayField.CreatedBefore => "'createdBefore'",
+        ReplayField.BatchSize => "'batchSize'",
+        _ => throw new ArgumentOutOfRangeException(nameof(field)),
+    };
 
-        return value.EnumerateArray()
-            .Select(id => id.ValueKind == JsonValueKind.String && Guid.TryParse(id.GetString(), out var guid)
-                ? guid
-                : throw new FormatException("'userIds' must be a non-empty array of UUIDs"))
-            .Distinct()
-            .ToList();
-    }
+    private static List<Guid> ReadUserIds(JsonElement value) =>
+        value.ValueKind == JsonValueKind.Array
+            ? value.EnumerateArray()
+                .Select(id => id.ValueKind == JsonValueKind.String
+                    ? ReplayRequest.ParseUserId(id.GetString()!, NameOf(ReplayField.UserIds))
+                    : throw new FormatException("'userIds' must be an array of UUID strings"))
+                .Distinct()
+                .ToList()
+            : throw new FormatException("'userIds' must be an array of UUID strings");
 
-    private static DateTimeOffset ReadTime(JsonProperty property) =>
-        property.Value.ValueKind == JsonValueKind.String && property.Value.TryGetDateTimeOffset(out var time)
-            ? time
-            : throw new FormatException($"'{property.Name}' must be an ISO 8601 timestamp");
+    private static string RequiredString(JsonProperty property) =>
+        property.Value.ValueKind == JsonValueKind.String
+            ? property.Value.GetString()!
+            : throw new FormatException($"'{property.Name}' must be a string holding an ISO 8601 time");
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Replay: scanned {Scanned}, created {Created}, refreshed {Refreshed}, removed {Removed}, dry run {DryRun}, {ElapsedMs} ms")]
     private static partial void LogReplayed(ILogger logger, long scanned, long created, long refreshed, long removed, bool dryRun, long elapsedMs);

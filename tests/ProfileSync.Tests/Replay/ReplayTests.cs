@@ -141,7 +141,7 @@ public sealed class ReplayTests(PostgresCluster cluster) : IAsyncLifetime
     {
         var report = await Replayer().RunAsync(new ReplayRequest(new ReplayScope(), DryRun: true));
 
-        Assert.Equal(new ReplayReport(5, 3, 0, 0, 0, 0, 0, true, report.ElapsedMs), report);
+        Assert.Equal(new ReplayReport(new ReplayCounts(5, 3, 0, 0, 0, 0, 0), true, report.ElapsedMs), report);
         Assert.Equal(3L, await _db.UsersWithoutProfileAsync());
     }
 
@@ -264,12 +264,20 @@ public sealed class ReplayTests(PostgresCluster cluster) : IAsyncLifetime
     [Theory]
     [InlineData("[]", "must be a JSON object")]
     [InlineData("""{"userId":["x"]}""", "unknown field 'userId'")]
-    [InlineData("""{"userIds":[]}""", "'userIds' must be a non-empty array of UUIDs")]
-    [InlineData("""{"userIds":["nope"]}""", "'userIds' must be a non-empty array of UUIDs")]
-    [InlineData("""{"createdAfter":"yesterday"}""", "'createdAfter' must be an ISO 8601 timestamp")]
+    [InlineData("""{"userIds":[]}""", "'userIds' must name at least one user")]
+    [InlineData("""{"userIds":"6f1c2b7e-3d4a-4c5b-9e8f-0a1b2c3d4e5f"}""", "'userIds' must be an array of UUID strings")]
+    [InlineData("""{"userIds":["nope"]}""", "'userIds' 'nope' is not a user id")]
+    [InlineData("""{"userIds":["6f1c2b7e3d4a4c5b9e8f0a1b2c3d4e5f"]}""", "is not a user id")]
+    [InlineData("""{"userIds":["{6f1c2b7e-3d4a-4c5b-9e8f-0a1b2c3d4e5f}"]}""", "is not a user id")]
+    [InlineData("""{"userIds":[" 6f1c2b7e-3d4a-4c5b-9e8f-0a1b2c3d4e5f"]}""", "is not a user id")]
+    [InlineData("""{"userIds":["(6f1c2b7e-3d4a-4c5b-9e8f-0a1b2c3d4e5f)"]}""", "is not a user id")]
+    [InlineData("""{"userIds":["\ud800"]}""", "not valid Unicode")]
+    [InlineData("""{"createdAfter":"yesterday"}""", "'createdAfter' 'yesterday' is not a time")]
+    [InlineData("""{"createdAfter":"11/01/2026"}""", "is not a time")]
     [InlineData("""{"createdAfter":"2025-02-01T00:00:00Z","createdBefore":"2025-01-01T00:00:00Z"}""", "must be earlier")]
     [InlineData("""{"dryRun":"yes"}""", "'dryRun' must be true or false")]
-    [InlineData("""{"batchSize":1}""", "'batchSize' must be a whole number from 100 to")]
+    [InlineData("""{"batchSize":1}""", "'batchSize' must be from 100 to")]
+    [InlineData("""{"batchSize":"500"}""", "'batchSize' must be a whole number")]
     public async Task Bad_replay_body_gets_400_with_the_reason_and_changes_nothing(string body, string reason)
     {
         await using var served = await ServedApp.StartAsync(_db.ConnectionString());
