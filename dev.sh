@@ -110,35 +110,52 @@ cmd_test() {
 }
 
 # The local emulator: Supabase-shaped PostgreSQL on 127.0.0.1:54322, the function's routes on 127.0.0.1:7071
-# (profilesync serve), and pg_net's delivery (profilesync dispatch). State lives in .dev/ (ignored by git).
+# (profilesync serve), and pg_net's delivery (supabase/local/PgNetWorker, the emulator's own stand-in for pg_net's
+# worker; not part of the profilesync CLI). State lives in .dev/ (ignored by git).
 # PROFILESYNC_DEV_DB_PORT, PROFILESYNC_DEV_API_PORT and PROFILESYNC_DEV_DIR move it, e.g. beside `supabase start`.
 state="${PROFILESYNC_DEV_DIR:-$root/.dev}"
 db_port="${PROFILESYNC_DEV_DB_PORT:-54322}"
 api_url="http://127.0.0.1:${PROFILESYNC_DEV_API_PORT:-7071}"
 connection="Host=127.0.0.1;Port=$db_port;Database=postgres;Username=postgres;Password=postgres"
+cli="$state/bin/ProfileSync.Cli.dll"                   # profilesync, as users install it
+pgnet_worker="$state/pgnet-worker/PgNetWorker.dll"     # pg_net's worker, the emulator's alone
 
 psql_as() { local user=$1; shift; PGPASSWORD=postgres psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$db_port" -U "$user" -d postgres "$@"; }
-profilesync() { ProfileSync__ConnectionString="$connection" dotnet "$state/bin/ProfileSync.Cli.dll" "$@"; }
+profilesync() { ProfileSync__ConnectionString="$connection" dotnet "$cli" "$@"; }
 running() { [ -f "$state/$1.pid" ] && kill -0 "$(cat "$state/$1.pid")" 2>/dev/null; }
 emulator_up() { [ -f "$state/db/data/postmaster.pid" ] && pg_isready -q -h 127.0.0.1 -p "$db_port" 2>/dev/null; }
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-start_background() { # start_background NAME ARGS...: (re)started when its build changed since it started
-  local name=$1; shift
+# start_background NAME DLL ARGS...: dotnet DLL ARGS in the background (pid and log in $state/NAME.*), (re)started
+# when DLL's build changed since it started
+start_background() {
+  local name=$1 dll=$2; shift 2
   if running "$name"; then
-    if [ "$(cat "$state/$name.build" 2>/dev/null)" = "$(build_id)" ]; then return 0; fi
+    if [ "$(cat "$state/$name.build" 2>/dev/null)" = "$(build_id "$dll")" ]; then return 0; fi
     say "restarting $name: its build changed"
     kill "$(cat "$state/$name.pid")" 2>/dev/null || true
     for _ in $(seq 1 50); do running "$name" || break; sleep 0.1; done
   fi
-  build_id >"$state/$name.build"
+  build_id "$dll" >"$state/$name.build"
   ProfileSync__ConnectionString="$connection" ProfileSync__WebhookSecret="$(cat "$state/webhook-secret")" \
     ProfileSync__AdminKey="$(cat "$state/admin-key")" \
-    setsid nohup dotnet "$state/bin/ProfileSync.Cli.dll" "$@" >"$state/$name.log" 2>&1 </dev/null &
+    setsid nohup dotnet "$dll" "$@" >"$state/$name.log" 2>&1 </dev/null &
   echo $! >"$state/$name.pid"
 }
 
-build_id() { md5sum "$state/bin/ProfileSync.Cli.dll" "$state/bin/ProfileSync.dll" | md5sum | cut -c1-32; }
+# build_id DLL: DLL and the ProfileSync.dll built beside it, hashed
+build_id() { md5sum "$1" "$(dirname "$1")/ProfileSync.dll" | md5sum | cut -c1-32; }
+
+# build_release WHAT PROJECT DLL: a Release build of PROJECT into DLL's directory; its log beside it, shown when it fails
+build_release() {
+  local what=$1 project=$2 dll=$3 dir log
+  dir="$(dirname "$dll")"
+  log="$dir.build.log"
+  say "building $what (Release, into $dir)"
+  if ! dotnet build "$project" -c Release -o "$dir" -v m -nologo 2>&1 | tee "$log" |
+       grep --line-buffered -E '^\s*(Determining|Restored|[A-Za-z.]+ -> )' | sed -u 's/^ */    /' >&2; then :; fi
+  grep -qE 'Build succeeded|0 Error' "$log" && [ -f "$dll" ] || { cat "$log" >&2; exit 1; }
+}
 
 profile_origin() { # profile_origin EMAIL: created_via of that user's profile, if any
   psql_as postgres -tAc "select p.created_via from public.user_profiles p join auth.users u on u.id = p.user_id where u.email = '$1'"
@@ -156,10 +173,8 @@ cmd_up() {
     echo "port ${api_url##*:} is taken by another program (func start?): stop it, or choose another with PROFILESYNC_DEV_API_PORT=… ./dev.sh up" >&2
     exit 1
   fi
-  say "building profilesync (Release, into $state/bin)"
-  if ! dotnet build functions/ProfileSync.Cli -c Release -o "$state/bin" -v m -nologo 2>&1 | tee "$state/build.log" |
-       grep --line-buffered -E '^\s*(Determining|Restored|[A-Za-z.]+ -> )' | sed -u 's/^ */    /' >&2; then :; fi
-  grep -qE 'Build succeeded|0 Error' "$state/build.log" && [ -f "$state/bin/ProfileSync.Cli.dll" ] || { cat "$state/build.log" >&2; exit 1; }
+  build_release profilesync functions/ProfileSync.Cli "$cli"
+  build_release "the pg_net worker" supabase/local/PgNetWorker "$pgnet_worker"
   [ -f "$state/webhook-secret" ] || echo "v1,whsec_$(openssl rand -base64 32)" >"$state/webhook-secret"
   [ -f "$state/admin-key" ] || openssl rand -hex 32 >"$state/admin-key"
 
@@ -188,14 +203,14 @@ cmd_up() {
   say "replay heals them"
   profilesync replay
 
-  say "wiring auth.users to the function: Vault secrets, profilesync serve on $api_url, profilesync dispatch"
+  say "wiring auth.users to the function: Vault secrets, profilesync serve on $api_url, the pg_net worker"
   # psql variables (:'url') are interpolated only in input read from stdin, not in -c.
   printf '%s\n' \
     "select vault.create_secret(:'url', 'profile_sync_function_url') where not exists (select 1 from vault.decrypted_secrets where name = 'profile_sync_function_url');" \
     "select vault.create_secret(:'secret', 'profile_sync_webhook_secret') where not exists (select 1 from vault.decrypted_secrets where name = 'profile_sync_webhook_secret');" |
     psql_as postgres -v url="$api_url/api/auth-events" -v secret="$(cat "$state/webhook-secret")" >/dev/null
-  start_background serve serve --urls "$api_url"
-  start_background dispatch dispatch
+  start_background serve "$cli" serve --urls "$api_url"
+  start_background dispatch "$pgnet_worker"
   for _ in $(seq 1 50); do
     curl -fsS "$api_url/api/health" >/dev/null 2>&1 && break
     running serve || break
@@ -217,7 +232,7 @@ cmd_up() {
 The local emulator is running:
   database   postgresql://postgres:postgres@127.0.0.1:$db_port/postgres   (superuser: supabase_admin, password postgres)
   function   $api_url/api/auth-events   $api_url/api/profiles/replay   $api_url/api/health
-  delivery   profilesync dispatch, the pg_net stand-in; logs in $state/
+  delivery   supabase/local/PgNetWorker, the pg_net stand-in; logs in $state/ (dispatch.log)
   secret     ProfileSync__WebhookSecret=$(cat "$state/webhook-secret")
   replay     curl -X POST $api_url/api/profiles/replay -H "x-functions-key: $(cat "$state/admin-key")" -d '{"dryRun":true}'
 Use it from this shell (./dev.sh status and ./dev.sh replay use it already while it is up):

@@ -30,7 +30,6 @@ public static class ProfileSyncCli
             StatusCommand.Create(connection, output),
             ReplayCommand.Create(connection, output, error),
             ServeCommand.Create(connection, error),
-            DispatchCommand.Create(connection, output),
         };
         root.Options.Add(connection);
 

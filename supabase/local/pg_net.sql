@@ -52,6 +52,6 @@ $$;
 
 grant usage on schema net to postgres, anon, authenticated, service_role;
 grant execute on function net.http_post(text, jsonb, jsonb, jsonb, integer) to postgres, anon, authenticated, service_role;
--- The local dispatcher (pg_net's worker here) connects as postgres: it takes requests and records responses.
+-- The local dispatcher (PgNetWorker beside this file, pg_net's worker here) connects as postgres: it takes requests and records responses.
 grant select, update, delete on net.http_request_queue to postgres;
 grant select, insert on net._http_response to postgres;

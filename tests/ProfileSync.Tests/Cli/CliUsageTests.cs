@@ -38,6 +38,21 @@ public sealed class CliUsageTests(PostgresCluster cluster) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Help_lists_the_product_commands_and_not_the_emulators_dispatch()
+    {
+        var (exitCode, output, _) = await CliRunner.RunAsync("--help");
+
+        Assert.Equal(ProfileSyncCli.Success, exitCode);
+        foreach (var command in new[] { "status", "replay", "serve" })
+        {
+            Assert.Matches($@"(?m)^\s+{command}\b", output); // a line of the commands list
+        }
+
+        // pg_net's worker stand-in belongs to the local emulator (supabase/local/PgNetWorker), not to what users install.
+        Assert.DoesNotContain("dispatch", output, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
     public async Task A_bad_connection_flag_is_named_as_the_flag()
     {
         var (exitCode, _, error) = await CliRunner.RunAsync("status", "--connection", "Hots=db.example.com;Password=hunter2");

@@ -1,5 +1,5 @@
 using Npgsql;
-using ProfileSync.Cli;
+using PgNetWorker;
 using ProfileSync.Tests.Support;
 
 namespace ProfileSync.Tests.Database;

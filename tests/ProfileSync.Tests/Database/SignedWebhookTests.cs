@@ -2,7 +2,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using Npgsql;
-using ProfileSync.Cli;
+using PgNetWorker;
 using ProfileSync.Tests.Support;
 
 namespace ProfileSync.Tests.Database;

@@ -1,7 +1,8 @@
 using System.Text.Json;
 using Npgsql;
+using ProfileSync;
 
-namespace ProfileSync.Cli;
+namespace PgNetWorker;
 
 /// <summary>
 /// Delivers what <c>net.http_post</c> queued, as pg_net's background worker does on Supabase: in queue order, one
