@@ -39,7 +39,7 @@ internal static class ReplayCommand
                 request = new ReplayRequest(
                     new ReplayScope(ids is { Length: > 0 } ? ids : null, parsed.GetValue(after), parsed.GetValue(before)),
                     parsed.GetValue(dryRun),
-                    parsed.GetValue(batchSize)).Validated(NameOf);
+                    parsed.GetValue(batchSize)).Validated(Names);
             }
             catch (FormatException e)
             {
@@ -72,14 +72,7 @@ internal static class ReplayCommand
     }
 
     /// <summary>The request's fields as this command's options name them.</summary>
-    private static string NameOf(ReplayField field) => field switch
-    {
-        ReplayField.UserIds => "--user-id",
-        ReplayField.CreatedAfter => "--created-after",
-        ReplayField.CreatedBefore => "--created-before",
-        ReplayField.BatchSize => "--batch-size",
-        _ => throw new ArgumentOutOfRangeException(nameof(field)),
-    };
+    private static readonly ReplayFieldNames Names = new("--user-id", "--created-after", "--created-before", "--batch-size");
 
     private static async Task<ReplayReport> RunWithProgressAsync(
         ProfileReplayer replayer, ReplayRequest request, TextWriter output, CancellationToken cancellationToken)

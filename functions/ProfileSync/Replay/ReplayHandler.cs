@@ -104,10 +104,10 @@ public sealed partial class ReplayHandler(ProfileReplayer replayer, ILogger<Repl
                     userIds = ReadUserIds(property.Value);
                     break;
                 case "createdAfter":
-                    after = ReplayRequest.ParseTime(RequiredString(property), NameOf(ReplayField.CreatedAfter));
+                    after = ReplayRequest.ParseTime(RequiredString(property), Names.CreatedAfter);
                     break;
                 case "createdBefore":
-                    before = ReplayRequest.ParseTime(RequiredString(property), NameOf(ReplayField.CreatedBefore));
+                    before = ReplayRequest.ParseTime(RequiredString(property), Names.CreatedBefore);
                     break;
                 case "dryRun":
                     dryRun = property.Value.ValueKind is JsonValueKind.True or JsonValueKind.False
@@ -124,24 +124,17 @@ public sealed partial class ReplayHandler(ProfileReplayer replayer, ILogger<Repl
             }
         }
 
-        return new ReplayRequest(new ReplayScope(userIds, after, before), dryRun, batchSize, Trigger: "http").Validated(NameOf);
+        return new ReplayRequest(new ReplayScope(userIds, after, before), dryRun, batchSize, Trigger: "http").Validated(Names);
     }
 
     /// <summary>The request's fields as this route's body names them.</summary>
-    private static string NameOf(ReplayField field) => field switch
-    {
-        ReplayField.UserIds => "'userIds'",
-        ReplayField.CreatedAfter => "'createdAfter'",
-        ReplayField.CreatedBefore => "'createdBefore'",
-        ReplayField.BatchSize => "'batchSize'",
-        _ => throw new ArgumentOutOfRangeException(nameof(field)),
-    };
+    private static readonly ReplayFieldNames Names = new("'userIds'", "'createdAfter'", "'createdBefore'", "'batchSize'");
 
     private static List<Guid> ReadUserIds(JsonElement value) =>
         value.ValueKind == JsonValueKind.Array
             ? value.EnumerateArray()
                 .Select(id => id.ValueKind == JsonValueKind.String
-                    ? ReplayRequest.ParseUserId(id.GetString()!, NameOf(ReplayField.UserIds))
+                    ? ReplayRequest.ParseUserId(id.GetString()!, Names.UserIds)
                     : throw new FormatException("'userIds' must be an array of UUID strings"))
                 .Distinct()
                 .ToList()

@@ -8,14 +8,8 @@ public sealed record ReplayScope(
     DateTimeOffset? CreatedAfter = null,
     DateTimeOffset? CreatedBefore = null);
 
-/// <summary>The parts of a replay request a caller names, for messages in the caller's own words.</summary>
-public enum ReplayField
-{
-    UserIds,
-    CreatedAfter,
-    CreatedBefore,
-    BatchSize,
-}
+/// <summary>A replay request's fields as one entry point names them (<c>--user-id</c>, <c>'userIds'</c>), for messages in the caller's own words.</summary>
+public sealed record ReplayFieldNames(string UserIds, string CreatedAfter, string CreatedBefore, string BatchSize);
 
 /// <summary>
 /// A replay request, and the one place for its rules: every entry point (the CLI, the HTTP route, the timer) reads
@@ -57,24 +51,24 @@ public sealed record ReplayRequest(ReplayScope Scope, bool DryRun = false, int B
             : throw new FormatException($"{field} '{PrintableText.Bounded(text, 40)}' is not a time: use ISO 8601, e.g. 2026-11-01 or 2026-11-01T12:00:00Z");
 
     /// <summary>This request, once what no single value shows holds: ids given if asked for, a window that is not empty, a batch size in range.</summary>
-    /// <param name="nameOf">each field as the caller names it</param>
+    /// <param name="names">each field as the caller names it</param>
     /// <exception cref="FormatException">what is wrong, in the caller's names</exception>
-    public ReplayRequest Validated(Func<ReplayField, string> nameOf)
+    public ReplayRequest Validated(ReplayFieldNames names)
     {
-        ArgumentNullException.ThrowIfNull(nameOf);
+        ArgumentNullException.ThrowIfNull(names);
         if (Scope.UserIds is { Count: 0 })
         {
-            throw new FormatException($"{nameOf(ReplayField.UserIds)} must name at least one user");
+            throw new FormatException($"{names.UserIds} must name at least one user");
         }
 
         if (Scope is { CreatedAfter: { } after, CreatedBefore: { } before } && after >= before)
         {
-            throw new FormatException($"{nameOf(ReplayField.CreatedAfter)} must be earlier than {nameOf(ReplayField.CreatedBefore)}");
+            throw new FormatException($"{names.CreatedAfter} must be earlier than {names.CreatedBefore}");
         }
 
         if (BatchSize is < MinBatchSize or > MaxBatchSize)
         {
-            throw new FormatException($"{nameOf(ReplayField.BatchSize)} must be from {MinBatchSize} to {MaxBatchSize}");
+            throw new FormatException($"{names.BatchSize} must be from {MinBatchSize} to {MaxBatchSize}");
         }
 
         return this;

@@ -54,23 +54,17 @@ public sealed class ReplayRequestTests
     [Fact]
     public void A_whole_request_is_checked_in_the_callers_words()
     {
-        static string Cli(ReplayField field) => field switch
-        {
-            ReplayField.CreatedAfter => "--created-after",
-            ReplayField.CreatedBefore => "--created-before",
-            ReplayField.BatchSize => "--batch-size",
-            _ => "--user-id",
-        };
+        var cli = new ReplayFieldNames("--user-id", "--created-after", "--created-before", "--batch-size");
         var day = new DateTimeOffset(2026, 11, 1, 0, 0, 0, TimeSpan.Zero);
 
         Assert.Equal("--created-after must be earlier than --created-before", Assert.Throws<FormatException>(
-            () => new ReplayRequest(new ReplayScope(CreatedAfter: day, CreatedBefore: day)).Validated(Cli)).Message);
+            () => new ReplayRequest(new ReplayScope(CreatedAfter: day, CreatedBefore: day)).Validated(cli)).Message);
         Assert.Equal("--batch-size must be from 100 to 100000", Assert.Throws<FormatException>(
-            () => new ReplayRequest(new ReplayScope(), BatchSize: 99).Validated(Cli)).Message);
+            () => new ReplayRequest(new ReplayScope(), BatchSize: 99).Validated(cli)).Message);
         Assert.Equal("--user-id must name at least one user", Assert.Throws<FormatException>(
-            () => new ReplayRequest(new ReplayScope(UserIds: [])).Validated(Cli)).Message);
+            () => new ReplayRequest(new ReplayScope(UserIds: [])).Validated(cli)).Message);
         var timer = new ReplayRequest(new ReplayScope(), Trigger: "timer");
-        Assert.Same(timer, timer.Validated(Cli));
+        Assert.Same(timer, timer.Validated(cli));
         Assert.True(timer.CoversEveryone);
     }
 }
