@@ -33,14 +33,27 @@ comment on column public.user_profiles.source_updated_at is 'auth.users.updated_
 comment on column public.user_profiles.owned_fields is
   'Fields a user or an admin set (display_name, is_active, attributes): no sync path changes them. Set a field to null to hand it back.';
 
--- Rows from before: whatever differs from what auth.users implies was set by someone, so it stays theirs. An inactive
--- flag that a lapsed ban or a soft delete explains is sync's own and heals. Decided once, before the defaults below
--- fill the gaps (a missing value is nobody's choice).
+-- Rows from before: what was somebody's choice stays theirs (owned); what a formula wrote is derived and follows
+-- today's mapping from the next convergence. A value is owned when it differs both from what auth.users implies today
+-- and from what the original setup's trigger (create_user_profile_trigger) and one-off backfill wrote:
+-- display_name = coalesce(metadata display_name, email), and attributes = their defaults plus a created_via key
+-- ("auth_trigger" from the trigger, "manual_fix" from the backfill). An inactive flag that a lapsed ban or a soft
+-- delete explains is sync's own and heals. Decided once, before the defaults below fill the gaps (a missing value is
+-- nobody's choice).
+with original(attributes) as (
+  select '{"role":"user","department":"General","is_admin":false,"is_super_admin":false,"permissions":{},"access_level":"basic"}'::jsonb
+         || via
+  from (values ('{}'::jsonb), ('{"created_via":"auth_trigger"}'), ('{"created_via":"manual_fix"}')) v(via)
+)
 update public.user_profiles p
 set owned_fields = array_remove(array[
-      case when p.display_name is not null and p.display_name is distinct from d.display_name then 'display_name' end,
+      case when p.display_name is not null and p.display_name is distinct from d.display_name
+                and p.display_name is distinct from coalesce(u.raw_user_meta_data ->> 'display_name', u.email::text)
+           then 'display_name' end,
       case when p.is_active is not null and not p.is_active and u.banned_until is null and u.deleted_at is null then 'is_active' end,
-      case when p.attributes is not null and p.attributes is distinct from d.attributes then 'attributes' end
+      case when p.attributes is not null and p.attributes is distinct from d.attributes
+                and p.attributes not in (select o.attributes from original o)
+           then 'attributes' end
     ], null)
 from profile_sync.derived_profiles d, auth.users u
 where p.owned_fields is null and d.user_id = p.user_id and u.id = p.user_id;

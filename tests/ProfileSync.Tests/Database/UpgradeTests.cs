@@ -63,6 +63,93 @@ public sealed class UpgradeTests(PostgresCluster cluster)
         Assert.Equal(0L, await db.ProfileCountAsync(plain));
     }
 
+    // The first customer's setup, as its SQL was: the table, the trigger (AFTER INSERT, security definer, no
+    // search_path) and the one-off backfill with its e-mails written in, which left people out.
+    private const string OriginalDefaults =
+        "{\"role\":\"user\",\"department\":\"General\",\"is_admin\":false,\"is_super_admin\":false,\"permissions\":{},\"access_level\":\"basic\"";
+
+    private const string OriginalSetup = $$"""
+        create table public.user_profiles (
+          user_id uuid primary key references auth.users (id), email text, display_name text,
+          is_active boolean default true, attributes jsonb default '{}', created_at timestamptz default now(),
+          updated_at timestamptz default now());
+        alter table public.user_profiles owner to postgres;
+        create function public.create_user_profile_trigger() returns trigger language plpgsql security definer as $f$
+        begin
+          insert into public.user_profiles (user_id, email, display_name, is_active, attributes)
+          values (new.id, new.email, coalesce(new.raw_user_meta_data ->> 'display_name', new.email), true,
+                  '{{OriginalDefaults}},"created_via":"auth_trigger"}'::jsonb);
+          return new;
+        end $f$;
+        alter function public.create_user_profile_trigger() owner to postgres;
+        create trigger create_user_profile_trigger after insert on auth.users
+          for each row execute function public.create_user_profile_trigger();
+        """;
+
+    private const string OriginalBackfill = $$"""
+        insert into public.user_profiles (user_id, email, display_name, is_active, attributes)
+        select u.id, u.email, coalesce(u.raw_user_meta_data ->> 'display_name', u.email), true,
+               '{{OriginalDefaults}},"created_via":"manual_fix"}'::jsonb
+        from auth.users u
+        where u.email in ('early@example.com', 'full@example.com')
+        on conflict (user_id) do nothing;
+        """;
+
+    [Fact]
+    public async Task Upgrade_from_the_original_trigger_and_backfill_derives_what_their_formulas_wrote_and_keeps_what_an_admin_chose()
+    {
+        await using var db = await cluster.CreateDatabaseAsync(PostgresCluster.StandInTemplate);
+        // Before the trigger: users the backfill reached (and one it missed), with the backfill's formulas.
+        var early = await db.SignUpAsync(email: "early@example.com", userMetadata: """{"display_name":"Early Bird"}""");
+        var full = await db.SignUpAsync(email: "full@example.com", userMetadata: """{"full_name":"Full Name"}""");
+        var missed = await db.SignUpAsync(email: "missed@example.com", userMetadata: """{"name":"Missed"}""");
+        await db.ExecuteAsync(OriginalSetup, "supabase_admin");
+        await db.ExecuteAsync(OriginalBackfill, "postgres");
+        // After it: signups through the original trigger, one of them made an admin by hand.
+        var plain = await db.SignUpAsync(email: "plain@example.com", userMetadata: """{"full_name":"Plain Person"}""");
+        var boss = await db.SignUpAsync(email: "boss@corp.example", userMetadata: """{"display_name":"Boss"}""");
+        await db.ExecuteAsync(
+            """update public.user_profiles set display_name = 'The Boss', attributes = '{"role":"admin","is_admin":true}' where user_id = $1""",
+            "postgres",
+            boss);
+        Assert.Equal(4L, await db.ScalarAsync<long>("select count(*) from public.user_profiles"));
+
+        await cluster.MigrateAsync(db.Name);
+
+        // Nothing a formula wrote is owned; the admin's choices are.
+        Assert.Equal(
+            [(early, "{}"), (full, "{}"), (plain, "{}"), (boss, "{display_name,attributes}")],
+            await OwnedFieldsAsync(db, early, full, plain, boss));
+
+        // A rule added later reaches every derived profile at the next reconcile; today's mapping replaces the formulas'.
+        await db.ExecuteAsync("""insert into profile_sync.attribute_rules (provider, attributes) values ('email', '{"department":"Customers"}')""");
+        await db.ScalarAsync<long>("select created from profile_sync.reconcile()");
+
+        var derived = (await Truth.DerivedAsync(db)).ToDictionary(p => p.UserId);
+        var profiles = (await Truth.ProfilesAsync(db)).ToDictionary(p => p.UserId);
+        foreach (var user in new[] { early, full, missed, plain })
+        {
+            Assert.Equal(derived[user], profiles[user]);
+        }
+
+        Assert.Equal("Full Name", profiles[full].DisplayName);
+        Assert.Equal("Plain Person", profiles[plain].DisplayName);
+        Assert.Contains("\"department\": \"Customers\"", profiles[plain].Attributes, StringComparison.Ordinal);
+        Assert.DoesNotContain("created_via", profiles[early].Attributes, StringComparison.Ordinal);
+        Assert.Equal(("The Boss", """{"role": "admin", "is_admin": true}"""), (profiles[boss].DisplayName, profiles[boss].Attributes));
+    }
+
+    private static async Task<List<(Guid, string)>> OwnedFieldsAsync(TestDatabase db, params Guid[] users)
+    {
+        var owned = new List<(Guid, string)>();
+        foreach (var user in users)
+        {
+            owned.Add((user, await db.ScalarAsync<string>("select owned_fields::text from public.user_profiles where user_id = $1", "postgres", user)));
+        }
+
+        return owned;
+    }
+
     [Theory]
     [InlineData("before insert", "for each row")]
     [InlineData("before update", "for each row")]
