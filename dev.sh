@@ -16,7 +16,7 @@ say() { printf '==> %s\n' "$*" >&2; }
 
 # Debian packages the tests and the emulator need; installed once, quietly.
 ensure_packages() {
-  local wanted=(postgresql-15 postgresql-client-15 postgresql-contrib postgresql-15-pgtap pgtap postgresql-15-plpgsql-check pgbouncer curl openssl)
+  local wanted=(postgresql-15 postgresql-client-15 postgresql-contrib postgresql-15-pgtap pgtap postgresql-15-plpgsql-check postgresql-15-cron pgbouncer curl openssl)
   local missing=() package
   for package in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -4,7 +4,7 @@
 #   cluster.sh start DIR PORT [--fast]   initdb (first time) and start on 127.0.0.1:PORT; prepare databases:
 #                                          supabase_base      template: stand-in only (roles, extensions, auth)
 #                                          supabase_migrated  template: stand-in + supabase/migrations
-#                                          postgres           stand-in + migrations (+ pgTAP when installed)
+#                                          postgres           stand-in + migrations (+ pgTAP and pg_cron when installed)
 #   cluster.sh stop DIR [--remove]       stop it (and delete DIR)
 #   cluster.sh restart DIR               stop and start again (same port and data)
 #   cluster.sh pause DIR | resume DIR    stop the server, keeping its data | start it again (outage tests)
@@ -69,6 +69,14 @@ prepare_databases() { # prepare_databases PORT
       if exists (select 1 from pg_available_extensions where name = 'pgtap') then
         create extension if not exists pgtap with schema extensions;
       end if;
+      -- As on Supabase once pg_cron is enabled: postgres schedules jobs and reads their runs.
+      if current_setting('shared_preload_libraries') ~ 'pg_cron' then
+        create extension if not exists pg_cron with schema pg_catalog;
+        grant usage on schema cron to postgres;
+        grant all on all tables in schema cron to postgres;
+        grant all on all sequences in schema cron to postgres;
+        grant execute on all functions in schema cron to postgres;
+      end if;
     end \$\$" >/dev/null
 }
 
@@ -92,6 +100,13 @@ start() { # start DIR PORT [--fast]
       # Supabase sizes shared_buffers to about a quarter of the instance's memory; 128 MB (the default) is less
       # than a 1M-user auth.users with its profiles needs.
       echo "shared_buffers = 1GB"
+      # pg_cron, as Supabase ships it (Debian: postgresql-15-cron), for profile_sync.schedule_reconcile(); its jobs run
+      # in the database `postgres`, on background workers (no password needed).
+      if [ -f "$(pg_config --sharedir)/extension/pg_cron.control" ]; then
+        echo "shared_preload_libraries = 'pg_cron'"
+        echo "cron.database_name = 'postgres'"
+        echo "cron.use_background_workers = on"
+      fi
       if [ "$fast" = --fast ]; then
         # Throwaway test data: durability buys nothing here.
         echo "fsync = off"

@@ -183,6 +183,57 @@ as $$
          (select f.fits from fits f)
 $$;
 
+-- Healing without the function app: a reconcile inside the database every `schedule` (pg_cron's syntax), for projects
+-- that run only the migrations. It converges what no event reports: a ban that lapsed, a change of the defaults or
+-- rules, an event the wiring lost. In sync, one reconcile is one pass over both tables that writes nothing.
+-- Needs pg_cron (Supabase: Dashboard → Database → Extensions → pg_cron; elsewhere shared_preload_libraries =
+-- 'pg_cron' and `create extension pg_cron`). Runs as its caller, who owns the job: `postgres` on Supabase.
+-- pg_cron is called through EXECUTE of statements held in variables: the migrations apply, and plpgsql_check
+-- (`supabase db lint`) has nothing to resolve, where it is not installed.
+create or replace function profile_sync.schedule_reconcile(schedule text default '*/10 * * * *')
+returns bigint
+language plpgsql
+set search_path = ''
+as $$
+declare
+  schedule_job text := 'select cron.schedule($1, $2, $3)';
+  job_id bigint;
+begin
+  if not exists (select 1 from pg_catalog.pg_extension e where e.extname = 'pg_cron') then
+    raise exception 'pg_cron is not installed in this database, so nothing can run a reconcile on a schedule'
+      using errcode = 'feature_not_supported',
+            hint = 'On Supabase: Dashboard → Database → Extensions → enable pg_cron. Elsewhere: add pg_cron to '
+                   'shared_preload_libraries, restart, and run: create extension pg_cron. Or run the function app, '
+                   'whose ReconcileProfiles timer does the same.';
+  end if;
+  -- A job of the same name is replaced: calling it again changes the schedule.
+  execute schedule_job into job_id
+    using 'profile_sync_reconcile', schedule, 'select * from profile_sync.reconcile()';
+  return job_id;
+end
+$$;
+
+-- Removes the scheduled reconcile; false when there was none.
+create or replace function profile_sync.unschedule_reconcile()
+returns boolean
+language plpgsql
+set search_path = ''
+as $$
+declare
+  find_job text := 'select exists (select 1 from cron.job j where j.jobname = $1)';
+  unschedule_job text := 'select cron.unschedule($1)';
+  scheduled boolean := false;
+begin
+  if exists (select 1 from pg_catalog.pg_extension e where e.extname = 'pg_cron') then
+    execute find_job into scheduled using 'profile_sync_reconcile';
+    if scheduled then
+      execute unschedule_job using 'profile_sync_reconcile';
+    end if;
+  end if;
+  return scheduled;
+end
+$$;
+
 -- What `profilesync status` reports, in one snapshot: how many users and profiles there are, what drifted (by kind
 -- and, for stale profiles, by field), and a few of each kind, newest first. `select * from profile_sync.status();`
 create or replace function profile_sync.status(sample_size integer default 5)
@@ -213,6 +264,8 @@ revoke all on function profile_sync.converge_user(uuid, text) from public, anon,
 revoke all on function profile_sync.converge(uuid[], text, boolean) from public, anon, authenticated;
 revoke all on function profile_sync.reconcile(boolean, bigint) from public, anon, authenticated;
 revoke all on function profile_sync.status(integer) from public, anon, authenticated;
+revoke all on function profile_sync.schedule_reconcile(text) from public, anon, authenticated, service_role;
+revoke all on function profile_sync.unschedule_reconcile() from public, anon, authenticated, service_role;
 grant execute on function profile_sync.converge(uuid[], text, boolean) to service_role;
 grant execute on function profile_sync.reconcile(boolean, bigint) to service_role;
 grant execute on function profile_sync.status(integer) to service_role;

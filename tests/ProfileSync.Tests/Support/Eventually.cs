@@ -7,14 +7,15 @@ namespace ProfileSync.Tests.Support;
 
 public static class Eventually
 {
-    /// <summary>Polls until the condition holds; fails the test after 20 s.</summary>
-    public static async Task HoldsAsync(Func<Task<bool>> condition)
+    /// <summary>Polls until the condition holds; fails the test after 20 s, or <paramref name="within"/>.</summary>
+    public static async Task HoldsAsync(Func<Task<bool>> condition, TimeSpan? within = null)
     {
+        var limit = within ?? TimeSpan.FromSeconds(20);
         var clock = Stopwatch.StartNew();
         while (!await condition())
         {
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), "the condition did not hold within 20 s");
-            await Task.Delay(20);
+            Assert.True(clock.Elapsed < limit, $"the condition did not hold within {limit.TotalSeconds:0} s");
+            await Task.Delay(limit > TimeSpan.FromSeconds(20) ? 500 : 20);
         }
     }
 }

@@ -36,6 +36,12 @@ public sealed class PostgresCluster : IAsyncLifetime
         return new TestDatabase(this, name);
     }
 
+    /// <summary>
+    /// The cluster's <c>postgres</c> database (stand-in, migrations, and pg_cron, which runs jobs only there), shared by
+    /// the whole run and never dropped: what a test leaves in it, another finds.
+    /// </summary>
+    public TestDatabase MainDatabase() => new(this, "postgres", dropWhenDisposed: false);
+
     /// <summary>Stops the server (data kept), as an outage would.</summary>
     public Task StopServerAsync() => RunScriptAsync("pause", _directory);
 

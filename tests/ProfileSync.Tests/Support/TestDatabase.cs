@@ -2,8 +2,11 @@ using Npgsql;
 
 namespace ProfileSync.Tests.Support;
 
-/// <summary>A database of its own for one test, with helpers that act as Supabase's roles do.</summary>
-public sealed class TestDatabase(PostgresCluster cluster, string name) : IAsyncDisposable
+/// <summary>
+/// A database of its own for one test, with helpers that act as Supabase's roles do. Dropped when disposed, unless it
+/// is the cluster's own <c>postgres</c> database (<see cref="PostgresCluster.MainDatabase"/>).
+/// </summary>
+public sealed class TestDatabase(PostgresCluster cluster, string name, bool dropWhenDisposed = true) : IAsyncDisposable
 {
     private readonly Dictionary<string, NpgsqlDataSource> _sources = [];
 
@@ -228,6 +231,11 @@ public sealed class TestDatabase(PostgresCluster cluster, string name) : IAsyncD
         foreach (var source in _sources.Values)
         {
             await source.DisposeAsync();
+        }
+
+        if (!dropWhenDisposed)
+        {
+            return;
         }
 
         await using var admin = NpgsqlDataSource.Create(Cluster.ConnectionString("postgres", "supabase_admin"));
