@@ -1,5 +1,5 @@
 -- Supabase stand-in: the `auth` schema as Supabase Auth's migrations leave it today (auth.users with its full
--- column set and indexes, auth.uid()/role()/email()/jwt() reading request.jwt.claims), owned by
+-- column set and indexes, the identities, one-time token and SSO tables, auth.uid()/role()/email()/jwt() reading request.jwt.claims), owned by
 -- supabase_auth_admin. Run as `supabase_admin` after roles.sql.
 \set ON_ERROR_STOP on
 
@@ -69,6 +69,59 @@ create unique index if not exists reauthentication_token_idx on auth.users (reau
   where reauthentication_token !~ '^[0-9 ]*$';
 alter table auth.users enable row level security;
 
+-- The tables a proof of an e-mail address reads (profile_sync.email_proven, record_email_proof), as Supabase Auth's
+-- migrations leave them: identities (OAuth and SSO), one-time tokens (what each mailed token was minted for), SSO
+-- providers and their domains.
+create table if not exists auth.identities (
+  provider_id text not null,
+  user_id uuid not null references auth.users (id) on delete cascade,
+  identity_data jsonb not null,
+  provider text not null,
+  last_sign_in_at timestamptz null,
+  created_at timestamptz null,
+  updated_at timestamptz null,
+  email text generated always as (lower(identity_data ->> 'email')) stored,
+  id uuid not null default gen_random_uuid() primary key,
+  constraint identities_provider_id_provider_unique unique (provider_id, provider)
+);
+create index if not exists identities_user_id_idx on auth.identities (user_id);
+create index if not exists identities_email_idx on auth.identities (email text_pattern_ops);
+
+do $$ begin
+  create type auth.one_time_token_type as enum ('confirmation_token', 'reauthentication_token', 'recovery_token',
+    'email_change_token_new', 'email_change_token_current', 'phone_change_token');
+exception when duplicate_object then null;
+end $$;
+create table if not exists auth.one_time_tokens (
+  id uuid not null primary key,
+  user_id uuid not null references auth.users (id) on delete cascade,
+  token_type auth.one_time_token_type not null,
+  token_hash text not null check (char_length(token_hash) > 0),
+  relates_to text not null,
+  created_at timestamp without time zone not null default now(),
+  updated_at timestamp without time zone not null default now()
+);
+create unique index if not exists one_time_tokens_user_id_token_type_key on auth.one_time_tokens (user_id, token_type);
+create index if not exists one_time_tokens_token_hash_hash_idx on auth.one_time_tokens using hash (token_hash);
+create index if not exists one_time_tokens_relates_to_hash_idx on auth.one_time_tokens using hash (relates_to);
+
+create table if not exists auth.sso_providers (
+  id uuid not null primary key,
+  resource_id text null,
+  created_at timestamptz null,
+  updated_at timestamptz null,
+  disabled boolean null
+);
+create table if not exists auth.sso_domains (
+  id uuid not null primary key,
+  sso_provider_id uuid not null references auth.sso_providers (id) on delete cascade,
+  domain text not null check (char_length(domain) > 0),
+  created_at timestamptz null,
+  updated_at timestamptz null
+);
+create unique index if not exists sso_domains_domain_idx on auth.sso_domains (lower(domain));
+create index if not exists sso_domains_sso_provider_id_idx on auth.sso_domains (sso_provider_id);
+
 create or replace function auth.uid() returns uuid language sql stable as $$
   select nullif(
     coalesce(current_setting('request.jwt.claim.sub', true),
@@ -93,7 +146,7 @@ create or replace function auth.jwt() returns jsonb language sql stable as $$
 $$;
 
 -- Projects may reference auth.users and put triggers and policies on it, but do not own it.
-grant all on auth.users to postgres, dashboard_user;
+grant all on auth.users, auth.identities, auth.one_time_tokens, auth.sso_providers, auth.sso_domains to postgres, dashboard_user;
 grant execute on function auth.uid(), auth.role(), auth.email(), auth.jwt()
   to postgres, anon, authenticated, service_role, dashboard_user;
 

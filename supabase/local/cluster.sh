@@ -47,11 +47,13 @@ createdb_from() { # createdb_from PORT NAME TEMPLATE
 prepare_databases() { # prepare_databases PORT
   local port=$1
   sql "$port" postgres supabase_admin -f "$here/roles.sql" >/dev/null
+  # The stand-in is applied on every start (it only adds what is missing), so a cluster made by an older checkout
+  # gets the tables a newer one relies on.
   if ! sql "$port" postgres supabase_admin -tAc "select 1 from pg_database where datname = 'supabase_base'" | grep -q 1; then
     sql "$port" postgres supabase_admin -c 'create database supabase_base'
-    sql "$port" supabase_base supabase_admin -f "$here/schema.sql" >/dev/null
     sql "$port" postgres supabase_admin -c "alter database supabase_base is_template true"
   fi
+  sql "$port" supabase_base supabase_admin -f "$here/schema.sql" >/dev/null
   # The migrated template and the main database follow the migrations as they are now.
   if sql "$port" postgres supabase_admin -tAc "select 1 from pg_database where datname = 'supabase_migrated'" | grep -q 1; then
     sql "$port" postgres supabase_admin -c "alter database supabase_migrated is_template false" \
@@ -61,9 +63,7 @@ prepare_databases() { # prepare_databases PORT
   migrate "$port" supabase_migrated
   sql "$port" postgres supabase_admin -c "alter database supabase_migrated is_template true"
 
-  if ! sql "$port" postgres supabase_admin -tAc "select 1 from pg_namespace where nspname = 'auth'" | grep -q 1; then
-    sql "$port" postgres supabase_admin -f "$here/schema.sql" >/dev/null
-  fi
+  sql "$port" postgres supabase_admin -f "$here/schema.sql" >/dev/null
   migrate "$port" postgres
   sql "$port" postgres supabase_admin -c "do \$\$ begin
       if exists (select 1 from pg_available_extensions where name = 'pgtap') then

@@ -17,8 +17,16 @@ create table if not exists profile_sync.settings (
   default_attributes jsonb not null
     default '{"role":"user","department":"General","is_admin":false,"is_super_admin":false,"permissions":{},"access_level":"basic"}'
     check (jsonb_typeof(default_attributes) = 'object'),
-  fallback_trigger_enabled boolean not null default true
+  fallback_trigger_enabled boolean not null default true,
+  email_verifying_providers text[] not null default '{}'
+    constraint settings_email_verifying_providers_check
+    check (not email_verifying_providers && array['email', 'phone', 'anonymous']
+           and not pg_catalog.array_to_string(email_verifying_providers, ' ') ~ '(^| )sso:')
 );
+comment on column profile_sync.settings.email_verifying_providers is
+  'OAuth/OIDC providers (as auth.identities.provider names them: google, github, …) trusted to verify e-mail addresses: '
+  'an identity of one of them that says email_verified for the user''s address proves it for email_domain rules. '
+  'Empty as shipped: trust none (some providers let a user set an address they do not control).';
 comment on table profile_sync.settings is
   'ProfileFunctions settings (one row). default_attributes: the attributes every profile starts from, whichever path '
   'creates it (attribute rules are merged over them). fallback_trigger_enabled: whether the triggers on auth.users '
@@ -44,7 +52,8 @@ grant execute on function profile_sync.default_attributes() to service_role;
 -- a rule's top-level keys replace the same keys before them. Derived until owned: once an admin or the service role
 -- sets a profile's attributes, no rule or default touches them again; setting them to null hands them back. A rule
 -- matches on what the user cannot write:
---   email_domain   the e-mail's domain, case-insensitively, and only once the e-mail is confirmed (email_confirmed_at);
+--   email_domain   the e-mail's domain (ASCII letters compared case-insensitively, nothing else folded), and only
+--                  once the user proved control of that very address (see "Proof of an address" below);
 --   provider       one of the user's providers as the auth server records them (raw_app_meta_data provider, providers):
 --                  email, phone, google, github, sso:<provider id>, …;
 --   app_metadata   raw_app_meta_data contains this object (only the service role writes app metadata).
@@ -139,7 +148,7 @@ begin
   delete from profile_sync.attribute_rules_in_order;
   insert into profile_sync.attribute_rules_in_order (rules)
   select pg_catalog.jsonb_agg(
-           pg_catalog.jsonb_build_array(pg_catalog.lower(r.email_domain), r.provider, r.app_metadata, r.attributes)
+           pg_catalog.jsonb_build_array(pg_catalog.lower(r.email_domain collate "C"), r.provider, r.app_metadata, r.attributes)
            order by r.position, r.id)
   from profile_sync.attribute_rules r
   having pg_catalog.count(*) > 0;
@@ -153,12 +162,142 @@ create or replace trigger attribute_rules_in_order
 -- A statement that changes no row still fires statement triggers: the list is built from the rules there are now.
 update profile_sync.attribute_rules set position = position where false;
 
+-- Proof of an address. A domain says who someone is only if they control a mailbox in it, and Supabase Auth's
+-- "confirmed" (email_confirmed_at) does not say that: with "Confirm email" off (autoconfirm), for admin-created users,
+-- for OAuth and SAML sign-ins, and for an admin's change of an address, it is set without anyone opening a mail. So an
+-- address counts as proven only when one of these holds:
+--   a token mailed to it was presented: the signup confirmation or an invite, a magic link or OTP (recovery_token), or
+--     the link sent to the new address of an e-mail change; recorded in email_proofs by record_email_proof(), which
+--     sees each consumption as it happens (auth.users alone cannot tell it from the rest afterwards);
+--   an identity of a provider in settings.email_verifying_providers says email_verified for it;
+--   it is a SAML user's, and the domain is one of that SSO provider's own domains (auth.sso_domains): Supabase Auth
+--     itself lets any configured identity provider assert any address.
+-- Domains compare byte for byte after ASCII-only lower-casing (`lower(… collate "C")`): no other letter is folded, so a
+-- look-alike such as the Kelvin sign K never matches an ASCII domain; non-ASCII domains match only in their xn-- form.
+create table if not exists profile_sync.email_proofs (
+  user_id uuid not null,
+  email text not null,
+  proven_at timestamptz not null default pg_catalog.now(),
+  proven_by text not null check (proven_by in ('confirmation_token', 'recovery_token', 'email_change_token_new')),
+  primary key (user_id, email)
+);
+comment on table profile_sync.email_proofs is
+  'Addresses each user proved control of by presenting a token mailed to them (kept by a trigger on auth.users; the '
+  'foreign key to auth.users is added with the triggers). Do not edit by hand.';
+alter table profile_sync.email_proofs enable row level security;
+revoke all on profile_sync.email_proofs from public, anon, authenticated, service_role;
+
+-- Records a proof from one UPDATE of auth.users, as it happens (the trigger profile_sync_email_proved, while the
+-- one-time token it consumed still exists). Each flow's write is recognised by its exact shape, so that the updates
+-- that empty a token without anyone presenting it (a password change, an identity link or unlink, a soft delete, an
+-- e-mail change confirmed from either of two links) record nothing: see supabase/auth internal/models/user.go
+-- (Confirm, Recover, ConfirmEmailChange, UpdatePassword) and internal/api/verify.go. Never fails the auth server's
+-- statement: a failure only warns.
+create or replace function profile_sync.record_email_proof()
+returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  kind text;
+  presented text;
+  address text;
+  -- Whether the token was minted for this very address (not a phone number, not an earlier address); null: no
+  -- one-time-token row is left to tell.
+  minted_for_address boolean := true;
+begin
+  if new.deleted_at is not null then
+    return null;
+  end if;
+  if coalesce(old.confirmation_token, '') <> '' and coalesce(new.confirmation_token, '') = ''
+     and new.email is not distinct from old.email
+     and new.phone_confirmed_at is not distinct from old.phone_confirmed_at -- a phone OTP shares the column
+     and old.email_confirmed_at is null
+     and (new.email_confirmed_at is not null and new.encrypted_password is not distinct from old.encrypted_password
+          -- an invite is accepted by setting a password, which empties the token just before the confirmation
+          or old.invited_at is not null) then
+    kind := 'confirmation_token';
+    presented := old.confirmation_token;
+    address := new.email;
+  elsif coalesce(old.recovery_token, '') <> '' and coalesce(new.recovery_token, '') = '' -- a magic link, an OTP, a recovery
+     and new.encrypted_password is not distinct from old.encrypted_password
+     and new.email is not distinct from old.email
+     and coalesce(new.confirmation_token, '') = coalesce(old.confirmation_token, '')
+     and coalesce(new.email_change_token_new, '') = coalesce(old.email_change_token_new, '') then
+    kind := 'recovery_token';
+    presented := old.recovery_token;
+    address := new.email;
+  elsif coalesce(old.email_change_token_new, '') <> '' and coalesce(new.email_change_token_new, '') = ''
+     and coalesce(old.email_change, '') <> ''
+     and new.encrypted_password is not distinct from old.encrypted_password then
+    kind := 'email_change_token_new';
+    presented := old.email_change_token_new;
+    address := old.email_change;
+    if new.email is not distinct from old.email_change and coalesce(new.email_change, '') = '' then
+      -- The change applied. Both tokens emptied at once: either link could have been the one (under autoconfirm both
+      -- are mailed and the first click applies it): not a proof of the new address.
+      if coalesce(old.email_change_token_current, '') <> '' and coalesce(new.email_change_token_current, '') = '' then
+        return null;
+      end if;
+    elsif new.email is not distinct from old.email and new.email_change is not distinct from old.email_change
+          and old.email_change_confirm_status = 0 and new.email_change_confirm_status = 1
+          and coalesce(new.email_change_token_current, '') = coalesce(old.email_change_token_current, '') then
+      -- The first of a secure change's two links, the new address's: Auth deletes that token's one-time-token row
+      -- just before this update; no other write has this shape.
+      minted_for_address := null;
+    else
+      return null;
+    end if;
+  else
+    return null;
+  end if;
+
+  begin
+    if minted_for_address is not null then
+      -- Auth deletes the row right after this update.
+      select exists (
+        select 1 from auth.one_time_tokens t
+        where t.user_id = new.id and t.token_type::text = kind and t.token_hash = presented
+          and pg_catalog.lower(t.relates_to) = pg_catalog.lower(address))
+      into minted_for_address;
+    end if;
+    if coalesce(minted_for_address, true) and address is not null then
+      insert into profile_sync.email_proofs (user_id, email, proven_by) values (new.id, address, kind)
+      on conflict (user_id, email) do update set proven_at = excluded.proven_at, proven_by = excluded.proven_by;
+    end if;
+  exception when others then
+    raise warning 'profile_sync: no proof of an address recorded for auth user % (SQLSTATE %: %)', new.id, sqlstate, sqlerrm;
+  end;
+  return null;
+end
+$$;
+revoke all on function profile_sync.record_email_proof() from public, anon, authenticated, service_role;
+
+-- Whether a user proved control of this address, by any of the three ways above.
+create or replace function profile_sync.email_proven(user_id uuid, email text)
+returns boolean
+language sql stable parallel safe security definer
+set search_path = ''
+as $$
+  select exists (select 1 from profile_sync.email_proofs p
+                 where p.user_id = email_proven.user_id and lower(p.email collate "C") = lower(email_proven.email collate "C"))
+      or exists (select 1 from auth.identities i, profile_sync.settings s
+                 where i.user_id = email_proven.user_id and s.singleton and i.provider = any(s.email_verifying_providers)
+                   and i.identity_data -> 'email_verified' = 'true'::jsonb
+                   and lower((i.identity_data ->> 'email') collate "C") = lower(email_proven.email collate "C"))
+      or exists (select 1 from auth.identities i join auth.sso_domains d on i.provider = 'sso:' || d.sso_provider_id::text
+                 where i.user_id = email_proven.user_id
+                   and lower(d.domain collate "C") = lower(split_part(email_proven.email, '@', -1) collate "C"))
+$$;
+revoke all on function profile_sync.email_proven(uuid, text) from public, anon, authenticated, service_role;
+
 -- What the matching rules give a user, merged in order (later keys over earlier ones); null when none matches.
--- Expressions only, no query: called for every user a statement maps, and only when there are rules.
+-- Expressions only, but for the proof of an address, looked up once and only when a domain rule names the user's
+-- domain: called for every user a statement maps, and only when there are rules.
 create or replace function profile_sync.matching_attributes(
-  rules jsonb, user_email text, user_email_confirmed_at timestamptz, user_app_metadata jsonb)
+  rules jsonb, user_id uuid, user_email text, user_app_metadata jsonb)
 returns jsonb
-language plpgsql immutable parallel safe
+language plpgsql stable parallel safe
 set search_path = ''
 as $$
 declare
@@ -166,18 +305,21 @@ declare
   rule_domain text;
   rule_provider text;
   rule_app_metadata jsonb;
-  -- A domain counts only once the e-mail is confirmed: until then anyone could have typed it.
-  user_domain text := case when user_email_confirmed_at is not null
-                           then pg_catalog.lower(pg_catalog.split_part(user_email, '@', -1)) end;
+  user_domain text := lower(split_part(user_email, '@', -1) collate "C");
+  proven boolean;
   user_provider text := user_app_metadata ->> 'provider';
   user_providers jsonb := user_app_metadata -> 'providers';
   merged jsonb;
 begin
   -- Each match column read once, and a rule left at the first one that does not match: most rules do not.
-  for i in 0 .. pg_catalog.jsonb_array_length(rules) - 1 loop
+  for i in 0 .. jsonb_array_length(rules) - 1 loop
     rule := rules -> i;
     rule_domain := rule ->> 0;
-    continue when rule_domain is not null and (user_domain is null or rule_domain <> user_domain);
+    if rule_domain is not null then
+      continue when user_domain is null or rule_domain <> user_domain collate "C";
+      proven := coalesce(proven, profile_sync.email_proven(user_id, user_email));
+      continue when not proven;
+    end if;
     rule_provider := rule ->> 1;
     continue when rule_provider is not null and user_provider is distinct from rule_provider
               and not coalesce(user_providers ? rule_provider, false);
@@ -188,7 +330,7 @@ begin
   return merged;
 end
 $$;
-revoke all on function profile_sync.matching_attributes(jsonb, text, timestamptz, jsonb) from public, anon, authenticated, service_role;
+revoke all on function profile_sync.matching_attributes(jsonb, uuid, text, jsonb) from public, anon, authenticated, service_role;
 
 -- The one mapping from an auth user to the profile fields it implies. A view, not functions: its names and operators
 -- are bound when it is created (no search_path can redirect them) and the planner inlines it into every query.
@@ -215,7 +357,7 @@ select
     else coalesce((select s.default_attributes from profile_sync.settings s where s.singleton), '{}'::jsonb)
          || coalesce(profile_sync.matching_attributes(
               (select o.rules from profile_sync.attribute_rules_in_order o where o.singleton),
-              u.email, u.email_confirmed_at, u.raw_app_meta_data), '{}'::jsonb)
+              u.id, u.email, u.raw_app_meta_data), '{}'::jsonb)
   end as attributes,
   u.updated_at as source_updated_at,
   u.created_at

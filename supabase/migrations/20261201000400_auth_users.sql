@@ -1,7 +1,7 @@
 -- ProfileFunctions, 5 of 6: what this product puts on auth.users, in one short transaction.
--- The profile table's foreign key, the triggers that converge a user's profile in the auth server's own transaction
--- (the fallback path) and post the change to the function (the signed wiring), and the retirement of the original
--- setup's trigger. Nothing here reads or writes rows: every statement changes the catalog only, so the locks it takes
+-- The foreign keys of the profiles and of the proofs of addresses, the triggers that converge a user's profile in the
+-- auth server's own transaction (the fallback path), post the change to the function (the signed wiring) and record
+-- proofs of addresses, and the retirement of the original setup's trigger. Nothing here reads or writes rows: every statement changes the catalog only, so the locks it takes
 -- on auth.users (which every signup and sign-in waits for) last milliseconds. Under a lock_timeout, it gives up
 -- rather than queue the auth server behind a long transaction: run it again.
 --
@@ -30,6 +30,12 @@ begin
                    and c.confrelid = 'auth.users'::regclass) then
     alter table public.user_profiles add constraint user_profiles_user_id_fkey
       foreign key (user_id) references auth.users (id) on delete cascade not valid;
+  end if;
+  -- The proofs of a user's addresses go with the user too (a new table: nothing to check).
+  if not exists (select 1 from pg_catalog.pg_constraint c
+                 where c.conrelid = 'profile_sync.email_proofs'::regclass and c.contype = 'f') then
+    alter table profile_sync.email_proofs add constraint email_proofs_user_id_fkey
+      foreign key (user_id) references auth.users (id) on delete cascade;
   end if;
 end $$;
 
@@ -93,14 +99,29 @@ begin
       deferrable initially deferred
       for each row
       -- Every fact about who the user is or what they proved, which a profile, an attribute rule or a later version
-      -- may follow; never what only records activity or holds a secret (sign-ins, tokens, password, timestamps), so a
-      -- sign-in fires nothing. Columns, not a function of old and new: that would copy both whole rows every time.
+      -- may follow; never what only records activity (sign-ins, timestamps, the password), so a sign-in fires nothing.
+      -- The recovery token is here because a magic link's consumption proves an address and changes nothing else.
+      -- Columns, not a function of old and new: that would copy both whole rows every time.
       when ((old.email, old.phone, old.raw_user_meta_data, old.raw_app_meta_data, old.email_confirmed_at,
-             old.phone_confirmed_at, old.banned_until, old.deleted_at, old.is_anonymous, old.is_sso_user)
+             old.phone_confirmed_at, old.banned_until, old.deleted_at, old.is_anonymous, old.is_sso_user, old.recovery_token)
             is distinct from
             (new.email, new.phone, new.raw_user_meta_data, new.raw_app_meta_data, new.email_confirmed_at,
-             new.phone_confirmed_at, new.banned_until, new.deleted_at, new.is_anonymous, new.is_sso_user))
+             new.phone_confirmed_at, new.banned_until, new.deleted_at, new.is_anonymous, new.is_sso_user, new.recovery_token))
       execute function profile_sync.on_auth_user_change();
+  end if;
+  if not exists (select 1 from pg_catalog.pg_trigger t
+                 where t.tgrelid = 'auth.users'::regclass and t.tgname = 'profile_sync_email_proved') then
+    -- Not deferred: it must see the one-time token a verification consumes, which Auth deletes in the same
+    -- transaction. Fires only when a mailed token is emptied (a verification, a password change, …). Its name sorts
+    -- before profile_sync_user_changed's, so the proof is there before a convergence even where a transaction runs
+    -- the deferred triggers at once (`set constraints all immediate`).
+    create trigger profile_sync_email_proved
+      after update on auth.users
+      for each row
+      when ((coalesce(old.confirmation_token, '') <> '' and coalesce(new.confirmation_token, '') = '')
+            or (coalesce(old.recovery_token, '') <> '' and coalesce(new.recovery_token, '') = '')
+            or (coalesce(old.email_change_token_new, '') <> '' and coalesce(new.email_change_token_new, '') = ''))
+      execute function profile_sync.record_email_proof();
   end if;
   if not exists (select 1 from pg_catalog.pg_trigger t
                  where t.tgrelid = 'auth.users'::regclass and t.tgname = 'profile_sync_user_deleted') then

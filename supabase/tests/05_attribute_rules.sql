@@ -1,7 +1,7 @@
 -- Attribute rules (supabase/migrations/20261201000000_profile_mapping.sql; README "Attribute rules"): initial
--- attributes from a confirmed e-mail's domain, the providers and app metadata, never from user metadata.
+-- attributes from a proven e-mail's domain, the providers and app metadata, never from user metadata.
 begin;
-select plan(8);
+select plan(9);
 set constraints all immediate; -- the fallback converges at commit, and this transaction never commits
 update profile_sync.settings set fallback_trigger_enabled = true;
 delete from profile_sync.attribute_rules; -- only these rules, whatever the database has (all rolled back)
@@ -17,9 +17,19 @@ insert into auth.users (id, email, raw_user_meta_data, raw_app_meta_data, create
 select is((select attributes from public.user_profiles where user_id = 'd1111111-1111-1111-1111-111111111111'),
   profile_sync.default_attributes(), 'user metadata claiming admin, and an unconfirmed e-mail: the defaults');
 
+-- Confirmed without a mail (autoconfirm, an admin's email_confirm): no proof of the address.
 update auth.users set email_confirmed_at = now() where id = 'd1111111-1111-1111-1111-111111111111';
 select is((select attributes ->> 'department' from public.user_profiles where user_id = 'd1111111-1111-1111-1111-111111111111'),
-  'Sales', 'once confirmed, the domain''s rule applies (case-insensitively)');
+  'General', 'confirmed without a mailed token: the domain''s rule does not apply');
+
+-- The confirmation mailed to the address (a token and its one-time-token row), then presented: as Supabase Auth writes it.
+update auth.users set email_confirmed_at = null, confirmation_token = 'conf-d1', confirmation_sent_at = now()
+where id = 'd1111111-1111-1111-1111-111111111111';
+insert into auth.one_time_tokens (id, user_id, token_type, token_hash, relates_to)
+values (gen_random_uuid(), 'd1111111-1111-1111-1111-111111111111', 'confirmation_token', 'conf-d1', 'ana@example.com');
+update auth.users set confirmation_token = '', email_confirmed_at = now() where id = 'd1111111-1111-1111-1111-111111111111';
+select is((select attributes ->> 'department' from public.user_profiles where user_id = 'd1111111-1111-1111-1111-111111111111'),
+  'Sales', 'once the user presents the mailed token, the domain''s rule applies (case-insensitively)');
 
 select is((select attributes - 'permissions' from public.user_profiles where user_id = 'd2222222-2222-2222-2222-222222222222'),
   (profile_sync.default_attributes() - 'permissions') || '{"department":"Engineering","access_level":"internal"}',

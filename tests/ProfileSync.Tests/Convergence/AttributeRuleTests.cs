@@ -7,7 +7,7 @@ using ProfileSync.Tests.Support;
 namespace ProfileSync.Tests.Convergence;
 
 /// <summary>
-/// Initial attributes from trusted facts (profile_sync.attribute_rules): a confirmed e-mail's domain, the providers
+/// Initial attributes from trusted facts (profile_sync.attribute_rules): a proven e-mail's domain, the providers
 /// the auth server recorded, app metadata. Never from user metadata. Derived until owned, the same on every path.
 /// </summary>
 public sealed class AttributeRuleTests(PostgresCluster cluster) : ServedDatabaseTest(cluster)
@@ -58,7 +58,7 @@ public sealed class AttributeRuleTests(PostgresCluster cluster) : ServedDatabase
     [InlineData("fallback")]
     [InlineData("webhook")]
     [InlineData("reconcile")]
-    public async Task An_unconfirmed_email_in_a_rules_domain_gets_the_defaults_and_the_rules_attributes_once_confirmed(string path)
+    public async Task An_unconfirmed_email_in_a_rules_domain_gets_the_defaults_and_the_rules_attributes_once_the_user_confirms_it(string path)
     {
         await AddRuleAsync("""{"department":"Sales"}""", emailDomain: "Example.COM");
         await Db.ExecuteAsync($"update profile_sync.settings set fallback_trigger_enabled = {path == "fallback"}");
@@ -70,7 +70,7 @@ public sealed class AttributeRuleTests(PostgresCluster cluster) : ServedDatabase
 
         Assert.Equal(await DefaultsAsync(), await AttributesAsync(userId));
 
-        await Db.UpdateUserAsync(userId, "email_confirmed_at = now()");
+        await Db.VerifyEmailAsync(userId); // the mailed link, clicked
         switch (path)
         {
             case "webhook":
@@ -122,11 +122,11 @@ public sealed class AttributeRuleTests(PostgresCluster cluster) : ServedDatabase
     public async Task An_admins_attributes_survive_confirmation_rule_changes_events_and_replays_until_handed_back()
     {
         await AddRuleAsync("""{"department":"Sales"}""", emailDomain: "example.com");
-        var userId = await SignUpByAsync("fallback", "kept@example.com");
+        var userId = await SignUpByAsync("fallback", "kept@example.com", mailed: true);
         await Db.AsApiRoleAsync("service_role", """{"role":"service_role"}""",
             $$"""update public.user_profiles set attributes = '{"role":"manager"}' where user_id = '{{userId}}' returning user_id""");
 
-        await Db.UpdateUserAsync(userId, "email_confirmed_at = now()");
+        await Db.VerifyEmailAsync(userId);
         await AddRuleAsync("""{"role":"everyone"}""");
         await Db.ExecuteAsync("""update profile_sync.settings set default_attributes = default_attributes || '{"department":"New"}'""");
         Assert.Equal(HttpStatusCode.OK, (await Served.SendAsync(SupabaseEvents.Update(userId))).Status);
@@ -234,20 +234,36 @@ public sealed class AttributeRuleTests(PostgresCluster cluster) : ServedDatabase
         Assert.Equal(PostgresErrorCodes.InsufficientPrivilege, error.SqlState);
     }
 
-    /// <summary>A user, with a profile made by one path: the fallback trigger at commit, an INSERT webhook, or replay.</summary>
+    /// <summary>
+    /// A user, with a profile made by one path: the fallback trigger at commit, an INSERT webhook, or replay.
+    /// <paramref name="mailed"/>: a confirmation was mailed (not yet presented); <paramref name="confirmed"/>: and
+    /// the user presented it, which proves the address.
+    /// </summary>
     private async Task<Guid> SignUpByAsync(
         string path, string email, bool confirmed = false, string appMetadata = """{"provider":"email","providers":["email"]}""",
-        string userMetadata = "{}")
+        string userMetadata = "{}", bool mailed = false)
     {
         await Db.ExecuteAsync($"update profile_sync.settings set fallback_trigger_enabled = {path == "fallback"}");
         var userId = Guid.NewGuid();
         await Db.ExecuteAsync(
             """
-            insert into auth.users (instance_id, id, aud, role, email, raw_user_meta_data, raw_app_meta_data, email_confirmed_at, created_at, updated_at)
+            insert into auth.users (instance_id, id, aud, role, email, raw_user_meta_data, raw_app_meta_data, confirmation_token, confirmation_sent_at, created_at, updated_at)
             values ('00000000-0000-0000-0000-000000000000', $1, 'authenticated', 'authenticated', $2, $3::jsonb, $4::jsonb,
-                    case when $5 then now() end, now(), now())
+                    case when $5 then 'conf-' || $1 else '' end, case when $5 then now() end, now(), now())
             """,
-            "supabase_auth_admin", userId, email, userMetadata, appMetadata, confirmed);
+            "supabase_auth_admin", userId, email, userMetadata, appMetadata, confirmed || mailed);
+        if (confirmed || mailed)
+        {
+            await Db.ExecuteAsync(
+                "insert into auth.one_time_tokens (id, user_id, token_type, token_hash, relates_to) values (gen_random_uuid(), $1, 'confirmation_token', 'conf-' || $1, lower($2))",
+                "supabase_auth_admin", userId, email);
+        }
+
+        if (confirmed)
+        {
+            await Db.VerifyEmailAsync(userId);
+        }
+
         switch (path)
         {
             case "webhook":

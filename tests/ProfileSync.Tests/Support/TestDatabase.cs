@@ -86,7 +86,7 @@ public sealed class TestDatabase(PostgresCluster cluster, string name, bool drop
     /// <summary>
     /// An e-mail signup as Supabase Auth writes it (supabase/auth internal/api/signup.go): the INSERT, then, in the same
     /// transaction, UPDATEs of role, app metadata, user metadata (with <paramref name="fullName"/>) and the
-    /// confirmation token. <paramref name="immediate"/>: with <c>set constraints all immediate</c> first.
+    /// confirmation token, with the one-time-token row that says which address it was minted for. <paramref name="immediate"/>: with <c>set constraints all immediate</c> first.
     /// </summary>
     public async Task<Guid> SignUpLikeSupabaseAuthAsync(string email, string fullName, bool immediate = false)
     {
@@ -101,6 +101,8 @@ public sealed class TestDatabase(PostgresCluster cluster, string name, bool drop
             update auth.users set raw_app_meta_data = '{"provider":"email","providers":["email"]}', updated_at = now() where id = '{{id}}';
             update auth.users set raw_user_meta_data = '{"email":"{{email}}","full_name":"{{fullName}}","email_verified":false}', updated_at = now() where id = '{{id}}';
             update auth.users set confirmation_token = 'tok-{{id}}', confirmation_sent_at = now(), updated_at = now() where id = '{{id}}';
+            insert into auth.one_time_tokens (id, user_id, token_type, token_hash, relates_to)
+            values (gen_random_uuid(), '{{id}}', 'confirmation_token', 'tok-{{id}}', lower('{{email}}'));
             commit;
             """,
             "supabase_auth_admin");

@@ -18,8 +18,17 @@ public static class Truth
                    -- The matching rules' keys, later positions (then ids) over earlier: jsonb keeps a key's last value.
                    select jsonb_object_agg(kv.key, kv.value order by r.position, r.id)
                    from profile_sync.attribute_rules r cross join jsonb_each(r.attributes) kv
-                   where (r.email_domain is null or (u.email_confirmed_at is not null
-                                                     and lower(substring(u.email from '@([^@]*)$')) = lower(r.email_domain)))
+                   where (r.email_domain is null or (translate(substring(u.email from '@([^@]*)$'), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
+                                                       = translate(r.email_domain, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
+                                                     and (exists (select 1 from profile_sync.email_proofs p where p.user_id = u.id and p.email = u.email)
+                                                          or exists (select 1 from auth.identities i
+                                                                     where i.user_id = u.id and (i.identity_data ->> 'email_verified')::boolean
+                                                                       and i.provider in (select unnest(s.email_verifying_providers) from profile_sync.settings s)
+                                                                       and i.identity_data ->> 'email' = u.email)
+                                                          or exists (select 1 from auth.identities i, auth.sso_domains d
+                                                                     where i.user_id = u.id and i.provider = 'sso:' || d.sso_provider_id
+                                                                       and translate(d.domain, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
+                                                                         = translate(substring(u.email from '@([^@]*)$'), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')))))
                      and (r.provider is null or r.provider = u.raw_app_meta_data ->> 'provider'
                           or r.provider in (select jsonb_array_elements_text(case when jsonb_typeof(u.raw_app_meta_data -> 'providers') = 'array'
                                                                                   then u.raw_app_meta_data -> 'providers' end)))

@@ -1,0 +1,113 @@
+using System.Net;
+using Microsoft.Extensions.DependencyInjection;
+using ProfileSync.Replay;
+using ProfileSync.Tests.Support;
+using static ProfileSync.Tests.Support.SupabaseAuthFlows;
+
+namespace ProfileSync.Tests.Convergence;
+
+/// <summary>
+/// An email_domain rule applies only to an address the user proved control of, in each of Supabase Auth's flows as the
+/// SQL its server writes (<see cref="SupabaseAuthFlows"/>), on the fallback, webhook and replay paths alike, and as the
+/// independent truth query (<see cref="Truth"/>) says.
+/// </summary>
+public sealed class EmailProofTests(PostgresCluster cluster) : ServedDatabaseTest(cluster)
+{
+    private const string Corp = """{"department":"Corp"}""";
+
+    /// <summary>Each flow: what it does to a new user whose address is <c>{0}</c>, and whether the address is then proven.</summary>
+    private static readonly Dictionary<string, (Func<TestDatabase, Guid, string, Task<Guid>> Run, bool Proven)> Flows = new()
+    {
+        ["signup, confirmation required, verified"] = ((db, _, email) => db.SignUpWithEmailAsync(email, Confirmation.Verified), true),
+        ["signup, confirmation required, not yet verified"] = ((db, _, email) => db.SignUpWithEmailAsync(email, Confirmation.Pending), false),
+        ["signup under autoconfirm"] = ((db, _, email) => db.SignUpWithEmailAsync(email, Confirmation.Autoconfirm), false),
+        ["phone signup"] = ((db, _, _) => db.SignUpWithPhoneAsync("1555" + Random.Shared.Next(1_000_000, 9_999_999)), false),
+        ["anonymous, then an address under autoconfirm"] = ((db, _, email) => db.AnonymousAddsEmailAsync(email, autoconfirm: true), false),
+        ["anonymous, then an address confirmed by its link"] = ((db, _, email) => db.AnonymousAddsEmailAsync(email, autoconfirm: false), true),
+        ["OAuth, a trusted provider that verified the address"] = ((db, _, email) => db.SignUpWithOAuthAsync("google", email, providerVerified: true, autoconfirm: false), true),
+        ["OAuth, a trusted provider that did not verify it, under autoconfirm"] = ((db, _, email) => db.SignUpWithOAuthAsync("google", email, providerVerified: false, autoconfirm: true), false),
+        ["OAuth, a provider not trusted to verify, that says it did"] = ((db, _, email) => db.SignUpWithOAuthAsync("azure", email, providerVerified: true, autoconfirm: false), false),
+        ["SAML SSO from the provider that owns the domain"] = ((db, owner, email) => db.SignUpWithSamlAsync(owner, email), true),
+        ["SAML SSO from another provider of the project"] = (async (db, _, email) => await db.SignUpWithSamlAsync(await db.AddSsoProviderAsync($"customer-{Guid.NewGuid():N}.example"), email), false),
+        ["admin-created with email_confirm"] = ((db, _, email) => db.AdminCreatesAsync(email, emailConfirm: true), false),
+        ["admin-created without email_confirm"] = ((db, _, email) => db.AdminCreatesAsync(email, emailConfirm: false), false),
+        ["e-mail change, secure double confirmation, new link first"] = ((db, _, email) => ChangedToAsync(db, email, EmailChange.SecureNewLinkFirst), true),
+        ["e-mail change, secure double confirmation, old link first"] = ((db, _, email) => ChangedToAsync(db, email, EmailChange.SecureOldLinkFirst), true),
+        ["e-mail change, single confirmation"] = ((db, _, email) => ChangedToAsync(db, email, EmailChange.OneLink), true),
+        ["e-mail change under autoconfirm, either link"] = ((db, _, email) => ChangedToAsync(db, email, EmailChange.AutoconfirmEitherLink), false),
+        ["e-mail change by an admin"] = ((db, _, email) => ChangedToAsync(db, email, EmailChange.AdminUpdate), false),
+        ["a pending change emptied by a password change, then set by an admin"] = (async (db, _, email) =>
+        {
+            var id = await db.SignUpWithEmailAsync($"before-{Guid.NewGuid():N}@elsewhere.example", Confirmation.Verified);
+            await db.RequestEmailChangeAsync(id, email, secure: false);
+            await db.ChangePasswordAsync(id);
+            await db.ChangeEmailAsync(id, email, EmailChange.AdminUpdate);
+            return id;
+        }, false),
+        ["autoconfirmed, then a magic link"] = (async (db, _, email) =>
+        {
+            var id = await db.SignUpWithEmailAsync(email, Confirmation.Autoconfirm);
+            await db.SignInWithMagicLinkAsync(id);
+            return id;
+        }, true),
+        ["a look-alike domain with the Kelvin sign, verified"] = ((db, _, email) => db.SignUpWithEmailAsync(email.Replace("@corp.", "@\u212Aorp.", StringComparison.Ordinal), Confirmation.Verified), false),
+        ["a look-alike domain with a dotted capital I, verified"] = ((db, _, email) => db.SignUpWithEmailAsync(email.Replace("@corp.", "@corp\u0130.", StringComparison.Ordinal), Confirmation.Verified), false),
+        ["the domain in capitals, verified"] = ((db, _, email) => db.SignUpWithEmailAsync(email.Replace("@corp.example", "@CORP.Example", StringComparison.Ordinal), Confirmation.Verified), true),
+    };
+
+    public static TheoryData<string> FlowNames => [.. Flows.Keys];
+
+    [Theory]
+    [MemberData(nameof(FlowNames))]
+    public async Task A_domain_rule_applies_only_to_a_proven_address_on_every_path(string flow)
+    {
+        var (run, proven) = Flows[flow];
+        await Db.ExecuteAsync("""insert into profile_sync.attribute_rules (email_domain, attributes) values ('corp.example', $1::jsonb), ('korp.example', $1::jsonb), ('corpi.example', $1::jsonb)""", "postgres", Corp);
+        await Db.ExecuteAsync("update profile_sync.settings set email_verifying_providers = '{google,github}'");
+        var owner = await Db.AddSsoProviderAsync("corp.example", "korp.example");
+
+        foreach (var path in new[] { "fallback", "webhook", "replay" })
+        {
+            await Db.ExecuteAsync($"update profile_sync.settings set fallback_trigger_enabled = {path == "fallback"}");
+            var userId = await run(Db, owner, $"{path}-{Guid.NewGuid():N}@corp.example");
+            switch (path)
+            {
+                case "webhook":
+                    Assert.Equal(HttpStatusCode.OK, (await Served.SendAsync(SupabaseEvents.Update(userId))).Status);
+                    break;
+                case "replay":
+                    await using (var services = TestServices.Build(Db.ConnectionString()))
+                    {
+                        await services.GetRequiredService<ProfileReplayer>().RunAsync(new ReplayRequest(new ReplayScope([userId])));
+                    }
+
+                    break;
+            }
+
+            var department = await Db.ScalarAsync<string>("select attributes ->> 'department' from public.user_profiles where user_id = $1", "postgres", userId);
+            Assert.True(department == (proven ? "Corp" : "General"), $"{flow}, {path}: department {department}");
+        }
+
+        Assert.Equal(await Truth.DerivedAsync(Db), await Truth.ProfilesAsync(Db));
+    }
+
+    [Fact]
+    public async Task A_proof_is_of_one_address_and_a_later_unproven_one_loses_the_rule()
+    {
+        await Db.ExecuteAsync("""insert into profile_sync.attribute_rules (email_domain, attributes) values ('corp.example', $1::jsonb)""", "postgres", Corp);
+        var userId = await Db.SignUpWithEmailAsync($"ann-{Guid.NewGuid():N}@corp.example", Confirmation.Verified);
+        Assert.Contains("Corp", (await Db.ProfileAsync(userId))!.Attributes, StringComparison.Ordinal);
+
+        await Db.ChangeEmailAsync(userId, $"ann2-{Guid.NewGuid():N}@corp.example", EmailChange.AdminUpdate);
+
+        Assert.DoesNotContain("Corp", (await Db.ProfileAsync(userId))!.Attributes, StringComparison.Ordinal);
+        Assert.Equal(1L, await Db.ScalarAsync<long>("select count(*) from profile_sync.email_proofs where user_id = $1", "postgres", userId));
+    }
+
+    private static async Task<Guid> ChangedToAsync(TestDatabase db, string email, EmailChange how)
+    {
+        var id = await db.SignUpWithEmailAsync($"before-{Guid.NewGuid():N}@elsewhere.example", Confirmation.Verified);
+        await db.ChangeEmailAsync(id, email, how);
+        return id;
+    }
+}
