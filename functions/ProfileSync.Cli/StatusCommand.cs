@@ -39,6 +39,7 @@ internal static class StatusCommand
 
         lines.Add($"Profiles without a user   {report.ProfilesWithoutUser,12:N0}{Sample(report.SampleProfilesWithoutUser, report.ProfilesWithoutUser)}");
         lines.Add("");
+        lines.AddRange(report.Warnings.Select(warning => $"Warning: {warning}"));
         lines.Add(report.InSync
             ? "In sync: every auth user has exactly one profile, and every profile is what auth.users implies."
             : "Drifting: converge with `profilesync replay` (see what it would change first with --dry-run).");

@@ -236,10 +236,13 @@ $$;
 
 -- What `profilesync status` reports, in one snapshot: how many users and profiles there are, what drifted (by kind
 -- and, for stale profiles, by field), and a few of each kind, newest first. `select * from profile_sync.status();`
+-- With email_domain rules, also how many e-mail users are confirmed without having proven their address (no
+-- confirmation was ever mailed: "Confirm email" is off, or an admin confirmed them), whom those rules never reach.
 create or replace function profile_sync.status(sample_size integer default 5)
 returns table (users bigint, profiles bigint, missing bigint, stale bigint, orphaned bigint,
                stale_email bigint, stale_display_name bigint, stale_is_active bigint, stale_attributes bigint,
-               missing_sample uuid[], stale_sample uuid[], orphaned_sample uuid[])
+               missing_sample uuid[], stale_sample uuid[], orphaned_sample uuid[],
+               domain_rules bigint, confirmed_without_proof bigint)
 language sql stable security definer
 set search_path = ''
 as $$
@@ -255,7 +258,13 @@ as $$
          count(*) filter (where 'attributes' = any(d.stale_fields)),
          array(select s.user_id from found s where s.kind = 'missing' order by s.since desc nulls last, s.user_id limit sample_size),
          array(select s.user_id from found s where s.kind = 'stale' order by s.since desc nulls last, s.user_id limit sample_size),
-         array(select s.user_id from found s where s.kind = 'orphaned' order by s.since desc nulls last, s.user_id limit sample_size)
+         array(select s.user_id from found s where s.kind = 'orphaned' order by s.since desc nulls last, s.user_id limit sample_size),
+         (select count(*) from profile_sync.attribute_rules r where r.email_domain is not null),
+         (select count(*) from auth.users u
+          where exists (select 1 from profile_sync.attribute_rules r where r.email_domain is not null)
+            and u.email is not null and u.email_confirmed_at is not null and u.deleted_at is null
+            and u.confirmation_sent_at is null and u.invited_at is null and u.raw_app_meta_data -> 'providers' ? 'email'
+            and not profile_sync.email_proven(u.id, u.email))
   from found d
 $$;
 

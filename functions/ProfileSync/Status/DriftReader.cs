@@ -1,3 +1,4 @@
+using System.Globalization;
 using Npgsql;
 using ProfileSync.Telemetry;
 
@@ -16,7 +17,8 @@ public sealed record DriftReport(
     IReadOnlyDictionary<string, long> StaleFields,
     IReadOnlyList<Guid> SampleStaleProfiles,
     long ProfilesWithoutUser,
-    IReadOnlyList<Guid> SampleProfilesWithoutUser)
+    IReadOnlyList<Guid> SampleProfilesWithoutUser,
+    IReadOnlyList<string> Warnings)
 {
     public bool InSync => UsersWithoutProfile == 0 && StaleProfiles == 0 && ProfilesWithoutUser == 0;
 }
@@ -47,8 +49,15 @@ public sealed class DriftReader(NpgsqlDataSource dataSource)
             StaleFields: SyncedFields.ToDictionary(field => field, field => Count("stale_" + field)),
             SampleStaleProfiles: Sample("stale_sample"),
             ProfilesWithoutUser: Count("orphaned"),
-            SampleProfilesWithoutUser: Sample("orphaned_sample"));
+            SampleProfilesWithoutUser: Sample("orphaned_sample"),
+            Warnings: Warnings(Count("domain_rules"), Count("confirmed_without_proof")));
         ProfileSyncTelemetry.DriftFound(report.UsersWithoutProfile, report.StaleProfiles, report.ProfilesWithoutUser);
         return report;
     }
+
+    /// <summary>What an operator should know besides the drift: a project that confirms e-mails without mailing anything.</summary>
+    private static string[] Warnings(long domainRules, long confirmedWithoutProof) => domainRules > 0 && confirmedWithoutProof > 0
+        ? [string.Create(CultureInfo.InvariantCulture,
+            $"{confirmedWithoutProof:N0} e-mail users are confirmed without having proven their address (no confirmation was mailed: \"Confirm email\" is off, or an admin confirmed them), so the {domainRules:N0} email_domain rules do not apply to them. Turn on Confirm email (Dashboard → Authentication → Providers → Email; supabase/config.toml [auth.email] enable_confirmations = true), or give such users app_metadata rules set by your backend.")]
+        : [];
 }

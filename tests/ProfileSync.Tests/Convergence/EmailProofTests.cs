@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using ProfileSync.Replay;
 using ProfileSync.Tests.Support;
@@ -102,6 +103,32 @@ public sealed class EmailProofTests(PostgresCluster cluster) : ServedDatabaseTes
 
         Assert.DoesNotContain("Corp", (await Db.ProfileAsync(userId))!.Attributes, StringComparison.Ordinal);
         Assert.Equal(1L, await Db.ScalarAsync<long>("select count(*) from profile_sync.email_proofs where user_id = $1", "postgres", userId));
+    }
+
+    [Fact]
+    public async Task Status_warns_when_domain_rules_meet_users_confirmed_without_a_mail()
+    {
+        await Db.SignUpWithEmailAsync($"auto-{Guid.NewGuid():N}@corp.example", Confirmation.Autoconfirm);
+        await Db.SignUpWithEmailAsync($"real-{Guid.NewGuid():N}@corp.example", Confirmation.Verified);
+        Assert.Empty(await StatusWarningsAsync()); // no domain rule: nothing to warn about
+
+        await Db.ExecuteAsync("""insert into profile_sync.attribute_rules (email_domain, attributes) values ('corp.example', $1::jsonb)""", "postgres", Corp);
+
+        var warning = Assert.Single(await StatusWarningsAsync());
+        Assert.StartsWith("1 e-mail users are confirmed without having proven their address", warning, StringComparison.Ordinal);
+        Assert.Contains("enable_confirmations = true", warning, StringComparison.Ordinal);
+        var (_, text, _) = await CliRunner.RunAsync("status", "--connection", Db.ConnectionString());
+        Assert.Contains("Warning: 1 e-mail users are confirmed without having proven", text, StringComparison.Ordinal);
+
+        await Db.ExecuteAsync("delete from auth.users where email like 'auto-%'", "supabase_auth_admin");
+        Assert.Empty(await StatusWarningsAsync());
+    }
+
+    private async Task<List<string>> StatusWarningsAsync()
+    {
+        var (exitCode, output, _) = await CliRunner.RunAsync("status", "--json", "--connection", Db.ConnectionString());
+        Assert.Equal(0, exitCode);
+        return [.. JsonDocument.Parse(output).RootElement.GetProperty("warnings").EnumerateArray().Select(w => w.GetString()!)];
     }
 
     private static async Task<Guid> ChangedToAsync(TestDatabase db, string email, EmailChange how)
