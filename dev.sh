@@ -7,6 +7,7 @@
 #                    --deliveries N --rounds N --batch-size N --only TEXT)
 #   ./dev.sh status  profilesync status against $ProfileSync__ConnectionString, --connection …, or the emulator
 #   ./dev.sh replay  profilesync replay, the same way
+#   ./dev.sh explain profilesync explain --user-id ID, the same way
 #   ./dev.sh signup  a signup on the emulator, with a fresh e-mail; says which path made its profile
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -305,15 +306,17 @@ cli_against() {
 }
 
 cmd_status() { cli_against status "$@"; }
+cmd_explain() { cli_against explain "$@"; }
 cmd_replay() { cli_against replay "$@"; }
 
 case "${1:-}" in
   test) shift; cmd_test "$@" ;;
   status) shift; cmd_status "$@" ;;
+  explain) shift; cmd_explain "$@" ;;
   replay) shift; cmd_replay "$@" ;;
   signup) shift; cmd_signup "$@" ;;
   bench) shift; cmd_bench "$@" ;;
   up) shift; cmd_up "$@" ;;
   down) shift; cmd_down "$@" ;;
-  *) echo "usage: ./dev.sh up | down | signup | test | bench [--users N] | status [--json] | replay [--dry-run] (status and replay take --connection CS)" >&2; exit 2 ;;
+  *) echo "usage: ./dev.sh up | down | signup | test | bench [--users N] | status [--json] | replay [--dry-run] | explain --user-id ID (status, replay and explain take --connection CS)" >&2; exit 2 ;;
 esac

@@ -28,6 +28,7 @@ public static class ProfileSyncCli
         var root = new RootCommand("profilesync: keep one public.user_profiles row for every Supabase auth user")
         {
             StatusCommand.Create(connection, output),
+            ExplainCommand.Create(connection, output, error),
             ReplayCommand.Create(connection, output, error),
             ServeCommand.Create(connection, error),
         };

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 using Polly;
 using ProfileSync.Events;
+using ProfileSync.Explain;
 using ProfileSync.Health;
 using ProfileSync.Profiles;
 using ProfileSync.Replay;
@@ -45,6 +46,7 @@ public static class ServiceCollectionExtensions
 
         services.AddSingleton<HealthHandler>();
         services.AddSingleton<DriftReader>();
+        services.AddSingleton<ProfileExplainer>();
         services.AddSingleton<ProfileReplayer>();
         services.AddSingleton<ReplayHandler>();
         services.TryAddSingleton(TimeProvider.System);

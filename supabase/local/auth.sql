@@ -69,7 +69,7 @@ create unique index if not exists reauthentication_token_idx on auth.users (reau
   where reauthentication_token !~ '^[0-9 ]*$';
 alter table auth.users enable row level security;
 
--- The tables a proof of an e-mail address reads (profile_sync.email_proven, record_email_proof), as Supabase Auth's
+-- The tables a proof of an e-mail address reads (profile_sync.email_proof, record_email_proof), as Supabase Auth's
 -- migrations leave them: identities (OAuth and SSO), one-time tokens (what each mailed token was minted for), SSO
 -- providers and their domains.
 create table if not exists auth.identities (

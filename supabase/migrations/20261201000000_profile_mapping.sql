@@ -172,7 +172,7 @@ update profile_sync.attribute_rules set position = position where false;
 --   an identity of a provider in settings.email_verifying_providers says email_verified for it;
 --   it is a SAML user's, and the domain is one of that SSO provider's own domains (auth.sso_domains): Supabase Auth
 --     itself lets any configured identity provider assert any address.
--- Domains compare byte for byte after ASCII-only lower-casing (`lower(… collate "C")`): no other letter is folded, so a
+-- Domains compare byte for byte after ASCII-only lower-casing (profile_sync.email_domain): no other letter is folded, so a
 -- look-alike such as the Kelvin sign K never matches an ASCII domain; non-ASCII domains match only in their xn-- form.
 create table if not exists profile_sync.email_proofs (
   user_id uuid not null,
@@ -273,23 +273,39 @@ end
 $$;
 revoke all on function profile_sync.record_email_proof() from public, anon, authenticated, service_role;
 
--- Whether a user proved control of this address, by any of the three ways above.
-create or replace function profile_sync.email_proven(user_id uuid, email text)
-returns boolean
+-- The domain of an address as rules compare it: after the last @, ASCII letters lower-cased, nothing else folded.
+create or replace function profile_sync.email_domain(email text)
+returns text
+language sql immutable parallel safe
+set search_path = ''
+as $$
+  select lower(split_part(email, '@', -1) collate "C")
+$$;
+revoke all on function profile_sync.email_domain(text) from public, anon, authenticated, service_role;
+
+-- How a user proved control of this address, by the first of the three ways above that holds: the token presented
+-- (confirmation_token, recovery_token, email_change_token_new), 'provider:<name>' or 'sso:<provider id>'; null when
+-- none does.
+create or replace function profile_sync.email_proof(user_id uuid, email text)
+returns text
 language sql stable parallel safe security definer
 set search_path = ''
 as $$
-  select exists (select 1 from profile_sync.email_proofs p
-                 where p.user_id = email_proven.user_id and lower(p.email collate "C") = lower(email_proven.email collate "C"))
-      or exists (select 1 from auth.identities i, profile_sync.settings s
-                 where i.user_id = email_proven.user_id and s.singleton and i.provider = any(s.email_verifying_providers)
-                   and i.identity_data -> 'email_verified' = 'true'::jsonb
-                   and lower((i.identity_data ->> 'email') collate "C") = lower(email_proven.email collate "C"))
-      or exists (select 1 from auth.identities i join auth.sso_domains d on i.provider = 'sso:' || d.sso_provider_id::text
-                 where i.user_id = email_proven.user_id
-                   and lower(d.domain collate "C") = lower(split_part(email_proven.email, '@', -1) collate "C"))
+  select coalesce(
+    (select p.proven_by from profile_sync.email_proofs p
+     where p.user_id = email_proof.user_id and lower(p.email collate "C") = lower(email_proof.email collate "C")
+     order by p.proven_at desc limit 1),
+    (select 'provider:' || i.provider from auth.identities i, profile_sync.settings s
+     where i.user_id = email_proof.user_id and s.singleton and i.provider = any(s.email_verifying_providers)
+       and i.identity_data -> 'email_verified' = 'true'::jsonb
+       and lower((i.identity_data ->> 'email') collate "C") = lower(email_proof.email collate "C")
+     order by i.provider limit 1),
+    (select i.provider from auth.identities i join auth.sso_domains d on i.provider = 'sso:' || d.sso_provider_id::text
+     where i.user_id = email_proof.user_id
+       and lower(d.domain collate "C") = profile_sync.email_domain(email_proof.email)
+     order by i.provider limit 1))
 $$;
-revoke all on function profile_sync.email_proven(uuid, text) from public, anon, authenticated, service_role;
+revoke all on function profile_sync.email_proof(uuid, text) from public, anon, authenticated, service_role;
 
 -- What the matching rules give a user, merged in order (later keys over earlier ones); null when none matches.
 -- Expressions only, but for the proof of an address, looked up once and only when a domain rule names the user's
@@ -305,7 +321,7 @@ declare
   rule_domain text;
   rule_provider text;
   rule_app_metadata jsonb;
-  user_domain text := lower(split_part(user_email, '@', -1) collate "C");
+  user_domain text := profile_sync.email_domain(user_email);
   proven boolean;
   user_provider text := user_app_metadata ->> 'provider';
   user_providers jsonb := user_app_metadata -> 'providers';
@@ -317,7 +333,7 @@ begin
     rule_domain := rule ->> 0;
     if rule_domain is not null then
       continue when user_domain is null or rule_domain <> user_domain collate "C";
-      proven := coalesce(proven, profile_sync.email_proven(user_id, user_email));
+      proven := coalesce(proven, profile_sync.email_proof(user_id, user_email) is not null);
       continue when not proven;
     end if;
     rule_provider := rule ->> 1;

@@ -264,8 +264,88 @@ as $$
           where exists (select 1 from profile_sync.attribute_rules r where r.email_domain is not null)
             and u.email is not null and u.email_confirmed_at is not null and u.deleted_at is null
             and u.confirmation_sent_at is null and u.invited_at is null and u.raw_app_meta_data -> 'providers' ? 'email'
-            and not profile_sync.email_proven(u.id, u.email))
+            and profile_sync.email_proof(u.id, u.email) is null)
   from found d
+$$;
+
+-- Why a user's profile is what it is, for `profilesync explain` (`select profile_sync.explain('…');`): each field as
+-- auth.users implies it, as the profile holds it and whether it is derived or owned; the address and how (whether)
+-- it is proven; the defaults; every attribute rule, whether it matched and, if not, what did not; and what a replay
+-- would do. Everything through the functions every path uses (derived_profiles, matching_attributes, email_proof,
+-- converge_now's dry run): an explanation can never disagree with what sync does.
+create or replace function profile_sync.explain(user_id uuid)
+returns jsonb
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  wanted uuid := user_id;
+  u auth.users;
+  derived profile_sync.derived_profiles;
+  profile public.user_profiles;
+  proof text;
+  rules jsonb;
+  replay text;
+begin
+  select * into u from auth.users x where x.id = wanted;
+  select * into derived from profile_sync.derived_profiles d where d.user_id = wanted;
+  select * into profile from public.user_profiles p where p.user_id = wanted;
+  proof := case when u.email is not null then profile_sync.email_proof(wanted, u.email) end;
+  select c.outcome into replay from profile_sync.converge_now(array[wanted], 'replay', true) c;
+
+  select coalesce(jsonb_agg(jsonb_build_object(
+           'id', r.id, 'position', r.position, 'description', r.description, 'emailDomain', r.email_domain,
+           'provider', r.provider, 'appMetadata', r.app_metadata, 'attributes', r.attributes,
+           'matched', m.matched,
+           'reasons', to_jsonb(array_remove(array[
+             case when r.email_domain is null or m.matched then null
+                  when u.email is null then 'the user has no e-mail address'
+                  when profile_sync.email_domain(u.email) <> lower(r.email_domain collate "C")
+                    then format('the address''s domain is %s, not %s', profile_sync.email_domain(u.email), lower(r.email_domain collate "C"))
+                  when proof is null then 'the address is not proven: ' || case
+                    when u.email_confirmed_at is null and coalesce(u.confirmation_token, '') <> ''
+                      then 'the confirmation mailed to it has not been presented'
+                    when u.email_confirmed_at is null then 'it is not confirmed'
+                    else 'it was confirmed without presenting a mailed token (autoconfirm, an admin, an OAuth or SAML sign-in, or a change of address)'
+                  end end,
+             case when r.provider is null
+                    or profile_sync.matching_attributes(jsonb_build_array(jsonb_build_array(null, r.provider, null, '{}'::jsonb)),
+                                                        wanted, u.email, u.raw_app_meta_data) is not null then null
+                  else format('the user''s providers are %s', coalesce(u.raw_app_meta_data -> 'providers', u.raw_app_meta_data -> 'provider', '[]'::jsonb)) end,
+             case when r.app_metadata is null
+                    or profile_sync.matching_attributes(jsonb_build_array(jsonb_build_array(null, null, r.app_metadata, '{}'::jsonb)),
+                                                        wanted, u.email, u.raw_app_meta_data) is not null then null
+                  else 'the app metadata does not contain ' || r.app_metadata::text end
+           ], null))) order by r.position, r.id), '[]'::jsonb)
+  into rules
+  from profile_sync.attribute_rules r
+  cross join lateral (
+    select u.id is not null and profile_sync.matching_attributes(
+             jsonb_build_array(jsonb_build_array(lower(r.email_domain collate "C"), r.provider, r.app_metadata, r.attributes)),
+             wanted, u.email, u.raw_app_meta_data) is not null as matched) m;
+
+  return jsonb_build_object(
+    'userId', wanted,
+    'authUser', u.id is not null,
+    'hasProfile', profile.user_id is not null,
+    'fields', (
+      select jsonb_object_agg(f.name, jsonb_build_object(
+               'implied', f.implied, 'current', f.current,
+               'state', case when profile.user_id is null then null
+                             when profile.owned_fields @> array[f.name] then 'owned' else 'derived' end,
+               'stale', profile.user_id is not null and not profile.owned_fields @> array[f.name] and f.implied is distinct from f.current))
+      from (values ('email', to_jsonb(derived.email), to_jsonb(profile.email)),
+                   ('display_name', to_jsonb(derived.display_name), to_jsonb(profile.display_name)),
+                   ('is_active', to_jsonb(derived.is_active), to_jsonb(profile.is_active)),
+                   ('attributes', derived.attributes, profile.attributes)) f(name, implied, current)
+      where u.id is not null or profile.user_id is not null),
+    'address', case when u.email is not null then jsonb_build_object(
+                 'email', u.email, 'domain', profile_sync.email_domain(u.email), 'proven', proof is not null, 'proof', proof,
+                 'confirmedAt', u.email_confirmed_at, 'confirmationSentAt', u.confirmation_sent_at) end,
+    'defaults', (select s.default_attributes from profile_sync.settings s where s.singleton),
+    'rules', rules,
+    'replay', replay);
+end
 $$;
 
 revoke all on function profile_sync.converge_now(uuid[], text, boolean) from public, anon, authenticated, service_role;
@@ -273,8 +353,10 @@ revoke all on function profile_sync.converge_user(uuid, text) from public, anon,
 revoke all on function profile_sync.converge(uuid[], text, boolean) from public, anon, authenticated;
 revoke all on function profile_sync.reconcile(boolean, bigint) from public, anon, authenticated;
 revoke all on function profile_sync.status(integer) from public, anon, authenticated;
+revoke all on function profile_sync.explain(uuid) from public, anon, authenticated;
 revoke all on function profile_sync.schedule_reconcile(text) from public, anon, authenticated, service_role;
 revoke all on function profile_sync.unschedule_reconcile() from public, anon, authenticated, service_role;
 grant execute on function profile_sync.converge(uuid[], text, boolean) to service_role;
 grant execute on function profile_sync.reconcile(boolean, bigint) to service_role;
 grant execute on function profile_sync.status(integer) to service_role;
+grant execute on function profile_sync.explain(uuid) to service_role;

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Microsoft.Extensions.DependencyInjection;
 using ProfileSync.Replay;
 using ProfileSync.Tests.Support;
@@ -122,6 +123,58 @@ public sealed class EmailProofTests(PostgresCluster cluster) : ServedDatabaseTes
 
         await Db.ExecuteAsync("delete from auth.users where email like 'auto-%'", "supabase_auth_admin");
         Assert.Empty(await StatusWarningsAsync());
+    }
+
+    [Fact]
+    public async Task Explain_shows_each_field_the_proof_every_rule_and_the_replay_for_a_derived_an_owned_and_an_unproven_user()
+    {
+        await Db.ExecuteAsync("""insert into profile_sync.attribute_rules (position, email_domain, attributes) values (10, 'corp.example', $1::jsonb)""", "postgres", Corp);
+        await Db.ExecuteAsync("""insert into profile_sync.attribute_rules (position, provider, attributes) values (20, 'github', '{"access_level":"dev"}')""");
+        var derived = await Db.SignUpWithEmailAsync($"ann-{Guid.NewGuid():N}@corp.example", Confirmation.Verified);
+        var owned = await Db.SignUpWithEmailAsync($"bob-{Guid.NewGuid():N}@corp.example", Confirmation.Verified);
+        await Db.ExecuteAsync("""update public.user_profiles set attributes = '{"role":"admin"}' where user_id = $1""", "postgres", owned);
+        var unproven = await Db.SignUpWithEmailAsync($"mallory-{Guid.NewGuid():N}@corp.example", Confirmation.Autoconfirm);
+        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
+        await Db.UpdateUserAsync(derived, "raw_user_meta_data = '{\"full_name\":\"Ann Renamed\"}'"); // stale until a replay
+
+        var truth = (await Truth.DerivedAsync(Db)).ToDictionary(p => p.UserId);
+        var held = (await Truth.ProfilesAsync(Db)).ToDictionary(p => p.UserId);
+        foreach (var (user, owner, proven, matched, replay) in new[]
+                 {
+                     (derived, "derived", true, true, "updated"),
+                     (owned, "owned", true, true, "unchanged"),
+                     (unproven, "derived", false, false, "unchanged"),
+                 })
+        {
+            var (exitCode, output, _) = await CliRunner.RunAsync("explain", "--user-id", user.ToString(), "--json", "--connection", Db.ConnectionString());
+            Assert.Equal(0, exitCode);
+            var root = JsonNode.Parse(output)!;
+            var fields = root["fields"]!;
+            Assert.Equal(truth[user].Email, (string?)fields["email"]!["implied"]);
+            Assert.Equal(truth[user].DisplayName, (string?)fields["display_name"]!["implied"]);
+            Assert.Equal(held[user].DisplayName, (string?)fields["display_name"]!["current"]);
+            Assert.True(JsonNode.DeepEquals(JsonNode.Parse(truth[user].Attributes), fields["attributes"]!["implied"]));
+            Assert.True(JsonNode.DeepEquals(JsonNode.Parse(held[user].Attributes), fields["attributes"]!["current"]));
+            Assert.Equal(owner, (string?)fields["attributes"]!["state"]);
+            Assert.Equal(proven, (bool)root["address"]!["proven"]!);
+            Assert.Equal(matched, (bool)root["rules"]![0]!["matched"]!);
+            Assert.False((bool)root["rules"]![1]!["matched"]!);
+            Assert.Equal("""the user's providers are ["email"]""", (string?)Assert.Single(root["rules"]![1]!["reasons"]!.AsArray()));
+            Assert.Equal(replay, (string?)root["replay"]);
+        }
+
+        var (_, text, _) = await CliRunner.RunAsync("explain", "--user-id", unproven.ToString(), "--connection", Db.ConnectionString());
+        Assert.Contains("(domain corp.example): not proven", text, StringComparison.Ordinal);
+        Assert.Contains("email_domain corp.example -> {\"department\": \"Corp\"}: not matched: the address is not proven: it was confirmed without presenting a mailed token", text, StringComparison.Ordinal);
+        var (_, ownedText, _) = await CliRunner.RunAsync("explain", "--user-id", owned.ToString(), "--connection", Db.ConnectionString());
+        Assert.Contains("attributes    owned", ownedText, StringComparison.Ordinal);
+        Assert.Contains("proven by the confirmation mailed to it", ownedText, StringComparison.Ordinal);
+        var (_, staleText, _) = await CliRunner.RunAsync("explain", "--user-id", derived.ToString(), "--connection", Db.ConnectionString());
+        Assert.Contains("display_name  derived, stale", staleText, StringComparison.Ordinal);
+        Assert.Contains("A replay would: refresh its stale derived fields", staleText, StringComparison.Ordinal);
+
+        Assert.Equal(1, (await CliRunner.RunAsync("explain", "--user-id", Guid.NewGuid().ToString(), "--connection", Db.ConnectionString())).ExitCode);
+        Assert.Equal(2, (await CliRunner.RunAsync("explain", "--user-id", "{" + derived + "}", "--connection", Db.ConnectionString())).ExitCode);
     }
 
     private async Task<List<string>> StatusWarningsAsync()
