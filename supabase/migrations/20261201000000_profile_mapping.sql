@@ -21,12 +21,24 @@ create table if not exists profile_sync.settings (
   email_verifying_providers text[] not null default '{}'
     constraint settings_email_verifying_providers_check
     check (not email_verifying_providers && array['email', 'phone', 'anonymous']
-           and not pg_catalog.array_to_string(email_verifying_providers, ' ') ~ '(^| )sso:')
+           and not pg_catalog.array_to_string(email_verifying_providers, ' ') ~ '(^| )sso:'),
+  token_claim_keys text[] not null default '{role,department,access_level,is_admin,is_super_admin}'
+    constraint settings_token_claim_keys_check
+    check (pg_catalog.array_to_string(token_claim_keys, ' ') ~ '^([a-z][a-z0-9_]{0,40}( |$))*$'
+           and not token_claim_keys && array['metadata']),
+  refuse_tokens_when_deactivated boolean not null default false
 );
 comment on column profile_sync.settings.email_verifying_providers is
   'OAuth/OIDC providers (as auth.identities.provider names them: google, github, …) trusted to verify e-mail addresses: '
   'an identity of one of them that says email_verified for the user''s address proves it for email_domain rules. '
   'Empty as shipped: trust none (some providers let a user set an address they do not control).';
+comment on column profile_sync.settings.token_claim_keys is
+  'The attribute keys profile_sync.custom_access_token_hook puts in the access token, each as the claim user_<key> '
+  '(role as user_role). Lower-case names; never the whole attributes object, which can grow without bound.';
+comment on column profile_sync.settings.refuse_tokens_when_deactivated is
+  'Whether the token hook refuses new tokens and refreshes to a user an admin deactivated (an owned is_active = false). '
+  'Off as shipped: deactivation is the app''s flag, read from the user_is_active claim; banning in Supabase Auth is how '
+  'to stop sign-ins.';
 comment on table profile_sync.settings is
   'ProfileFunctions settings (one row). default_attributes: the attributes every profile starts from, whichever path '
   'creates it (attribute rules are merged over them). fallback_trigger_enabled: whether the triggers on auth.users '

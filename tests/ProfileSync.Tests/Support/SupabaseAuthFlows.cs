@@ -96,11 +96,7 @@ public static class SupabaseAuthFlows
     public static async Task<Guid> AnonymousAddsEmailAsync(this TestDatabase db, string email, bool autoconfirm)
     {
         var id = Guid.NewGuid();
-        await db.AuthTransactionAsync($$"""
-            insert into auth.users (instance_id, id, aud, role, raw_user_meta_data, raw_app_meta_data, is_anonymous, created_at, updated_at)
-            values ('00000000-0000-0000-0000-000000000000', '{{id}}', 'authenticated', '', '{}', '{}', true, now(), now());
-            update auth.users set role = 'authenticated', updated_at = now() where id = '{{id}}';
-            """);
+        await db.AuthTransactionAsync(AnonymousSignInSql(id));
         if (!autoconfirm)
         {
             await db.AuthTransactionAsync($"""
@@ -131,9 +127,16 @@ public static class SupabaseAuthFlows
     public static async Task<Guid> SignUpWithOAuthAsync(this TestDatabase db, string provider, string email, bool providerVerified, bool autoconfirm)
     {
         var id = Guid.NewGuid();
+        await db.AuthTransactionAsync(OAuthSignUpSql(id, provider, email, providerVerified, autoconfirm));
+        return id;
+    }
+
+    /// <summary>The statements of <see cref="SignUpWithOAuthAsync"/>, to run inside a transaction of one's own.</summary>
+    public static string OAuthSignUpSql(Guid id, string provider, string email, bool providerVerified, bool autoconfirm)
+    {
         var confirmed = providerVerified || autoconfirm;
         var appMetadata = $$"""{"provider":"{{provider}}","providers":["{{provider}}"]}""";
-        await db.AuthTransactionAsync($$"""
+        return $$"""
             {{InsertSql(id, email, appMetadata)}}
             update auth.users set role = 'authenticated', updated_at = now() where id = '{{id}}';
             insert into auth.identities (provider_id, user_id, identity_data, provider, created_at, updated_at)
@@ -141,26 +144,38 @@ public static class SupabaseAuthFlows
             update auth.users set encrypted_password = null, updated_at = now() where id = '{{id}}';
             update auth.users set raw_user_meta_data = jsonb_build_object('email', '{{email}}', 'email_verified', {{(providerVerified ? "true" : "false")}}), updated_at = now() where id = '{{id}}';
             {{(confirmed ? ConfirmSql(id) : $"update auth.users set confirmation_token = 'conf-{id}', confirmation_sent_at = now(), updated_at = now() where id = '{id}';\n{MintSql(id, "confirmation_token", $"conf-{id}", email)}")}}
-            """);
-        return id;
+            """;
     }
 
     /// <summary>A SAML SSO sign-up (samlacs.go): Auth confirms whatever address the identity provider asserts.</summary>
     public static async Task<Guid> SignUpWithSamlAsync(this TestDatabase db, Guid ssoProviderId, string email)
     {
         var id = Guid.NewGuid();
+        await db.AuthTransactionAsync(SamlSignUpSql(id, ssoProviderId, email));
+        return id;
+    }
+
+    /// <summary>The statements of <see cref="SignUpWithSamlAsync"/>, to run inside a transaction of one's own.</summary>
+    public static string SamlSignUpSql(Guid id, Guid ssoProviderId, string email)
+    {
         var provider = $"sso:{ssoProviderId}";
         var appMetadata = $$"""{"provider":"{{provider}}","providers":["{{provider}}"]}""";
-        await db.AuthTransactionAsync($$"""
+        return $$"""
             {{InsertSql(id, email, appMetadata, sso: true)}}
             update auth.users set role = 'authenticated', updated_at = now() where id = '{{id}}';
             insert into auth.identities (provider_id, user_id, identity_data, provider, created_at, updated_at)
             values ('nameid-{{id}}', '{{id}}', jsonb_build_object('sub', 'nameid-{{id}}', 'email', '{{email}}', 'email_verified', true), '{{provider}}', now(), now());
             update auth.users set encrypted_password = null, updated_at = now() where id = '{{id}}';
             {{ConfirmSql(id)}}
-            """);
-        return id;
+            """;
     }
+
+    /// <summary>The statements of an anonymous sign-in (anonymous.go): the INSERT and the role, then its first token.</summary>
+    public static string AnonymousSignInSql(Guid id) => $$"""
+        insert into auth.users (instance_id, id, aud, role, raw_user_meta_data, raw_app_meta_data, is_anonymous, created_at, updated_at)
+        values ('00000000-0000-0000-0000-000000000000', '{{id}}', 'authenticated', '', '{}', '{}', true, now(), now());
+        update auth.users set role = 'authenticated', updated_at = now() where id = '{{id}}';
+        """;
 
     /// <summary>An SSO provider with the domains it owns, as `supabase sso add --domains` records them.</summary>
     public static async Task<Guid> AddSsoProviderAsync(this TestDatabase db, params string[] domains)

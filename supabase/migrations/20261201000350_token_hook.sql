@@ -1,0 +1,81 @@
+-- ProfileFunctions: roles in the token. A Custom Access Token Hook (Supabase Auth calls it, as supabase_auth_admin,
+-- for every access token it issues: sign-in, sign-up, refresh) that adds the profile's role and chosen attributes as
+-- claims, so row-level security can read them: `auth.jwt() ->> 'user_role'`.
+-- Enable it: Dashboard → Authentication → Hooks → Custom Access Token → Postgres, profile_sync.custom_access_token_hook;
+-- or supabase/config.toml: [auth.hook.custom_access_token] enabled = true,
+--   uri = "pg-functions://postgres/profile_sync/custom_access_token_hook".
+--
+-- The claims are what the profile is, or, inside the auth server's own transaction (an anonymous, OAuth or SAML
+-- sign-up issues its first token before the fallback converges at commit), what it will be: the mapping
+-- (derived_profiles: defaults, attribute rules, proof of the address) with the profile's owned fields over it. The same
+-- values a convergence writes, from the same view.
+--   user_<key>      for each key of settings.token_claim_keys present in the attributes (user_role, user_department, …)
+--   user_is_active  false while banned, soft-deleted or deactivated by an admin
+-- Claims the auth server sent are never changed. A malformed event is answered with an error object (HTTP 400); a
+-- failure inside only warns and leaves the claims as they came, so a sign-in never fails because of this hook.
+
+create or replace function profile_sync.custom_access_token_hook(event jsonb)
+returns jsonb
+language plpgsql stable security definer
+set search_path = ''
+as $$
+declare
+  uid uuid;
+  claims jsonb;
+  attributes jsonb;
+  active boolean;
+  deactivated boolean;
+  added jsonb := '{}'::jsonb;
+  key text;
+begin
+  if event is null or jsonb_typeof(event) <> 'object' or jsonb_typeof(event -> 'claims') is distinct from 'object'
+     or jsonb_typeof(event -> 'user_id') is distinct from 'string' then
+    return jsonb_build_object('error', jsonb_build_object('http_code', 400,
+      'message', 'custom access token hook: the event must be an object with user_id (a UUID) and claims (an object)'));
+  end if;
+  if pg_catalog.pg_column_size(event) > 65536 then
+    return jsonb_build_object('error', jsonb_build_object('http_code', 400,
+      'message', 'custom access token hook: the event is over 64 KiB'));
+  end if;
+  if (event ->> 'user_id') !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+    return jsonb_build_object('error', jsonb_build_object('http_code', 400,
+      'message', 'custom access token hook: user_id is not a UUID'));
+  end if;
+  uid := (event ->> 'user_id')::uuid;
+  claims := event -> 'claims';
+
+  begin
+    select case when p.owned_fields @> '{attributes}' then p.attributes else d.attributes end,
+           case when p.owned_fields @> '{is_active}' then p.is_active else d.is_active end,
+           coalesce(p.owned_fields @> '{is_active}' and not p.is_active, false)
+    into attributes, active, deactivated
+    from profile_sync.derived_profiles d
+    left join public.user_profiles p on p.user_id = d.user_id
+    where d.user_id = uid;
+    if not found then
+      return jsonb_build_object('claims', claims); -- not a user (yet): nothing to add
+    end if;
+
+    if deactivated and (select s.refuse_tokens_when_deactivated from profile_sync.settings s where s.singleton) then
+      return jsonb_build_object('error', jsonb_build_object('http_code', 403,
+        'message', 'This account has been deactivated. Contact an administrator.'));
+    end if;
+
+    foreach key in array (select s.token_claim_keys from profile_sync.settings s where s.singleton) loop
+      if attributes ? key then
+        added := added || jsonb_build_object('user_' || key, attributes -> key);
+      end if;
+    end loop;
+    added := added || jsonb_build_object('user_is_active', active);
+    -- Ours never replace a claim the auth server sent.
+    return jsonb_build_object('claims', added || claims);
+  exception when others then
+    raise warning 'profile_sync: custom access token hook left the claims of user % as they came (SQLSTATE %: %)', uid, sqlstate, sqlerrm;
+    return jsonb_build_object('claims', claims);
+  end;
+end
+$$;
+-- As Supabase requires of a Postgres hook: only the auth server calls it. Security definer, so it needs nothing else.
+revoke all on function profile_sync.custom_access_token_hook(jsonb) from public, anon, authenticated, service_role;
+grant usage on schema profile_sync to supabase_auth_admin;
+grant execute on function profile_sync.custom_access_token_hook(jsonb) to supabase_auth_admin;
