@@ -199,6 +199,50 @@ try
         baseline: () => SignupsPerSecondAsync("", wired: false),
         unit: "/s");
 
+    // 3b. Tokens: the Custom Access Token Hook as Supabase Auth calls it (as supabase_auth_admin, one statement) for a
+    // refresh of an existing user, one client (each call's database time) and 16, against a hook that returns the claims
+    // it was given.
+    await Execute(admin, """
+        create or replace function public.bare_token_hook(event jsonb) returns jsonb language sql
+        as $$ select jsonb_build_object('claims', event -> 'claims') $$;
+        grant execute on function public.bare_token_hook(jsonb) to supabase_auth_admin;
+        """);
+    var tokenUsers = new List<Guid>();
+    await using (var command = admin.CreateCommand($"select id from auth.users order by id limit {signups}"))
+    await using (var reader = await command.ExecuteReaderAsync())
+    {
+        while (await reader.ReadAsync())
+        {
+            tokenUsers.Add(reader.GetGuid(0));
+        }
+    }
+
+    async Task<double> TokensPerSecondAsync(string hook, int clients)
+    {
+        var clock = Stopwatch.StartNew();
+        await Parallel.ForEachAsync(tokenUsers, new ParallelOptions { MaxDegreeOfParallelism = clients }, async (id, token) =>
+        {
+            await using var connection = await auth.OpenConnectionAsync(token);
+            await using var command = new NpgsqlCommand($"select {hook}($1::jsonb)::text", connection);
+            command.Parameters.Add(new NpgsqlParameter<string>
+            {
+                TypedValue = $$$"""{"user_id":"{{{id}}}","authentication_method":"token_refresh","claims":{"iss":"http://127.0.0.1:54321/auth/v1","aud":"authenticated","exp":1900000000,"iat":1899996400,"sub":"{{{id}}}","role":"authenticated","aal":"aal1","session_id":"{{{Guid.NewGuid()}}}","email":"user@example.com","phone":"","is_anonymous":false}}""",
+            });
+            var answer = (string)(await command.ExecuteScalarAsync(token))!;
+            Check(answer.Contains("\"claims\"", StringComparison.Ordinal) && (hook.StartsWith("public.", StringComparison.Ordinal) || answer.Contains("\"user_role\"", StringComparison.Ordinal)),
+                "the hook answered claims with user_role");
+        });
+        return tokenUsers.Count / clock.Elapsed.TotalSeconds;
+    }
+
+    foreach (var clients in new[] { 1, 16 })
+    {
+        await MeasureAsync($"token hook, refreshes of existing users, {clients} client{(clients == 1 ? "" : "s")}", "a hook that returns the claims unchanged", "≥ 0.9×",
+            product: () => TokensPerSecondAsync("profile_sync.custom_access_token_hook", clients),
+            baseline: () => TokensPerSecondAsync("public.bare_token_hook", clients),
+            unit: "/s");
+    }
+
     // 4. Webhook deliveries through a real `profilesync serve` process, against raw upserts of the same rows.
     var startup = new List<(double Product, double Baseline)>();
     for (var round = 0; round < (Wanted("serve: process start") ? rounds : 0); round++)

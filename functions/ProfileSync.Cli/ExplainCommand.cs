@@ -103,6 +103,12 @@ internal static class ExplainCommand
 
         Line("");
         Line($"A replay would: {Outcome(root.GetProperty("replay").GetString())}");
+        if (root.GetProperty("token") is { ValueKind: JsonValueKind.Object } token)
+        {
+            Line(token.TryGetProperty("claims", out var claims)
+                ? $"Next token:     {string.Join(", ", claims.EnumerateObject().Select(c => $"{c.Name} {Value(c.Value)}"))}"
+                : $"Next token:     refused ({Value(token.GetProperty("error").GetProperty("message"))})");
+        }
         return text.ToString().TrimEnd();
     }
 

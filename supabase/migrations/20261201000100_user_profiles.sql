@@ -1,8 +1,8 @@
--- ProfileFunctions, 2 of 6: public.user_profiles, one row per auth user, with row-level security and ownership.
+-- ProfileFunctions, 2 of 7: public.user_profiles, one row per auth user, with row-level security and ownership.
 -- New, or the original setup's table upgraded in place: its rows are kept, missing columns and constraints are added,
 -- and what those rows hold that the mapping does not imply is marked as somebody's choice (owned).
 -- This transaction rewrites profiles and takes no lock on auth.users that the auth server waits for (it only reads
--- auth.users): the foreign key and the triggers on auth.users come in the short migration 5 of 6.
+-- auth.users): the foreign key and the triggers on auth.users come in the short migration 6 of 7 (…_auth_users.sql).
 
 create table if not exists public.user_profiles (user_id uuid not null);
 -- Each column once, added where missing (an older table lacks some).

@@ -1,4 +1,4 @@
--- ProfileFunctions, 3 of 6: drift and convergence.
+-- ProfileFunctions, 3 of 7: drift and convergence.
 -- auth.users is the truth; every path (fallback trigger, webhook, replay, reconcile timer) ends in one statement that
 -- makes each profile what auth.users, the defaults, the rules and the ownership rules imply, and writes nothing when
 -- nothing differs. Drift (what is missing, stale or orphaned) is defined here once; status, replay and reconcile read
@@ -271,8 +271,8 @@ $$;
 -- Why a user's profile is what it is, for `profilesync explain` (`select profile_sync.explain('…');`): each field as
 -- auth.users implies it, as the profile holds it and whether it is derived or owned; the address and how (whether)
 -- it is proven; the defaults; every attribute rule, whether it matched and, if not, what did not; and what a replay
--- would do. Everything through the functions every path uses (derived_profiles, matching_attributes, email_proof,
--- converge_now's dry run): an explanation can never disagree with what sync does.
+-- would do; the claims the user's next token will carry. Everything through the functions every path uses
+-- (derived_profiles, matching_attributes, email_proof, converge_now's dry run, the token hook): an explanation can never disagree with what sync does.
 create or replace function profile_sync.explain(user_id uuid)
 returns jsonb
 language plpgsql security definer
@@ -344,7 +344,10 @@ begin
                  'confirmedAt', u.email_confirmed_at, 'confirmationSentAt', u.confirmation_sent_at) end,
     'defaults', (select s.default_attributes from profile_sync.settings s where s.singleton),
     'rules', rules,
-    'replay', replay);
+    'replay', replay,
+    -- What the token hook adds to the user's next access token (claims), or its refusal (error).
+    'token', case when u.id is not null then
+      profile_sync.custom_access_token_hook(jsonb_build_object('user_id', wanted, 'claims', '{}'::jsonb)) end);
 end
 $$;
 

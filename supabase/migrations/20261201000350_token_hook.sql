@@ -1,4 +1,4 @@
--- ProfileFunctions: roles in the token. A Custom Access Token Hook (Supabase Auth calls it, as supabase_auth_admin,
+-- ProfileFunctions, 5 of 7: roles in the token. A Custom Access Token Hook (Supabase Auth calls it, as supabase_auth_admin,
 -- for every access token it issues: sign-in, sign-up, refresh) that adds the profile's role and chosen attributes as
 -- claims, so row-level security can read them: `auth.jwt() ->> 'user_role'`.
 -- Enable it: Dashboard → Authentication → Hooks → Custom Access Token → Postgres, profile_sync.custom_access_token_hook;
@@ -25,6 +25,8 @@ declare
   attributes jsonb;
   active boolean;
   deactivated boolean;
+  claim_keys text[];
+  refuse_deactivated boolean;
   added jsonb := '{}'::jsonb;
   key text;
 begin
@@ -45,23 +47,26 @@ begin
   claims := event -> 'claims';
 
   begin
+    -- One statement: the mapping, the owned fields over it, and the settings it needs.
     select case when p.owned_fields @> '{attributes}' then p.attributes else d.attributes end,
            case when p.owned_fields @> '{is_active}' then p.is_active else d.is_active end,
-           coalesce(p.owned_fields @> '{is_active}' and not p.is_active, false)
-    into attributes, active, deactivated
+           coalesce(p.owned_fields @> '{is_active}' and not p.is_active, false),
+           s.token_claim_keys, s.refuse_tokens_when_deactivated
+    into attributes, active, deactivated, claim_keys, refuse_deactivated
     from profile_sync.derived_profiles d
     left join public.user_profiles p on p.user_id = d.user_id
-    where d.user_id = uid;
+    cross join profile_sync.settings s
+    where d.user_id = uid and s.singleton;
     if not found then
       return jsonb_build_object('claims', claims); -- not a user (yet): nothing to add
     end if;
 
-    if deactivated and (select s.refuse_tokens_when_deactivated from profile_sync.settings s where s.singleton) then
+    if deactivated and refuse_deactivated then
       return jsonb_build_object('error', jsonb_build_object('http_code', 403,
         'message', 'This account has been deactivated. Contact an administrator.'));
     end if;
 
-    foreach key in array (select s.token_claim_keys from profile_sync.settings s where s.singleton) loop
+    foreach key in array claim_keys loop
       if attributes ? key then
         added := added || jsonb_build_object('user_' || key, attributes -> key);
       end if;

@@ -1,4 +1,4 @@
--- ProfileFunctions, 5 of 6: what this product puts on auth.users, in one short transaction.
+-- ProfileFunctions, 6 of 7: what this product puts on auth.users, in one short transaction.
 -- The foreign keys of the profiles and of the proofs of addresses, the triggers that converge a user's profile in the
 -- auth server's own transaction (the fallback path), post the change to the function (the signed wiring) and record
 -- proofs of addresses, and the retirement of the original setup's trigger. Nothing here reads or writes rows: every statement changes the catalog only, so the locks it takes
@@ -13,7 +13,7 @@
 set local lock_timeout = '5s';
 
 -- A profile goes with its user: a cascading foreign key (an older one without cascade is replaced). Added NOT VALID:
--- checking the rows that exist reads the whole profile table, which migration 6 of 6 does in a transaction of its own.
+-- checking the rows that exist reads the whole profile table, which migration 7 of 7 does in a transaction of its own.
 do $$
 declare
   fk record;

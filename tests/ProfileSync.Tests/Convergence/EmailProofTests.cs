@@ -161,6 +161,10 @@ public sealed class EmailProofTests(PostgresCluster cluster) : ServedDatabaseTes
             Assert.False((bool)root["rules"]![1]!["matched"]!);
             Assert.Equal("""the user's providers are ["email"]""", (string?)Assert.Single(root["rules"]![1]!["reasons"]!.AsArray()));
             Assert.Equal(replay, (string?)root["replay"]);
+            // The next token's claims: the role and department the profile holds (or, while stale, will hold).
+            var attributes = JsonNode.Parse(owner == "owned" ? held[user].Attributes : truth[user].Attributes)!;
+            Assert.Equal((string?)attributes["role"], (string?)root["token"]!["claims"]!["user_role"]);
+            Assert.Equal((string?)attributes["department"], (string?)root["token"]!["claims"]!["user_department"]);
         }
 
         var (_, text, _) = await CliRunner.RunAsync("explain", "--user-id", unproven.ToString(), "--connection", Db.ConnectionString());
@@ -168,6 +172,7 @@ public sealed class EmailProofTests(PostgresCluster cluster) : ServedDatabaseTes
         Assert.Contains("email_domain corp.example -> {\"department\": \"Corp\"}: not matched: the address is not proven: it was confirmed without presenting a mailed token", text, StringComparison.Ordinal);
         var (_, ownedText, _) = await CliRunner.RunAsync("explain", "--user-id", owned.ToString(), "--connection", Db.ConnectionString());
         Assert.Contains("attributes    owned", ownedText, StringComparison.Ordinal);
+        Assert.Contains("Next token:     user_role admin, user_is_active true", ownedText, StringComparison.Ordinal);
         Assert.Contains("proven by the confirmation mailed to it", ownedText, StringComparison.Ordinal);
         var (_, staleText, _) = await CliRunner.RunAsync("explain", "--user-id", derived.ToString(), "--connection", Db.ConnectionString());
         Assert.Contains("display_name  derived, stale", staleText, StringComparison.Ordinal);
