@@ -15,6 +15,9 @@ public static class ProfileSyncCli
     public const int UsageError = 2;
     public const int Busy = 3;
 
+    /// <summary><c>status --exit-code</c>: the profiles have drifted (for scripts and monitors).</summary>
+    public const int Drifting = 4;
+
     /// <summary>What <c>--json</c> prints: the web naming (camelCase), indented for people reading it too.</summary>
     internal static readonly JsonSerializerOptions JsonReport = new(JsonSerializerDefaults.Web) { WriteIndented = true };
 

@@ -5,19 +5,20 @@ using ProfileSync.Status;
 
 namespace ProfileSync.Cli;
 
-/// <summary><c>profilesync status [--json]</c>: the drift between auth.users and public.user_profiles, with one verdict line.</summary>
+/// <summary><c>profilesync status [--json] [--exit-code]</c>: the drift between auth.users and public.user_profiles, with one verdict line.</summary>
 internal static class StatusCommand
 {
     public static Command Create(Option<string?> connection, TextWriter output)
     {
         var json = new Option<bool>("--json") { Description = "Print the report as JSON" };
-        var command = new Command("status", "Count auth users, profiles, and the drift: users without a profile, stale profiles, profiles without a user") { json };
+        var exitCode = new Option<bool>("--exit-code") { Description = $"Exit with {ProfileSyncCli.Drifting} when anything drifted (0 when in sync)" };
+        var command = new Command("status", "Count auth users, profiles, and the drift: users without a profile, stale profiles, profiles without a user") { json, exitCode };
         command.SetAction(async (parsed, cancellationToken) =>
         {
             await using var services = ProfileSyncCli.BuildServices(parsed.GetValue(connection));
             var report = await services.GetRequiredService<DriftReader>().ReadAsync(cancellationToken: cancellationToken);
             await output.WriteLineAsync(parsed.GetValue(json) ? JsonSerializer.Serialize(report, ProfileSyncCli.JsonReport) : Format(report));
-            return ProfileSyncCli.Success;
+            return parsed.GetValue(exitCode) && !report.InSync ? ProfileSyncCli.Drifting : ProfileSyncCli.Success;
         });
         return command;
     }

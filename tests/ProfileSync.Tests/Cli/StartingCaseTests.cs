@@ -46,6 +46,17 @@ public sealed class StartingCaseTests(PostgresCluster cluster) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Status_with_exit_code_says_drifting_by_its_exit_code_and_in_sync_by_zero()
+    {
+        Assert.Equal(ProfileSyncCli.Drifting, (await RunAsync("status", "--exit-code")).ExitCode);
+        Assert.Equal(0, (await RunAsync("status")).ExitCode); // without the flag, drift is not a failure
+
+        await _db.ExecuteAsync("select * from profile_sync.reconcile()");
+
+        Assert.Equal(0, (await RunAsync("status", "--exit-code", "--json")).ExitCode);
+    }
+
+    [Fact]
     public async Task Backfill_gives_every_user_exactly_one_profile_and_leaves_the_old_two_unchanged()
     {
         var before = await _db.ProfilesJsonAsync(_users[0], _users[1]);
