@@ -148,6 +148,28 @@ create table if not exists profile_sync.attribute_rules_in_order (
 alter table profile_sync.attribute_rules_in_order enable row level security;
 revoke all on profile_sync.attribute_rules_in_order from public, anon, authenticated, service_role;
 
+-- The domain of an address as rules compare it: after the last @ (a domain is its own), ASCII letters lower-cased,
+-- nothing else folded. One rule for rules' domains, users' addresses and SSO providers' domains alike.
+create or replace function profile_sync.email_domain(email text)
+returns text
+language sql immutable parallel safe
+set search_path = ''
+as $$
+  select lower(split_part(email, '@', -1) collate "C")
+$$;
+revoke all on function profile_sync.email_domain(text) from public, anon, authenticated, service_role;
+
+-- One rule as profile_sync.matching_attributes takes it, in attribute_rules_in_order and wherever a single rule is
+-- matched (profile_sync.explain).
+create or replace function profile_sync.attribute_rule_entry(email_domain text, provider text, app_metadata jsonb, attributes jsonb)
+returns jsonb
+language sql immutable
+set search_path = ''
+as $$
+  select jsonb_build_array(profile_sync.email_domain(email_domain), provider, app_metadata, attributes)
+$$;
+revoke all on function profile_sync.attribute_rule_entry(text, text, jsonb, jsonb) from public, anon, authenticated, service_role;
+
 create or replace function profile_sync.order_attribute_rules()
 returns trigger
 language plpgsql security definer
@@ -160,7 +182,7 @@ begin
   delete from profile_sync.attribute_rules_in_order;
   insert into profile_sync.attribute_rules_in_order (rules)
   select pg_catalog.jsonb_agg(
-           pg_catalog.jsonb_build_array(pg_catalog.lower(r.email_domain collate "C"), r.provider, r.app_metadata, r.attributes)
+           profile_sync.attribute_rule_entry(r.email_domain, r.provider, r.app_metadata, r.attributes)
            order by r.position, r.id)
   from profile_sync.attribute_rules r
   having pg_catalog.count(*) > 0;
@@ -285,16 +307,6 @@ end
 $$;
 revoke all on function profile_sync.record_email_proof() from public, anon, authenticated, service_role;
 
--- The domain of an address as rules compare it: after the last @, ASCII letters lower-cased, nothing else folded.
-create or replace function profile_sync.email_domain(email text)
-returns text
-language sql immutable parallel safe
-set search_path = ''
-as $$
-  select lower(split_part(email, '@', -1) collate "C")
-$$;
-revoke all on function profile_sync.email_domain(text) from public, anon, authenticated, service_role;
-
 -- How a user proved control of this address, by the first of the three ways above that holds: the token presented
 -- (confirmation_token, recovery_token, email_change_token_new), 'provider:<name>' or 'sso:<provider id>'; null when
 -- none does.
@@ -314,7 +326,7 @@ as $$
      order by i.provider limit 1),
     (select i.provider from auth.identities i join auth.sso_domains d on i.provider = 'sso:' || d.sso_provider_id::text
      where i.user_id = email_proof.user_id
-       and lower(d.domain collate "C") = profile_sync.email_domain(email_proof.email)
+       and profile_sync.email_domain(d.domain) = profile_sync.email_domain(email_proof.email)
      order by i.provider limit 1))
 $$;
 revoke all on function profile_sync.email_proof(uuid, text) from public, anon, authenticated, service_role;

@@ -300,8 +300,8 @@ begin
            'reasons', to_jsonb(array_remove(array[
              case when r.email_domain is null or m.matched then null
                   when u.email is null then 'the user has no e-mail address'
-                  when profile_sync.email_domain(u.email) <> lower(r.email_domain collate "C")
-                    then format('the address''s domain is %s, not %s', profile_sync.email_domain(u.email), lower(r.email_domain collate "C"))
+                  when profile_sync.email_domain(u.email) <> profile_sync.email_domain(r.email_domain)
+                    then format('the address''s domain is %s, not %s', profile_sync.email_domain(u.email), profile_sync.email_domain(r.email_domain))
                   when proof is null then 'the address is not proven: ' || case
                     when u.email_confirmed_at is null and coalesce(u.confirmation_token, '') <> ''
                       then 'the confirmation mailed to it has not been presented'
@@ -321,7 +321,7 @@ begin
   from profile_sync.attribute_rules r
   cross join lateral (
     select u.id is not null and profile_sync.matching_attributes(
-             jsonb_build_array(jsonb_build_array(lower(r.email_domain collate "C"), r.provider, r.app_metadata, r.attributes)),
+             jsonb_build_array(profile_sync.attribute_rule_entry(r.email_domain, r.provider, r.app_metadata, r.attributes)),
              wanted, u.email, u.raw_app_meta_data) is not null as matched) m;
 
   return jsonb_build_object(
