@@ -293,8 +293,10 @@ cmd_down() {
 }
 
 cmd_bench() {
-  ensure_packages
-  dotnet run -c Release --project benchmarks/ProfileSync.Bench -v q -- "$@"
+  case " $* " in *" --help "*|*" -h "*) ;; *) ensure_packages ;; esac
+  dotnet build -c Release benchmarks/ProfileSync.Bench -v q -nologo -clp:ErrorsOnly >&2
+  # exec: Ctrl+C and `timeout` reach the benchmark itself, which stops its PostgreSQL and removes its data.
+  exec dotnet benchmarks/ProfileSync.Bench/bin/Release/net10.0/ProfileSync.Bench.dll "$@"
 }
 
 # status and replay: against the emulator's database while it is up, unless a connection is given.

@@ -41,7 +41,9 @@ public static class ProfileSyncCli
         if (parsed.Errors.Count > 0)
         {
             // Unknown options, values that do not parse, a missing command: usage errors, named as typed.
-            foreach (var problem in parsed.Errors)
+            // "Required command was not provided" only when nothing more telling was found ('frobnicate' is).
+            var problems = parsed.Errors.Count > 1 ? parsed.Errors.Where(p => !p.Message.StartsWith("Required command", StringComparison.Ordinal)) : parsed.Errors;
+            foreach (var problem in problems)
             {
                 await error.WriteLineAsync($"profilesync: {problem.Message}");
             }

@@ -65,6 +65,9 @@ internal static class ServeCommand
 
         builder.WebHost.UseUrls(urls);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        // A start that fails (a setting, a taken port) is told in one line by the CLI; the host would add its own line
+        // with the whole stack trace.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
         // One line per entry, so one event is one line in a terminal or a log file.
         builder.Logging.AddSimpleConsole(console =>
         {

@@ -1,5 +1,5 @@
 -- Supabase stand-in: the `auth` schema as Supabase Auth's migrations leave it today (auth.users with its full
--- column set and indexes, the identities, one-time token and SSO tables, auth.uid()/role()/email()/jwt() reading request.jwt.claims), owned by
+-- column set and indexes, the identities, one-time token, SSO, session, refresh-token, MFA and audit tables, auth.uid()/role()/email()/jwt() reading request.jwt.claims), owned by
 -- supabase_auth_admin. Run as `supabase_admin` after roles.sql.
 \set ON_ERROR_STOP on
 
@@ -122,6 +122,87 @@ create table if not exists auth.sso_domains (
 create unique index if not exists sso_domains_domain_idx on auth.sso_domains (lower(domain));
 create index if not exists sso_domains_sso_provider_id_idx on auth.sso_domains (sso_provider_id);
 
+-- What a token refresh reads and writes (internal/tokens/service.go), for the benchmark's refreshes.
+do $$ begin
+  create type auth.aal_level as enum ('aal1', 'aal2', 'aal3');
+exception when duplicate_object then null;
+end $$;
+do $$ begin
+  create type auth.factor_type as enum ('totp', 'webauthn', 'phone');
+exception when duplicate_object then null;
+end $$;
+do $$ begin
+  create type auth.factor_status as enum ('unverified', 'verified');
+exception when duplicate_object then null;
+end $$;
+create table if not exists auth.sessions (
+  id uuid not null primary key,
+  user_id uuid not null references auth.users (id) on delete cascade,
+  created_at timestamptz null,
+  updated_at timestamptz null,
+  factor_id uuid null,
+  aal auth.aal_level null,
+  not_after timestamptz null,
+  refreshed_at timestamp without time zone null,
+  user_agent text null,
+  ip inet null,
+  tag text null,
+  oauth_client_id uuid null,
+  refresh_token_hmac_key text null,
+  refresh_token_counter bigint null,
+  scopes text null check (char_length(scopes) <= 4096)
+);
+create index if not exists sessions_user_id_idx on auth.sessions (user_id);
+create index if not exists sessions_not_after_idx on auth.sessions (not_after desc);
+create index if not exists user_id_created_at_idx on auth.sessions (user_id, created_at);
+create table if not exists auth.refresh_tokens (
+  instance_id uuid null,
+  id bigserial primary key,
+  token varchar(255) null unique,
+  user_id varchar(255) null,
+  revoked boolean null,
+  created_at timestamptz null,
+  updated_at timestamptz null,
+  parent varchar(255) null,
+  session_id uuid null references auth.sessions (id) on delete cascade
+);
+create index if not exists refresh_tokens_instance_id_idx on auth.refresh_tokens (instance_id);
+create index if not exists refresh_tokens_instance_id_user_id_idx on auth.refresh_tokens (instance_id, user_id);
+create index if not exists refresh_tokens_parent_idx on auth.refresh_tokens (parent);
+create index if not exists refresh_tokens_session_id_revoked_idx on auth.refresh_tokens (session_id, revoked);
+create index if not exists refresh_tokens_updated_at_idx on auth.refresh_tokens (updated_at desc);
+create table if not exists auth.mfa_amr_claims (
+  session_id uuid not null references auth.sessions (id) on delete cascade,
+  created_at timestamptz not null,
+  updated_at timestamptz not null,
+  authentication_method text not null,
+  id uuid not null primary key,
+  unique (session_id, authentication_method)
+);
+create table if not exists auth.mfa_factors (
+  id uuid not null primary key,
+  user_id uuid not null references auth.users (id) on delete cascade,
+  friendly_name text null,
+  factor_type auth.factor_type not null,
+  status auth.factor_status not null,
+  created_at timestamptz not null,
+  updated_at timestamptz not null,
+  secret text null,
+  phone text null,
+  last_challenged_at timestamptz null unique,
+  web_authn_credential jsonb null,
+  web_authn_aaguid uuid null,
+  last_webauthn_challenge_data jsonb null
+);
+create index if not exists mfa_factors_user_id_idx on auth.mfa_factors (user_id);
+create table if not exists auth.audit_log_entries (
+  instance_id uuid null,
+  id uuid not null primary key,
+  payload json null,
+  created_at timestamptz null,
+  ip_address varchar(64) not null default ''
+);
+
 create or replace function auth.uid() returns uuid language sql stable as $$
   select nullif(
     coalesce(current_setting('request.jwt.claim.sub', true),
@@ -146,7 +227,9 @@ create or replace function auth.jwt() returns jsonb language sql stable as $$
 $$;
 
 -- Projects may reference auth.users and put triggers and policies on it, but do not own it.
-grant all on auth.users, auth.identities, auth.one_time_tokens, auth.sso_providers, auth.sso_domains to postgres, dashboard_user;
+grant all on auth.users, auth.identities, auth.one_time_tokens, auth.sso_providers, auth.sso_domains, auth.sessions,
+  auth.refresh_tokens, auth.mfa_amr_claims, auth.mfa_factors, auth.audit_log_entries to postgres, dashboard_user;
+grant all on sequence auth.refresh_tokens_id_seq to postgres, dashboard_user;
 grant execute on function auth.uid(), auth.role(), auth.email(), auth.jwt()
   to postgres, anon, authenticated, service_role, dashboard_user;
 

@@ -21,9 +21,11 @@ public sealed partial class AuthEventsHandler(
     IProfileStore store,
     ResiliencePipelineProvider<string> pipelines,
     IOptions<ProfileSyncOptions> options,
+    TimeProvider clock,
     ILogger<AuthEventsHandler> logger)
 {
     private readonly ResiliencePipeline _pipeline = pipelines.GetPipeline(DatabaseResilience.PipelineName);
+    private readonly LogThrottle _incompleteBodies = new(clock, TimeSpan.FromSeconds(10));
 
     public async Task HandleAsync(HttpContext context)
     {
@@ -39,10 +41,16 @@ public sealed partial class AuthEventsHandler(
     {
         var request = context.Request;
         var body = await RequestBody.ReadAsync(request, options.Value.MaxEventBytes, context.RequestAborted);
-        if (body is null)
+        if (body.Status != BodyStatus.Read)
         {
-            await JsonResponses.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, new ErrorBody($"the body is over {options.Value.MaxEventBytes} bytes"));
-            return Handled.Refused("too_large");
+            // Anyone can send a body that never arrives, before any signature is checked: one line now and then.
+            if (body.Status == BodyStatus.Incomplete && _incompleteBodies.TryEnter(out var leftOut))
+            {
+                LogIncompleteBody(logger, body.Problem!, leftOut);
+            }
+
+            await RequestBody.AnswerAsync(context, body, options.Value.MaxEventBytes);
+            return Handled.Refused(body.Status == BodyStatus.TooLarge ? "too_large" : "incomplete_body");
         }
 
         var eventId = request.Headers["webhook-id"].ToString();
@@ -52,14 +60,14 @@ public sealed partial class AuthEventsHandler(
                 request.Headers["webhook-timestamp"].ToString(),
                 request.Headers["webhook-signature"].ToString(),
                 request.Headers.Authorization.ToString(),
-                body.Value.Span))
+                body.Body.Span))
         {
             LogUnauthorized(logger, logId);
             await JsonResponses.WriteAsync(context, StatusCodes.Status401Unauthorized, new ErrorBody("unauthorized"));
             return Handled.Refused("unauthorized");
         }
 
-        var parsed = AuthEventParser.Parse(body.Value);
+        var parsed = AuthEventParser.Parse(body.Body);
         if (parsed.Status != ParseStatus.Parsed)
         {
             var status = parsed.Status == ParseStatus.Malformed
@@ -118,6 +126,9 @@ public sealed partial class AuthEventsHandler(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Auth event {EventId} {EventType} for user {UserId}: {Outcome}")]
     private static partial void LogApplied(ILogger logger, string eventId, AuthEventType eventType, Guid userId, ProfileOutcome outcome);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Auth event without a whole body: {Problem}; {LeftOut} more since the last such line")]
+    private static partial void LogIncompleteBody(ILogger logger, string problem, long leftOut);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Auth event {EventId} refused: signature or token missing or wrong")]
     private static partial void LogUnauthorized(ILogger logger, string eventId);

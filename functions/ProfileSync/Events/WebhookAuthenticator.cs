@@ -50,8 +50,9 @@ public sealed class WebhookAuthenticator
             return false;
         }
 
-        var sentAt = seconds is < 0 or > 253_402_300_799 ? DateTimeOffset.MinValue : DateTimeOffset.FromUnixTimeSeconds(seconds);
-        if ((_clock.GetUtcNow() - sentAt).Duration() > Tolerance)
+        // Whole seconds on both sides, as the timestamp is: a window as wide behind the clock as ahead of it.
+        var now = _clock.GetUtcNow().ToUnixTimeSeconds();
+        if (seconds < now - (long)Tolerance.TotalSeconds || seconds > now + (long)Tolerance.TotalSeconds)
         {
             return false;
         }

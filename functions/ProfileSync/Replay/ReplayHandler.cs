@@ -19,16 +19,16 @@ public sealed partial class ReplayHandler(ProfileReplayer replayer, ILogger<Repl
     {
         ArgumentNullException.ThrowIfNull(context);
         var body = await RequestBody.ReadAsync(context.Request, MaxBodyBytes, context.RequestAborted);
-        if (body is null)
+        if (body.Status != BodyStatus.Read)
         {
-            await JsonResponses.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, new ErrorBody($"the body is over {MaxBodyBytes} bytes"));
+            await RequestBody.AnswerAsync(context, body, MaxBodyBytes);
             return;
         }
 
         ReplayRequest request;
         try
         {
-            request = ParseRequest(body.Value);
+            request = ParseRequest(body.Body);
         }
         catch (FormatException e)
         {

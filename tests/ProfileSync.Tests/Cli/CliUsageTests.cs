@@ -76,11 +76,49 @@ public sealed class CliUsageTests(PostgresCluster cluster) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Serve_on_a_port_in_use_says_so_and_exits_1_without_a_stack_trace()
+    public async Task An_unknown_command_is_named_first_and_alone()
+    {
+        var (_, _, error) = await CliRunner.RunAsync("frobnicate", "--connection", _db.ConnectionString());
+
+        Assert.StartsWith("profilesync: Unrecognized command or argument 'frobnicate'", error, StringComparison.Ordinal);
+        Assert.DoesNotContain("Required command", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Serve_on_a_port_in_use_says_so_in_one_line_and_exits_1_without_a_stack_trace()
     {
         using var taken = new TcpListener(IPAddress.Loopback, 0);
         taken.Start();
         var port = ((IPEndPoint)taken.LocalEndpoint).Port;
+
+        var (exitCode, output, error) = await ServeAsync(port, new Dictionary<string, string?>());
+
+        Assert.Equal(ProfileSyncCli.Failure, exitCode);
+        Assert.Equal($"profilesync: cannot listen on http://127.0.0.1:{port}: another program is using it. Choose another with --urls.", error.Trim());
+        Assert.Equal("", output.Trim());
+    }
+
+    [Theory]
+    [InlineData(null, "No way to authenticate auth events")]
+    [InlineData("v1,whsec_cmVwbGFjZS1tZS13aXRoLWEtcmFuZG9tLTMyLWJ5dGUtc2VjcmV0", "ProfileSync__WebhookSecret is the sample's placeholder")]
+    public async Task Serve_with_a_missing_or_placeholder_secret_says_so_in_one_line_and_nothing_else(string? secret, string named)
+    {
+        var (exitCode, output, error) = await ServeAsync(TestServices.FreePort(), new Dictionary<string, string?>
+        {
+            ["ProfileSync__WebhookSecret"] = secret,
+            ["ProfileSync__WebhookBearerToken"] = null,
+        });
+
+        Assert.Equal(ProfileSyncCli.UsageError, exitCode);
+        var line = Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+        Assert.StartsWith("profilesync: ", line, StringComparison.Ordinal);
+        Assert.Contains(named, line, StringComparison.Ordinal);
+        Assert.Equal("", output.Trim());
+    }
+
+    /// <summary>profilesync serve as its own process, with the test settings but for <paramref name="overrides"/> (null: unset).</summary>
+    private async Task<(int ExitCode, string Output, string Error)> ServeAsync(int port, Dictionary<string, string?> overrides)
+    {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var argument in new[] { Path.Combine(AppContext.BaseDirectory, "ProfileSync.Cli.dll"), "serve", "--urls", $"http://127.0.0.1:{port}" })
         {
@@ -93,13 +131,16 @@ public sealed class CliUsageTests(PostgresCluster cluster) : IAsyncLifetime
             start.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
         }
 
+        foreach (var (key, value) in overrides)
+        {
+            start.Environment[key] = value;
+        }
+
         using var serve = Process.Start(start)!;
+        var output = serve.StandardOutput.ReadToEndAsync();
         var error = serve.StandardError.ReadToEndAsync();
         using var within = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await serve.WaitForExitAsync(within.Token);
-
-        Assert.Equal(ProfileSyncCli.Failure, serve.ExitCode);
-        Assert.Contains($"cannot listen on http://127.0.0.1:{port}: another program is using it", await error, StringComparison.Ordinal);
-        Assert.DoesNotContain("Unhandled exception", await error, StringComparison.Ordinal);
+        return (serve.ExitCode, await output, await error);
     }
 }

@@ -61,6 +61,24 @@ public sealed class WebhookAuthenticatorTests
     public void Accepts_a_timestamp_within_five_minutes(int skewSeconds) =>
         Assert.True(Authenticator(Secret, SentAt.AddSeconds(skewSeconds)).IsAuthentic(Id, Timestamp, SignedWithSecret, null, Bytes(Body)));
 
+    // Whole-second timestamps against a clock that has fractions: exactly five minutes away is in, on either side,
+    // wherever in its second the clock is.
+    [Theory]
+    [InlineData(-300, 0)]
+    [InlineData(300, 0)]
+    [InlineData(-300, 999)]
+    [InlineData(300, 999)]
+    [InlineData(-300, 1)]
+    [InlineData(300, 1)]
+    public void The_window_is_as_wide_behind_the_clock_as_ahead_of_it(int skewSeconds, int clockMilliseconds) =>
+        Assert.True(Authenticator(Secret, SentAt.AddSeconds(skewSeconds).AddMilliseconds(clockMilliseconds)).IsAuthentic(Id, Timestamp, SignedWithSecret, null, Bytes(Body)));
+
+    [Theory]
+    [InlineData(-301, 999)]
+    [InlineData(301, 0)]
+    public void A_second_beyond_the_window_is_out_on_either_side(int skewSeconds, int clockMilliseconds) =>
+        Assert.False(Authenticator(Secret, SentAt.AddSeconds(skewSeconds).AddMilliseconds(clockMilliseconds)).IsAuthentic(Id, Timestamp, SignedWithSecret, null, Bytes(Body)));
+
     [Theory]
     [InlineData(null, Timestamp, SignedWithSecret)]
     [InlineData(Id, null, SignedWithSecret)]
