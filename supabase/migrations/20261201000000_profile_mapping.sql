@@ -372,21 +372,37 @@ end
 $$;
 revoke all on function profile_sync.matching_attributes(jsonb, uuid, text, jsonb) from public, anon, authenticated, service_role;
 
+-- The rule for a display name, whoever writes it: at most 200 characters, trimmed, not empty, and none of the
+-- characters that hide or reorder text: C0 and C1 controls (tab and line breaks too), zero-width characters and
+-- joiners, bidirectional marks, embeddings, overrides and isolates, word joiners, the byte order mark. The mapping
+-- cleans what it derives by it (so a signup never loses its profile to the constraint); public.user_profiles refuses
+-- a write that breaks it (user_profiles_display_name_check).
+create or replace function profile_sync.plain_display_name(name text)
+returns text
+language sql immutable parallel safe
+set search_path = ''
+as $$
+  -- Cut to 1,000 first: a user's metadata is theirs to make huge, and the work stays bounded.
+  select nullif(pg_catalog.left(pg_catalog.btrim(pg_catalog.regexp_replace(pg_catalog.left(name, 1000),
+    '[\u0001-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]', '', 'g')), 200), '')
+$$;
+revoke all on function profile_sync.plain_display_name(text) from public, anon;
+-- The constraint calls it as whoever writes a profile: a signed-in user renaming themselves, the service role.
+grant execute on function profile_sync.plain_display_name(text) to authenticated, service_role;
+
 -- The one mapping from an auth user to the profile fields it implies. A view, not functions: its names and operators
 -- are bound when it is created (no search_path can redirect them) and the planner inlines it into every query.
---   display_name  first non-blank of user metadata display_name, full_name, name; then the e-mail; then the phone
+--   display_name  first non-blank of user metadata display_name, full_name, name; then the e-mail; then the phone;
+--                 made plain (profile_sync.plain_display_name) unless it is printable ASCII of at most 200 characters
 --   is_active     false while soft-deleted or banned until a time still to come
 --   attributes    the defaults, with the matching attribute rules merged over them
 create or replace view profile_sync.derived_profiles as
 select
   u.id as user_id,
   u.email::text as email,
-  coalesce(
-    nullif(pg_catalog.btrim(u.raw_user_meta_data ->> 'display_name'), ''),
-    nullif(pg_catalog.btrim(u.raw_user_meta_data ->> 'full_name'), ''),
-    nullif(pg_catalog.btrim(u.raw_user_meta_data ->> 'name'), ''),
-    nullif(pg_catalog.btrim(u.email), ''),
-    nullif(pg_catalog.btrim(u.phone), '')) as display_name,
+  -- The function only for what may need it: a regular expression test costs a fraction of a call per user.
+  case when n.name ~ '[^ -~]' or pg_catalog.length(n.name) > 200 then profile_sync.plain_display_name(n.name)
+       else n.name end as display_name,
   u.deleted_at is null and (u.banned_until is null or u.banned_until <= pg_catalog.now()) as is_active,
   -- Uncorrelated subqueries, read once per statement: the defaults and the rules. Without rules no user pays for
   -- them. A function, not a correlated subquery: that would keep every query of the view from running in parallel.
@@ -401,5 +417,11 @@ select
   end as attributes,
   u.updated_at as source_updated_at,
   u.created_at
-from auth.users u;
+from auth.users u
+cross join lateral (select coalesce(
+    nullif(pg_catalog.btrim(u.raw_user_meta_data ->> 'display_name'), ''),
+    nullif(pg_catalog.btrim(u.raw_user_meta_data ->> 'full_name'), ''),
+    nullif(pg_catalog.btrim(u.raw_user_meta_data ->> 'name'), ''),
+    nullif(pg_catalog.btrim(u.email), ''),
+    nullif(pg_catalog.btrim(u.phone), '')) as name) n;
 revoke all on profile_sync.derived_profiles from public, anon, authenticated, service_role;

@@ -21,7 +21,8 @@ alter table public.user_profiles
 comment on table public.user_profiles is 'One profile per auth.users row, kept by ProfileFunctions.';
 comment on column public.user_profiles.email is 'auth.users.email, always (null for phone-only and anonymous users).';
 comment on column public.user_profiles.display_name is
-  'First of user metadata display_name, full_name, name, then email, then phone; until the user or an admin sets it.';
+  'First of user metadata display_name, full_name, name, then email, then phone; until the user or an admin sets it. '
+  'At most 200 characters, trimmed, without control, zero-width or bidirectional characters (profile_sync.plain_display_name).';
 comment on column public.user_profiles.is_active is
   'False while the auth user is banned or soft-deleted, or when an admin deactivated the profile.';
 comment on column public.user_profiles.attributes is
@@ -58,6 +59,9 @@ set owned_fields = array_remove(array[
 from profile_sync.derived_profiles d, auth.users u
 where p.owned_fields is null and d.user_id = p.user_id and u.id = p.user_id;
 update public.user_profiles set owned_fields = '{}' where owned_fields is null; -- profiles of users that are gone
+-- Names from before that break today's rule (profile_sync.plain_display_name) are made plain, so the rule can hold.
+update public.user_profiles set display_name = profile_sync.plain_display_name(display_name)
+where display_name is distinct from profile_sync.plain_display_name(display_name);
 update public.user_profiles set attributes = profile_sync.default_attributes() where attributes is null;
 update public.user_profiles set is_active = true where is_active is null;
 update public.user_profiles set created_at = pg_catalog.now() where created_at is null;
@@ -105,6 +109,12 @@ begin
                  where c.conrelid = 'public.user_profiles'::regclass and c.conname = 'user_profiles_created_via_check') then
     alter table public.user_profiles add constraint user_profiles_created_via_check
       check (created_via in ('auth_trigger', 'webhook', 'replay'));
+  end if;
+  if not exists (select 1 from pg_catalog.pg_constraint c
+                 where c.conrelid = 'public.user_profiles'::regclass and c.conname = 'user_profiles_display_name_check') then
+    -- Its name is the message a refused write gets (through the Data API too).
+    alter table public.user_profiles add constraint user_profiles_display_name_check
+      check (display_name is null or display_name = profile_sync.plain_display_name(display_name));
   end if;
   if not exists (select 1 from pg_catalog.pg_constraint c
                  where c.conrelid = 'public.user_profiles'::regclass and c.conname = 'user_profiles_attributes_check') then
@@ -159,6 +169,12 @@ begin
   case field
     when 'display_name' then
       owns := new.display_name is not null and (tg_op = 'UPDATE' or new.display_name is distinct from derived.display_name);
+      -- The constraint holds the rule; this says it in words, to whoever wrote the name (a user through the Data API).
+      if owns and new.display_name is distinct from profile_sync.plain_display_name(new.display_name) then
+        raise exception 'display_name must be 1 to 200 characters with no space at either end and no control, zero-width or bidirectional character'
+          using errcode = 'check_violation', schema = 'public', table = 'user_profiles', column = 'display_name',
+                constraint = 'user_profiles_display_name_check';
+      end if;
       new.display_name := case when owns then new.display_name else derived.display_name end;
     when 'is_active' then
       -- Deactivating is an admin's choice; activating (or null) hands the flag back to bans and soft deletes.

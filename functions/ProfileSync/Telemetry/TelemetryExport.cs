@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using Azure.Monitor.OpenTelemetry.Exporter;
+using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
@@ -37,7 +39,11 @@ public static class TelemetryExport
                 .AddSource(ProfileSyncTelemetry.Name)
                 // The HTTP request's span, parent of the event's; Npgsql's command spans under it. Npgsql records
                 // the SQL text, never parameter values.
-                .AddAspNetCoreInstrumentation(http => http.RecordException = false)
+                .AddAspNetCoreInstrumentation(http =>
+                {
+                    http.RecordException = false;
+                    http.EnrichWithHttpResponse = KeepOnlyWhatTheServerDecides;
+                })
                 .AddNpgsql())
             .WithMetrics(metrics => metrics.AddMeter(ProfileSyncTelemetry.Name));
         if (otlp)
@@ -51,5 +57,20 @@ public static class TelemetryExport
         }
 
         return builder;
+    }
+
+    /// <summary>
+    /// A span keeps nothing a caller wrote but what the HTTP conventions require: no user agent, query or Host, and
+    /// the path only when it is one of the product's routes (so an e-mail planted in any of them never leaves).
+    /// </summary>
+    private static void KeepOnlyWhatTheServerDecides(Activity activity, HttpResponse response)
+    {
+        activity.SetTag("user_agent.original", null);
+        activity.SetTag("url.query", null);
+        activity.SetTag("server.address", null);
+        if (response.HttpContext.GetEndpoint() is null)
+        {
+            activity.SetTag("url.path", "(not a route)");
+        }
     }
 }

@@ -186,6 +186,35 @@ public sealed class ConvergenceTests(PostgresCluster cluster) : WebhookPathTest(
         Assert.False((await Db.ProfileAsync(userId))!.IsActive);
     }
 
+    [Theory]
+    [InlineData("fallback")]
+    [InlineData("webhook")]
+    [InlineData("replay")]
+    public async Task A_signup_with_a_huge_name_full_of_hidden_characters_gets_its_profile_with_the_name_made_plain(string path)
+    {
+        await Db.ExecuteAsync($"update profile_sync.settings set fallback_trigger_enabled = {path == "fallback"}");
+        // 1 MiB of user metadata, as a user may send at signup: a name with right-to-left overrides and zero-width spaces.
+        var name = string.Concat(Enumerable.Repeat("Ab\\u202e\\u200b\\n", 100_000));
+        var userId = await Db.SignUpAsync(email: "huge@example.com", userMetadata: $$"""{"full_name":"{{name}}"}""");
+
+        switch (path)
+        {
+            case "webhook":
+                await using (var served = await ServedApp.StartAsync(Db.ConnectionString()))
+                {
+                    Assert.Equal("created", (await served.SendAsync(SupabaseEvents.Insert(userId, "huge@example.com"))).Outcome);
+                }
+
+                break;
+            case "replay":
+                Assert.Equal(0, (await CliRunner.RunAsync("replay", "--connection", Db.ConnectionString())).ExitCode);
+                break;
+        }
+
+        Assert.Equal(string.Concat(Enumerable.Repeat("Ab", 100)), (await Db.ProfileAsync(userId))!.DisplayName);
+        Assert.Equal(await Truth.DerivedAsync(Db), await Truth.ProfilesAsync(Db));
+    }
+
     [Fact]
     public async Task Sign_ins_write_nothing_to_profiles()
     {

@@ -53,6 +53,49 @@ public sealed class RowLevelSecurityTests(PostgresCluster cluster) : IAsyncLifet
     }
 
     [Theory]
+    [InlineData("repeat('x', 16 * 1024 * 1024)")]
+    [InlineData("repeat('x', 201)")]
+    [InlineData("E'Bob\\u202Egnp.exe'")] // right-to-left override
+    [InlineData("E'Bo\\u200Bb'")] // zero-width space
+    [InlineData("E'Bob\\nAdmin'")]
+    [InlineData("E'Bob\\u0007'")]
+    [InlineData("' Bob'")]
+    [InlineData("''")]
+    public async Task Signed_in_user_cannot_set_a_display_name_that_is_huge_blank_or_hides_characters(string value)
+    {
+        var before = await _db.ProfileAsync(_me);
+
+        var error = await Assert.ThrowsAsync<PostgresException>(
+            () => AsUserAsync(_me, $"update public.user_profiles set display_name = {value} where user_id = '{_me}' returning user_id"));
+
+        Assert.Equal(PostgresErrorCodes.CheckViolation, error.SqlState);
+        Assert.Equal("user_profiles_display_name_check", error.ConstraintName);
+        Assert.Equal("display_name must be 1 to 200 characters with no space at either end and no control, zero-width or bidirectional character", error.MessageText);
+        Assert.Equal(before, await _db.ProfileAsync(_me));
+    }
+
+    [Theory]
+    [InlineData("José Ñúñez")]
+    [InlineData("李小龍")]
+    [InlineData("Ana 🙂")]
+    public async Task Signed_in_user_may_set_a_display_name_in_any_script(string value)
+    {
+        await AsUserAsync(_me, $"update public.user_profiles set display_name = '{value}' where user_id = '{_me}' returning user_id");
+
+        Assert.Equal(value, (await _db.ProfileAsync(_me))!.DisplayName);
+    }
+
+    [Fact]
+    public async Task The_rule_holds_for_every_writer_even_with_the_ownership_triggers_off()
+    {
+        var error = await Assert.ThrowsAsync<PostgresException>(() => _db.ExecuteAsync(
+            "alter table public.user_profiles disable trigger user; update public.user_profiles set display_name = repeat('x', 201)", "supabase_admin"));
+
+        Assert.Equal(PostgresErrorCodes.CheckViolation, error.SqlState);
+        Assert.Equal("user_profiles_display_name_check", error.ConstraintName);
+    }
+
+    [Theory]
     [InlineData("""attributes = '{"role":"admin","is_admin":true}'""")]
     [InlineData("is_active = false")]
     [InlineData("user_id = gen_random_uuid()")]

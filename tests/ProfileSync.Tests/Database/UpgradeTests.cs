@@ -46,7 +46,7 @@ public sealed class UpgradeTests(PostgresCluster cluster)
         Assert.Equal("{display_name,attributes}", await db.ScalarAsync<string>(
             "select owned_fields::text from public.user_profiles where user_id = $1", "postgres", admin));
         Assert.Equal(
-            ["user_profiles_attributes_check", "user_profiles_created_via_check", "user_profiles_owned_fields_check", "user_profiles_pkey",
+            ["user_profiles_attributes_check", "user_profiles_created_via_check", "user_profiles_display_name_check", "user_profiles_owned_fields_check", "user_profiles_pkey",
              "user_profiles_user_id_fkey"],
             await ConstraintsAsync(db));
 

@@ -11,8 +11,11 @@ public static class Truth
 {
     private const string ExpectedSql = """
         select u.id, u.email::text,
-               coalesce(nullif(btrim(u.raw_user_meta_data ->> 'display_name'), ''), nullif(btrim(u.raw_user_meta_data ->> 'full_name'), ''),
-                        nullif(btrim(u.raw_user_meta_data ->> 'name'), ''), nullif(btrim(u.email), ''), nullif(btrim(u.phone), '')),
+               -- At most 200 characters, trimmed, without control, zero-width or bidirectional characters.
+               nullif(left(btrim(regexp_replace(left(
+                 coalesce(nullif(btrim(u.raw_user_meta_data ->> 'display_name'), ''), nullif(btrim(u.raw_user_meta_data ->> 'full_name'), ''),
+                          nullif(btrim(u.raw_user_meta_data ->> 'name'), ''), nullif(btrim(u.email), ''), nullif(btrim(u.phone), '')), 1000),
+                 '[\u0001-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]', '', 'g')), 200), ''),
                u.deleted_at is null and (u.banned_until is null or u.banned_until <= now()),
                ((select s.default_attributes from profile_sync.settings s) || coalesce((
                    -- The matching rules' keys, later positions (then ids) over earlier: jsonb keeps a key's last value.

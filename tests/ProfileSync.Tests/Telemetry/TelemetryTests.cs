@@ -103,8 +103,16 @@ public sealed class TelemetryTests(PostgresCluster cluster) : WebhookPathTest(cl
         });
         await serve.StartAsync();
         using var client = new HttpClient { BaseAddress = serve.BaseAddress };
-        using var response = await client.SendAsync(SupabaseEvents.SignedRequest(new Uri(serve.BaseAddress, "/api/auth-events"), SupabaseEvents.Insert(userId)));
+        using var signed = SupabaseEvents.SignedRequest(new Uri(serve.BaseAddress, "/api/auth-events?planted@example.com"), SupabaseEvents.Insert(userId));
+        signed.Headers.TryAddWithoutValidation("User-Agent", "planted@example.com");
+        signed.Headers.Host = "planted.example.com";
+        using var response = await client.SendAsync(signed);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        // Caller-written text in every part of a request that a span could keep.
+        using var unmatched = new HttpRequestMessage(HttpMethod.Get, new Uri(serve.BaseAddress, "/api/planted@example.com/x"));
+        unmatched.Headers.TryAddWithoutValidation("User-Agent", "planted@example.com");
+        using var notFound = await client.SendAsync(unmatched);
+        Assert.Equal(HttpStatusCode.NotFound, notFound.StatusCode);
 
         // The first metric export may come before the event: wait for one that counts it.
         await Eventually.HoldsAsync(() => Task.FromResult(
@@ -114,7 +122,11 @@ public sealed class TelemetryTests(PostgresCluster cluster) : WebhookPathTest(cl
         Assert.Contains("profilesync-under-test", everything, StringComparison.Ordinal);
         Assert.Contains("profilesync.events", everything, StringComparison.Ordinal);
         Assert.Contains("profilesync.event", everything, StringComparison.Ordinal);
+        await Eventually.HoldsAsync(() => Task.FromResult(receiver.Received("traces").Contains("(not a route)", StringComparison.Ordinal)));
+        everything = receiver.Received("metrics") + receiver.Received("traces");
         Assert.DoesNotContain("exported@example.com", everything, StringComparison.Ordinal);
+        Assert.DoesNotContain("planted", everything, StringComparison.Ordinal);
+        Assert.Contains("/api/auth-events", everything, StringComparison.Ordinal);
     }
 
     private static long Sum(List<Metric> metrics, string name, params (string Key, object Value)[] tags)
