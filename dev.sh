@@ -70,12 +70,31 @@ run_xunit() {
   local log report status=0
   log="$(mktemp /tmp/profilesync-xunit-XXXXXX)"
   report="$(mktemp /tmp/profilesync-report-XXXXXX)"
-  # Streamed as it comes (failures at once, each project's summary), kept whole for the counts below.
-  { PROFILESYNC_TEST_REPORT="$report" dotnet test --solution ProfileFunctions.sln 2>&1; echo $? >"$log.status"; } |
-    tee "$log" | grep --line-buffered -v 'warning NU1603' >&2 || true
+  # Streamed as it comes: a line per test class as it starts passing, failures whole at once, each project's summary;
+  # kept whole for the counts below.
+  { PROFILESYNC_TEST_REPORT="$report" dotnet test --solution ProfileFunctions.sln --output Detailed 2>&1; echo $? >"$log.status"; } |
+    tee "$log" | grep --line-buffered -v 'warning NU1603' | awk '
+      /^(passed|skipped) ProfileSync\./ {
+        name = $2; sub(/\(.*/, "", name); sub(/\.[^.]*$/, "", name); sub(/^ProfileSync\.Tests\./, "", name)
+        if (!(name in seen)) { seen[name] = 1; print "    " name; fflush() }
+        quiet = 1; next
+      }
+      /^[^ ]/ { quiet = 0 }
+      quiet && /^ / { next }  # the rest of a passed test name (theory data over several lines)
+      /^  from \// { next }
+      { print; fflush() }' >&2 || true
   status=$(cat "$log.status"); rm -f "$log.status"
   sed 's/^/    /' "$report" >&2 # the fuzzer's seed, the fault run's counts
   rm -f "$report"
+  echo "    slowest tests:" >&2
+  awk '/^passed ProfileSync\./ {
+         d = $NF; t = $0; sub(/^passed ProfileSync\.Tests\./, "", t); sub(/ \([^(]*\)$/, "", t); ms = 0
+         if (match($0, /\(([0-9]+m )?([0-9]+s )?[0-9]+ms\)$/)) {
+           span = substr($0, RSTART + 1, RLENGTH - 2); n = split(span, parts, " ")
+           for (i = 1; i <= n; i++) { v = parts[i] + 0; if (parts[i] ~ /ms$/) ms += v; else if (parts[i] ~ /s$/) ms += v * 1000; else if (parts[i] ~ /m$/) ms += v * 60000 }
+         }
+         printf "%9.1f s  %s\n", ms / 1000, t
+       }' "$log" | sort -rn | head -8 | sed 's/^/    /' >&2
   local succeeded failed skipped
   succeeded=$(sed -nE 's/^\s*succeeded: ([0-9]+)/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
   failed=$(sed -nE 's/^\s*failed: ([0-9]+)/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
@@ -299,11 +318,13 @@ cmd_bench() {
   exec dotnet benchmarks/ProfileSync.Bench/bin/Release/net10.0/ProfileSync.Bench.dll "$@"
 }
 
-# status and replay: against the emulator's database while it is up, unless a connection is given.
+# status, explain and replay: against the emulator's database, unless a connection is given; with the CLI `up` built.
 cli_against() {
-  if [ -z "${ProfileSync__ConnectionString:-}" ] && [[ " $* " != *" --connection "* ]] && emulator_up; then
+  if [ -z "${ProfileSync__ConnectionString:-}" ] && [[ " $* " != *" --connection "* && " $* " != *" --help "* ]]; then
+    emulator_up || { echo "the emulator is not running: ./dev.sh up (or give --connection, or set ProfileSync__ConnectionString)" >&2; exit 1; }
     export ProfileSync__ConnectionString="$connection"
   fi
+  if [ -f "$cli" ]; then exec dotnet "$cli" "$@"; fi
   dotnet run --project functions/ProfileSync.Cli -v q -- "$@"
 }
 

@@ -62,7 +62,11 @@ public static class ProfileSyncCli
             foreach (var failure in e.Failures)
             {
                 // The setting as the user gave it: --connection wins over the environment variable.
-                var named = fromFlag ? failure.Replace("ProfileSync__ConnectionString", "--connection", StringComparison.Ordinal) : failure;
+                var named = fromFlag
+                    ? failure.Replace("ProfileSync__ConnectionString", "--connection", StringComparison.Ordinal)
+                    : failure.StartsWith("ProfileSync__ConnectionString is not set", StringComparison.Ordinal)
+                        ? failure.Replace("is not set:", "is not set and no --connection was given:", StringComparison.Ordinal)
+                        : failure;
                 await error.WriteLineAsync($"profilesync: {named}");
             }
 

@@ -54,7 +54,7 @@ internal static class ReplayCommand
                 var report = parsed.GetValue(json)
                     ? await replayer.RunAsync(request, cancellationToken: cancellationToken)
                     : await RunWithProgressAsync(replayer, request, output, cancellationToken);
-                await output.WriteLineAsync(parsed.GetValue(json) ? JsonSerializer.Serialize(report, ProfileSyncCli.JsonReport) : Format(report));
+                await output.WriteLineAsync(parsed.GetValue(json) ? JsonSerializer.Serialize(report, ProfileSyncCli.JsonReport) : Format(report, request.BatchSize));
                 return ProfileSyncCli.Success;
             }
             catch (ReplayAlreadyRunningException e)
@@ -110,17 +110,24 @@ internal static class ReplayCommand
 
     internal static string Describe(ReplayProgress p, bool dryRun)
     {
-        var rate = p.Elapsed.TotalSeconds > 0 ? p.Counts.Scanned / p.Elapsed.TotalSeconds : 0;
+        // A rate means something after a second; "20 users/s" for 5 users in 0.25 s does not.
+        var rate = p.Elapsed.TotalSeconds >= 1 ? string.Create(CultureInfo.InvariantCulture, $"  {p.Counts.Scanned / p.Elapsed.TotalSeconds:N0} users/s") : "";
         var left = p.Remaining is { } remaining ? $"  about {remaining:h\\:mm\\:ss} left" : "";
         return string.Create(CultureInfo.InvariantCulture,
-            $"{p.Done * 100,3:F0}%  batch {p.Batches:N0}  scanned {p.Counts.Scanned:N0}  {Counts(p.Counts, dryRun)}  {rate:N0} users/s{left}");
+            $"{p.Done * 100,3:F0}%  batch {p.Batches:N0}  scanned {p.Counts.Scanned:N0}  {Counts(p.Counts, dryRun)}{rate}{left}");
     }
 
-    internal static string Format(ReplayReport report) => string.Create(CultureInfo.InvariantCulture, $"""
-        Scanned                   {report.Scanned,12:N0}
-        Missing                   {report.Missing,12:N0}   created {report.Created:N0}
-        Stale                     {report.Stale,12:N0}   refreshed {report.Refreshed:N0}
-        Orphaned                  {report.Orphaned,12:N0}   removed {report.Removed:N0}
+    internal static string Format(ReplayReport report, int batchSize)
+    {
+        return string.Create(CultureInfo.InvariantCulture, $"""
+        Scanned                   {report.Scanned,12:N0}   in batches of {batchSize:N0}
+        Missing                   {report.Missing,12:N0}   {Done(report.Created, "created")}
+        Stale                     {report.Stale,12:N0}   {Done(report.Refreshed, "refreshed")}
+        Orphaned                  {report.Orphaned,12:N0}   {Done(report.Removed, "removed")}
         Elapsed                   {report.ElapsedMs,9:N0} ms{(report.DryRun ? Environment.NewLine + "Dry run: nothing was written." : "")}
         """);
+
+        // A dry run did nothing: it says what a run would do, not "created 0".
+        string Done(long count, string verb) => report.DryRun ? $"would be {verb}" : string.Create(CultureInfo.InvariantCulture, $"{verb} {count:N0}");
+    }
 }

@@ -24,9 +24,9 @@ select results_eq(
   $$values ('unchanged'::text)$$, 'an owned field is never stale');
 
 -- Even a sync write that asks for it cannot change an owned field.
-select set_config('profile_sync.writer', 'sync', true);
+do $$ begin perform set_config('profile_sync.writer', 'sync', true); end $$;
 update public.user_profiles set display_name = 'Overwritten' where user_id = 'c1111111-1111-1111-1111-111111111111';
-select set_config('profile_sync.writer', '', true);
+do $$ begin perform set_config('profile_sync.writer', '', true); end $$;
 select is((select display_name from public.user_profiles where user_id = 'c1111111-1111-1111-1111-111111111111'),
   'Mine', 'the guard keeps owned fields from sync writes');
 

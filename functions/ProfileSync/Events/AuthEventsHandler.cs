@@ -54,7 +54,8 @@ public sealed partial class AuthEventsHandler(
         }
 
         var eventId = request.Headers["webhook-id"].ToString();
-        var logId = PrintableText.Bounded(eventId);
+        // Bearer-token deliveries (a dashboard Database Webhook) carry no webhook-id.
+        var logId = eventId.Length == 0 ? "(no webhook-id)" : PrintableText.Bounded(eventId);
         if (!authenticator.IsAuthentic(
                 eventId,
                 request.Headers["webhook-timestamp"].ToString(),

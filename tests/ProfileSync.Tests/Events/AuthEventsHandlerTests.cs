@@ -79,6 +79,22 @@ public sealed class AuthEventsHandlerTests
     }
 
     [Fact]
+    public async Task A_refusal_without_a_webhook_id_says_so_in_its_log_line()
+    {
+        var logs = new CapturedLogs();
+        await using var services = TestServices.Build("Host=127.0.0.1;Port=1", configure: s =>
+        {
+            s.AddSingleton(_store.Object);
+            s.AddLogging(logging => logging.AddProvider(logs));
+        });
+
+        var (status, _, _) = await PostAsync(SupabaseEvents.Insert(UserId), sign: false, services: services, authorization: "Bearer wrong-token-wrong-token-wrong");
+
+        Assert.Equal(401, status);
+        Assert.Equal("Auth event (no webhook-id) refused: signature or token missing or wrong", Assert.Single(logs.Messages, m => m.Contains("refused", StringComparison.Ordinal)));
+    }
+
+    [Fact]
     public async Task Malformed_body_is_not_parsed_before_it_is_authenticated()
     {
         var (status, _, _) = await PostAsync("{not json", sign: false);
