@@ -76,15 +76,6 @@ public sealed class CliUsageTests(PostgresCluster cluster) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Status_without_a_connection_names_both_ways_to_give_one()
-    {
-        var (exitCode, _, error) = await CliRunner.RunAsync("status");
-
-        Assert.Equal(ProfileSyncCli.UsageError, exitCode);
-        Assert.Contains("ProfileSync__ConnectionString is not set and no --connection was given", error, StringComparison.Ordinal);
-    }
-
-    [Fact]
     public async Task An_unknown_command_is_named_first_and_alone()
     {
         var (_, _, error) = await CliRunner.RunAsync("frobnicate", "--connection", _db.ConnectionString());

@@ -91,12 +91,12 @@ public sealed class StartingCaseTests(PostgresCluster cluster) : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Status_without_a_connection_string_says_which_setting_is_missing()
+    public async Task Status_without_a_connection_string_names_both_ways_to_give_one()
     {
         var (exitCode, _, error) = await CliRunner.RunAsync("status");
 
         Assert.Equal(ProfileSyncCli.UsageError, exitCode);
-        Assert.Contains("ProfileSync__ConnectionString", error, StringComparison.Ordinal);
+        Assert.Contains("ProfileSync__ConnectionString is not set and no --connection was given", error, StringComparison.Ordinal);
     }
 
     [Fact]

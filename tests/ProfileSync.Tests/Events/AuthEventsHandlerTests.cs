@@ -62,11 +62,7 @@ public sealed class AuthEventsHandlerTests
     public async Task Header_values_reach_the_log_as_short_printable_ascii_only()
     {
         var logs = new CapturedLogs();
-        await using var services = TestServices.Build("Host=127.0.0.1;Port=1", configure: s =>
-        {
-            s.AddSingleton(_store.Object);
-            s.AddLogging(logging => logging.AddProvider(logs));
-        });
+        await using var services = LoggedServices(logs);
         var forged = "msg_\u001b[31mred\r\nERROR fake line\u0007" + new string('x', 500);
 
         var (status, _, _) = await PostAsync(SupabaseEvents.Insert(UserId), sign: false, services: services, webhookId: forged);
@@ -82,11 +78,7 @@ public sealed class AuthEventsHandlerTests
     public async Task A_refusal_without_a_webhook_id_says_so_in_its_log_line()
     {
         var logs = new CapturedLogs();
-        await using var services = TestServices.Build("Host=127.0.0.1;Port=1", configure: s =>
-        {
-            s.AddSingleton(_store.Object);
-            s.AddLogging(logging => logging.AddProvider(logs));
-        });
+        await using var services = LoggedServices(logs);
 
         var (status, _, _) = await PostAsync(SupabaseEvents.Insert(UserId), sign: false, services: services, authorization: "Bearer wrong-token-wrong-token-wrong");
 
@@ -188,7 +180,7 @@ public sealed class AuthEventsHandlerTests
             .Callback(() => Interlocked.Increment(ref attempts))
             .ThrowsAsync(new PostgresException("permission denied for table user_profiles: ana@example.com", "ERROR", "ERROR", "42501"));
         var logs = new CapturedLogs();
-        await using var services = TestServices.Build("Host=127.0.0.1;Port=1", configure: s => s.AddSingleton(_store.Object).AddLogging(l => l.AddProvider(logs)));
+        await using var services = LoggedServices(logs);
 
         var (status, _, headers) = await PostAsync(SupabaseEvents.Insert(UserId), services: services);
 
@@ -227,6 +219,10 @@ public sealed class AuthEventsHandlerTests
 
         Assert.Contains("ProfileSync__WebhookSecret", error.Message, StringComparison.Ordinal);
     }
+
+    /// <summary>The handler over the mocked store, its log lines kept in <paramref name="logs"/>.</summary>
+    private ServiceProvider LoggedServices(CapturedLogs logs) =>
+        TestServices.Build("Host=127.0.0.1;Port=1", configure: s => s.AddSingleton(_store.Object).AddLogging(l => l.AddProvider(logs)));
 
     private ServiceProvider Services(Dictionary<string, string?> settings) =>
         TestServices.Build("Host=127.0.0.1;Port=1", settings, services => services.AddSingleton(_store.Object));
