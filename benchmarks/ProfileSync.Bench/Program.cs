@@ -25,7 +25,8 @@ const string Usage = """
       --deliveries N   webhook deliveries per run (default 4,000)
       --rounds N       rounds per row, product and baseline alternating (default 3)
       --batch-size N   replay batch size (default the product's)
-      --only TEXT      only the rows whose name contains TEXT (e.g. --only "attribute rules" --rounds 15)
+      --only TEXT      only the rows whose name contains TEXT (e.g. --only "attribute rules" --rounds 15); give it
+                       again for more (--only "missing profiles" --only "in sync")
       --help           this, and nothing started
     """;
 var numbers = new Dictionary<string, int>
@@ -36,7 +37,7 @@ var numbers = new Dictionary<string, int>
     ["--rounds"] = 3,
     ["--batch-size"] = ReplayRequest.DefaultBatchSize,
 };
-string? only = null;
+var only = new List<string>();
 for (var i = 0; i < args.Length; i++)
 {
     if (args[i] is "--help" or "-h")
@@ -48,7 +49,7 @@ for (var i = 0; i < args.Length; i++)
     var value = i + 1 < args.Length ? args[i + 1] : null;
     if (args[i] == "--only" && value is not null)
     {
-        only = value;
+        only.Add(value);
     }
     else if (numbers.ContainsKey(args[i]) && int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var number) && number > 0)
     {
@@ -67,7 +68,7 @@ for (var i = 0; i < args.Length; i++)
 }
 
 var (users, signups, deliveries, rounds, batchSize) = (numbers["--users"], numbers["--signups"], numbers["--deliveries"], numbers["--rounds"], numbers["--batch-size"]);
-bool Wanted(string row) => only is null || row.Contains(only, StringComparison.OrdinalIgnoreCase);
+bool Wanted(string row) => only.Count == 0 || only.Exists(text => row.Contains(text, StringComparison.OrdinalIgnoreCase));
 var root = FindRoot();
 var directory = Path.Combine(Path.GetTempPath(), "profilesync-bench-" + Guid.NewGuid().ToString("N")[..8]);
 var port = FreePort();
