@@ -88,7 +88,7 @@ run_xunit() {
   rm -f "$report"
   echo "    slowest tests:" >&2
   awk '/^passed ProfileSync\./ {
-         d = $NF; t = $0; sub(/^passed ProfileSync\.Tests\./, "", t); sub(/ \([^(]*\)$/, "", t); ms = 0
+         t = $0; sub(/^passed ProfileSync\.Tests\./, "", t); sub(/ \([^(]*\)$/, "", t); ms = 0
          if (match($0, /\(([0-9]+m )?([0-9]+s )?[0-9]+ms\)$/)) {
            span = substr($0, RSTART + 1, RLENGTH - 2); n = split(span, parts, " ")
            for (i = 1; i <= n; i++) { v = parts[i] + 0; if (parts[i] ~ /ms$/) ms += v; else if (parts[i] ~ /s$/) ms += v * 1000; else if (parts[i] ~ /m$/) ms += v * 60000 }

@@ -112,7 +112,7 @@ begin
   end if;
   if not exists (select 1 from pg_catalog.pg_constraint c
                  where c.conrelid = 'public.user_profiles'::regclass and c.conname = 'user_profiles_display_name_check') then
-    -- Its name is the message a refused write gets (through the Data API too).
+    -- The guarantee, whoever writes and however (the ownership trigger first says the rule in words).
     alter table public.user_profiles add constraint user_profiles_display_name_check
       check (display_name is null or display_name = profile_sync.plain_display_name(display_name));
   end if;

@@ -48,11 +48,7 @@ public static class RequestBody
                 ? "the body did not arrive in time"
                 : "the body did not arrive whole (shorter than its Content-Length, or badly chunked)");
         }
-        catch (IOException)
-        {
-            return BodyRead.Incomplete("the body did not arrive whole (the connection was cut)");
-        }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (Exception e) when (e is IOException || (e is OperationCanceledException && cancellationToken.IsCancellationRequested))
         {
             return BodyRead.Incomplete("the body did not arrive whole (the connection was cut)");
         }
