@@ -68,7 +68,9 @@ public sealed record ReplayRequest(ReplayScope Scope, bool DryRun = false, int B
 
         if (BatchSize is < MinBatchSize or > MaxBatchSize)
         {
-            throw new FormatException($"{names.BatchSize} must be from {MinBatchSize} to {MaxBatchSize}");
+            // The value as given, so a typo (5 for 500) shows at once.
+            throw new FormatException(string.Create(CultureInfo.InvariantCulture,
+                $"{names.BatchSize} {BatchSize} is out of range: it must be from {MinBatchSize} to {MaxBatchSize}"));
         }
 
         return this;

@@ -59,7 +59,7 @@ public sealed class ReplayRequestTests
 
         Assert.Equal("--created-after must be earlier than --created-before", Assert.Throws<FormatException>(
             () => new ReplayRequest(new ReplayScope(CreatedAfter: day, CreatedBefore: day)).Validated(cli)).Message);
-        Assert.Equal("--batch-size must be from 100 to 100000", Assert.Throws<FormatException>(
+        Assert.Equal("--batch-size 99 is out of range: it must be from 100 to 100000", Assert.Throws<FormatException>(
             () => new ReplayRequest(new ReplayScope(), BatchSize: 99).Validated(cli)).Message);
         Assert.Equal("--user-id must name at least one user", Assert.Throws<FormatException>(
             () => new ReplayRequest(new ReplayScope(UserIds: [])).Validated(cli)).Message);

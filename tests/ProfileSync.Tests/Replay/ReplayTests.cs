@@ -211,7 +211,7 @@ public sealed class ReplayTests(PostgresCluster cluster) : IAsyncLifetime
     }
 
     [Theory]
-    [InlineData("--batch-size", "99", "--batch-size must be from 100 to")]
+    [InlineData("--batch-size", "99", "--batch-size 99 is out of range: it must be from 100 to")]
     [InlineData("--created-after", "2025-02-01", "--created-after must be earlier")]
     public async Task Cli_replay_refuses_bad_options_with_a_clear_message(string option, string value, string message)
     {
@@ -291,7 +291,7 @@ public sealed class ReplayTests(PostgresCluster cluster) : IAsyncLifetime
     [InlineData("""{"createdAfter":"11/01/2026"}""", "is not a time")]
     [InlineData("""{"createdAfter":"2025-02-01T00:00:00Z","createdBefore":"2025-01-01T00:00:00Z"}""", "must be earlier")]
     [InlineData("""{"dryRun":"yes"}""", "'dryRun' must be true or false")]
-    [InlineData("""{"batchSize":1}""", "'batchSize' must be from 100 to")]
+    [InlineData("""{"batchSize":1}""", "'batchSize' 1 is out of range: it must be from 100 to")]
     [InlineData("""{"batchSize":"500"}""", "'batchSize' must be a whole number")]
     public async Task Bad_replay_body_gets_400_with_the_reason_and_changes_nothing(string body, string reason)
     {
