@@ -295,7 +295,8 @@ try
         """);
     await Execute(admin, $"""
         insert into auth.sessions (id, user_id, created_at, updated_at, aal, refreshed_at)
-        select gen_random_uuid(), u.id, now(), now(), 'aal1', now() from (select id from auth.users order by id limit {signups}) u;
+        select gen_random_uuid(), u.id, now(), now(), 'aal1', now()
+        from (select p.user_id as id from public.user_profiles p order by p.user_id limit {signups}) u; -- existing users, with their profiles
         insert into auth.mfa_amr_claims (session_id, created_at, updated_at, authentication_method, id)
         select s.id, now(), now(), 'password', gen_random_uuid() from auth.sessions s;
         """);
@@ -311,8 +312,10 @@ try
     }
 
     const string TokenHook = "profile_sync.custom_access_token_hook", BareHook = "public.bare_token_hook";
-    // pgx, under pop, prepares and caches each statement on its connection.
-    await using var authPrepared = NpgsqlDataSource.Create(authConnectionString + ";Max Auto Prepare=32");
+    // pgx, under pop, prepares and caches each statement on its connection. Each run has a pool of its own: Go's
+    // database/sql hands out the connection returned last, so one client keeps one backend, warm; Npgsql's pool hands
+    // its idle connections out in turn, and one client after a 16-client run would go round 16 backends, each cold.
+    NpgsqlDataSource AuthPool() => NpgsqlDataSource.Create(authConnectionString + ";Max Auto Prepare=32");
     static string Event(Guid user, Guid session) =>
         $$$"""{"user_id":"{{{user}}}","authentication_method":"token_refresh","claims":{"iss":"http://127.0.0.1:54321/auth/v1","aud":"authenticated","exp":1900000000,"iat":1899996400,"sub":"{{{user}}}","role":"authenticated","aal":"aal1","session_id":"{{{session}}}","email":"user@example.com","phone":"","is_anonymous":false,"amr":[{"method":"password","timestamp":1899996400}]}}""";
 
@@ -327,6 +330,7 @@ try
 
     async Task<double> HookCallsPerSecondAsync(string hook)
     {
+        await using var authPrepared = AuthPool();
         var clock = Stopwatch.StartNew();
         foreach (var (user, session) in sessions)
         {
@@ -358,6 +362,7 @@ try
             await batch.ExecuteNonQueryAsync();
         }
 
+        await using var authPrepared = AuthPool();
         var clock = Stopwatch.StartNew();
         await Parallel.ForEachAsync(sessions, new ParallelOptions { MaxDegreeOfParallelism = clients }, async (pair, token) =>
         {

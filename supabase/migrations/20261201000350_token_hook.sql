@@ -5,23 +5,27 @@
 -- or supabase/config.toml: [auth.hook.custom_access_token] enabled = true,
 --   uri = "pg-functions://postgres/profile_sync/custom_access_token_hook".
 --
--- The claims are what the profile is, or, inside the auth server's own transaction (an anonymous, OAuth or SAML
--- sign-up issues its first token before the fallback converges at commit), what it will be: the mapping
--- (derived_profiles: defaults, attribute rules, proof of the address) with the profile's owned fields over it. The same
--- values a convergence writes, from the same view.
+-- The claims are what the profile is: the committed profile (or as this transaction wrote it), read by its key. Where
+-- the profile is not there yet or is about to change, they are what it will be: inside the auth server's own
+-- transaction an anonymous, OAuth or SAML sign-up issues its first token before the fallback converges at commit, and
+-- a sign-in that links an identity, verifies an address or brings new metadata issues one before the change is
+-- converged. Then the hook reads the mapping (derived_profiles: defaults, attribute rules, proof of the address) with
+-- the profile's owned fields over it: the same values a convergence writes, from the same view. The trigger
+-- profile_sync_user_changed_now (migration 6 of 7) tells it which users this transaction changed.
 --   user_<key>      for each key of settings.token_claim_keys present in the attributes (user_role, user_department, …)
 --   user_is_active  false while banned, soft-deleted or deactivated by an admin
 -- Claims the auth server sent are never changed. A malformed event is answered with an error object (HTTP 400); a
 -- failure inside only warns and leaves the claims as they came, so a sign-in never fails because of this hook.
-
+--
+-- It runs in every token refresh, so it is kept to a few statements (each costs PL/pgSQL a few µs per transaction).
 create or replace function profile_sync.custom_access_token_hook(event jsonb)
 returns jsonb
 language plpgsql stable security definer
 set search_path = ''
 as $$
 declare
+  claims jsonb := event -> 'claims'; -- null for a null, an array or a scalar event
   uid uuid;
-  claims jsonb;
   attributes jsonb;
   active boolean;
   deactivated boolean;
@@ -30,8 +34,7 @@ declare
   added jsonb := '{}'::jsonb;
   key text;
 begin
-  if event is null or jsonb_typeof(event) <> 'object' or jsonb_typeof(event -> 'claims') is distinct from 'object'
-     or jsonb_typeof(event -> 'user_id') is distinct from 'string' then
+  if jsonb_typeof(claims) is distinct from 'object' or jsonb_typeof(event -> 'user_id') is distinct from 'string' then
     return jsonb_build_object('error', jsonb_build_object('http_code', 400,
       'message', 'custom access token hook: the event must be an object with user_id (a UUID) and claims (an object)'));
   end if;
@@ -39,26 +42,30 @@ begin
     return jsonb_build_object('error', jsonb_build_object('http_code', 400,
       'message', 'custom access token hook: the event is over 64 KiB'));
   end if;
-  if (event ->> 'user_id') !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
-    return jsonb_build_object('error', jsonb_build_object('http_code', 400,
-      'message', 'custom access token hook: user_id is not a UUID'));
-  end if;
-  uid := (event ->> 'user_id')::uuid;
-  claims := event -> 'claims';
 
   begin
-    -- One statement: the mapping, the owned fields over it, and the settings it needs.
-    select case when p.owned_fields @> '{attributes}' then p.attributes else d.attributes end,
-           case when p.owned_fields @> '{is_active}' then p.is_active else d.is_active end,
-           coalesce(p.owned_fields @> '{is_active}' and not p.is_active, false),
+    uid := (event ->> 'user_id')::uuid;
+    select p.attributes, p.is_active, coalesce(p.owned_fields @> '{is_active}' and not p.is_active, false),
            s.token_claim_keys, s.refuse_tokens_when_deactivated
     into attributes, active, deactivated, claim_keys, refuse_deactivated
-    from profile_sync.derived_profiles d
-    left join public.user_profiles p on p.user_id = d.user_id
+    from public.user_profiles p
     cross join profile_sync.settings s
-    where d.user_id = uid and s.singleton;
+    where p.user_id = uid and s.singleton
+      and coalesce(pg_catalog.current_setting('profile_sync.changed_users', true), '') not in (uid::text, '*');
     if not found then
-      return jsonb_build_object('claims', claims); -- not a user (yet): nothing to add
+      -- One statement: the mapping, the owned fields over it, and the settings it needs.
+      select case when p.owned_fields @> '{attributes}' then p.attributes else d.attributes end,
+             case when p.owned_fields @> '{is_active}' then p.is_active else d.is_active end,
+             coalesce(p.owned_fields @> '{is_active}' and not p.is_active, false),
+             s.token_claim_keys, s.refuse_tokens_when_deactivated
+      into attributes, active, deactivated, claim_keys, refuse_deactivated
+      from profile_sync.derived_profiles d
+      left join public.user_profiles p on p.user_id = d.user_id
+      cross join profile_sync.settings s
+      where d.user_id = uid and s.singleton;
+      if not found then
+        return jsonb_build_object('claims', claims); -- not a user (yet): nothing to add
+      end if;
     end if;
 
     if deactivated and refuse_deactivated then
@@ -75,12 +82,15 @@ begin
     -- Ours never replace a claim the auth server sent.
     return jsonb_build_object('claims', added || claims);
   exception when others then
+    if uid is null then -- the first statement: user_id is not a UUID
+      return jsonb_build_object('error', jsonb_build_object('http_code', 400,
+        'message', 'custom access token hook: user_id is not a UUID'));
+    end if;
     raise warning 'profile_sync: custom access token hook left the claims of user % as they came (SQLSTATE %: %)', uid, sqlstate, sqlerrm;
     return jsonb_build_object('claims', claims);
   end;
 end
 $$;
--- As Supabase requires of a Postgres hook: only the auth server calls it. Security definer, so it needs nothing else.
 revoke all on function profile_sync.custom_access_token_hook(jsonb) from public, anon, authenticated, service_role;
 grant usage on schema profile_sync to supabase_auth_admin;
 grant execute on function profile_sync.custom_access_token_hook(jsonb) to supabase_auth_admin;

@@ -1,7 +1,7 @@
 -- Roles in the token (supabase/migrations/20261201000350_token_hook.sql; README "Roles in the token"): the claims are
 -- what the profile is, or inside the sign-up's own transaction what it will be; only the auth server may call it.
 begin;
-select plan(7);
+select plan(8);
 update profile_sync.settings set refuse_tokens_when_deactivated = false;
 delete from profile_sync.attribute_rules;
 insert into profile_sync.attribute_rules (provider, attributes) values ('github', '{"department":"Engineering"}');
@@ -19,6 +19,12 @@ select is(
 set constraints all immediate; -- now converge, as the commit would
 select is((select attributes ->> 'department' from public.user_profiles where user_id = 'e7777777-7777-7777-7777-777777777777'),
   'Engineering', 'the profile holds what the token said');
+
+-- A sign-in that changes who the user is (here the providers) issues its token before that change is converged.
+set constraints all deferred;
+update auth.users set raw_app_meta_data = '{"provider":"email","providers":["email"]}' where id = 'e7777777-7777-7777-7777-777777777777';
+select is(profile_sync.custom_access_token_hook('{"user_id":"e7777777-7777-7777-7777-777777777777","claims":{}}') #>> '{claims,user_department}',
+  'General', 'a token issued in the transaction that changed the user carries what the profile will be');
 
 update public.user_profiles set attributes = '{"role":"admin"}' where user_id = 'e7777777-7777-7777-7777-777777777777';
 select is(profile_sync.custom_access_token_hook('{"user_id":"e7777777-7777-7777-7777-777777777777","claims":{}}') #>> '{claims,user_role}',

@@ -93,6 +93,81 @@ public sealed class TokenHookTests(PostgresCluster cluster) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_sign_in_that_links_an_identity_issues_its_token_with_what_the_profile_will_be()
+    {
+        await _db.ExecuteAsync("""insert into profile_sync.attribute_rules (provider, attributes) values ('google', '{"access_level":"oauth"}')""");
+        var email = $"l-{Guid.NewGuid():N}@example.com";
+        var userId = await _db.SignUpWithEmailAsync(email, Confirmation.Verified);
+        Assert.Equal("basic", await ClaimAsync(userId, "user_access_level"));
+
+        await using var connection = await _db.As("supabase_auth_admin").OpenConnectionAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        await using (var link = new NpgsqlCommand(LinkIdentitySql(userId, "google", email, "Linked Name"), connection, transaction))
+        {
+            await link.ExecuteNonQueryAsync();
+        }
+
+        var claims = (await HookAsync(userId, Claims(userId, email), "oauth", transaction))["claims"]!;
+        await transaction.CommitAsync();
+
+        Assert.Equal("oauth", (string?)claims["user_access_level"]);
+        Assert.Equal("oauth", (string?)JsonNode.Parse((await _db.ProfileAsync(userId))!.Attributes)!["access_level"]);
+    }
+
+    [Fact]
+    public async Task A_refresh_carries_the_profile_as_it_is()
+    {
+        var userId = await _db.SignUpWithEmailAsync($"r-{Guid.NewGuid():N}@example.com", Confirmation.Verified);
+        // A rule added since the profile was made: the profile follows it at its next convergence (replay, reconcile).
+        await _db.ExecuteAsync("""insert into profile_sync.attribute_rules (provider, attributes) values ('email', '{"department":"Customers"}')""");
+
+        // As the auth server refreshes a token: the refresh token's last_sign_in_at, then the hook, in one transaction.
+        async Task<string?> RefreshAsync()
+        {
+            await using var connection = await _db.As("supabase_auth_admin").OpenConnectionAsync();
+            await using var transaction = await connection.BeginTransactionAsync();
+            await using (var signIn = new NpgsqlCommand($"update auth.users set last_sign_in_at = now(), updated_at = now() where id = '{userId}'", connection, transaction))
+            {
+                await signIn.ExecuteNonQueryAsync();
+            }
+
+            var claims = (await HookAsync(userId, Claims(userId, "x"), "token_refresh", transaction))["claims"]!;
+            await transaction.CommitAsync();
+            return (string?)claims["user_department"];
+        }
+
+        Assert.Equal("General", await RefreshAsync());
+        await _db.ExecuteAsync("select profile_sync.converge(array[$1]::uuid[], 'replay')", "postgres", userId);
+        Assert.Equal("Customers", await RefreshAsync());
+    }
+
+    [Fact]
+    public async Task A_transaction_that_changes_several_users_gives_each_token_what_its_profile_will_be()
+    {
+        await _db.ExecuteAsync("""insert into profile_sync.attribute_rules (app_metadata, attributes) values ('{"plan":"pro"}', '{"department":"Pro"}')""");
+        var first = await _db.SignUpWithEmailAsync($"a-{Guid.NewGuid():N}@example.com", Confirmation.Verified);
+        var second = await _db.SignUpWithEmailAsync($"b-{Guid.NewGuid():N}@example.com", Confirmation.Verified);
+        var unchanged = await _db.SignUpWithEmailAsync($"c-{Guid.NewGuid():N}@example.com", Confirmation.Verified);
+
+        await using var connection = await _db.As("supabase_auth_admin").OpenConnectionAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        await using (var update = new NpgsqlCommand(
+            $$"""update auth.users set raw_app_meta_data = raw_app_meta_data || '{"plan":"pro"}' where id in ('{{first}}', '{{second}}')""", connection, transaction))
+        {
+            await update.ExecuteNonQueryAsync();
+        }
+
+        var departments = new List<string?>();
+        foreach (var user in new[] { first, second, unchanged })
+        {
+            departments.Add((string?)(await HookAsync(user, Claims(user, "x"), "token_refresh", transaction))["claims"]!["user_department"]);
+        }
+
+        await transaction.CommitAsync();
+        Assert.Equal(["Pro", "Pro", "General"], departments);
+    }
+
+    [Fact]
     public async Task Rules_ownership_and_a_hand_back_each_show_in_the_next_token()
     {
         await _db.ExecuteAsync("""insert into profile_sync.attribute_rules (position, email_domain, attributes) values (1, 'corp.example', '{"department":"Corp"}')""");

@@ -147,6 +147,19 @@ public static class SupabaseAuthFlows
             """;
     }
 
+    /// <summary>
+    /// An OAuth sign-in of an existing user that links a new identity (external.go, LinkAccount): the identity, its
+    /// data merged into the user metadata, the providers, then the refresh token's last_sign_in_at; the token is made
+    /// in the same transaction. To run inside a transaction of one's own.
+    /// </summary>
+    public static string LinkIdentitySql(Guid id, string provider, string email, string fullName) => $$"""
+        insert into auth.identities (provider_id, user_id, identity_data, provider, created_at, updated_at)
+        values ('link-{{id}}', '{{id}}', jsonb_build_object('sub', 'link-{{id}}', 'email', '{{email}}', 'email_verified', true, 'full_name', '{{fullName}}'), '{{provider}}', now(), now());
+        update auth.users set raw_user_meta_data = raw_user_meta_data || jsonb_build_object('email', '{{email}}', 'email_verified', true, 'full_name', '{{fullName}}'), updated_at = now() where id = '{{id}}';
+        update auth.users set raw_app_meta_data = jsonb_set(raw_app_meta_data, '{providers}', coalesce(raw_app_meta_data -> 'providers', '[]') || '["{{provider}}"]'), updated_at = now() where id = '{{id}}';
+        update auth.users set last_sign_in_at = now(), updated_at = now() where id = '{{id}}';
+        """;
+
     /// <summary>A SAML SSO sign-up (samlacs.go): Auth confirms whatever address the identity provider asserts.</summary>
     public static async Task<Guid> SignUpWithSamlAsync(this TestDatabase db, Guid ssoProviderId, string email)
     {
