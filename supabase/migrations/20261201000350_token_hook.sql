@@ -10,8 +10,8 @@
 -- transaction an anonymous, OAuth or SAML sign-up issues its first token before the fallback converges at commit, and
 -- a sign-in that links an identity, verifies an address or brings new metadata issues one before the change is
 -- converged. Then the hook reads the mapping (derived_profiles: defaults, attribute rules, proof of the address) with
--- the profile's owned fields over it: the same values a convergence writes, from the same view. The trigger
--- profile_sync_user_changed_now (migration 6 of 7) tells it which users this transaction changed.
+-- the profile's owned fields over it: the same values a convergence writes, from the same view. Which users this
+-- transaction changed, the trigger profile_sync_user_changed notes as it finds the change (migration 6 of 7).
 --   user_<key>      for each key of settings.token_claim_keys present in the attributes (user_role, user_department, …)
 --   user_is_active  false while banned, soft-deleted or deactivated by an admin
 -- Claims the auth server sent are never changed. A malformed event is answered with an error object (HTTP 400); a

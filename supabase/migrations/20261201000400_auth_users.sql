@@ -1,6 +1,6 @@
 -- ProfileFunctions, 6 of 7: what this product puts on auth.users, in one short transaction.
 -- The foreign keys of the profiles and of the proofs of addresses, the triggers that converge a user's profile in the
--- auth server's own transaction (the fallback path), post the change to the function (the signed wiring) and record
+-- auth server's own transaction (the fallback path), post the change to the function (the signed wiring), note it for the token hook and record
 -- proofs of addresses, and the retirement of the original setup's trigger. Nothing here reads or writes rows: every statement changes the catalog only, so the locks it takes
 -- on auth.users (which every signup and sign-in waits for) last milliseconds. Under a lock_timeout, it gives up
 -- rather than queue the auth server behind a long transaction: run it again.
@@ -84,37 +84,27 @@ $$;
 revoke all on function profile_sync.on_auth_user_change() from public, anon, authenticated, service_role;
 
 -- The token hook (migration 5 of 7) reads a user's committed profile unless this transaction changed who the user is
--- (then the profile is about to change, and the hook reads what it will be). This says which users did: the one id in
--- the transaction-local setting profile_sync.changed_users, or '*' once a second user changes (a bulk update), so the
--- value stays short.
-create or replace function profile_sync.note_user_changed()
-returns trigger
+-- (then the profile is about to change, and the hook reads what it will be). profile_sync_user_changed's WHEN, which
+-- finds such a change as each UPDATE happens, notes it here: the one user in the transaction-local setting
+-- profile_sync.changed_users, or '*' once a second user changes (a bulk update), so the value stays short. Always
+-- true. In the WHEN rather than a trigger of its own, which would cost every signup's metadata UPDATEs a second
+-- trigger call. Executable by every role that may update auth.users (it sets a setting of the caller's own
+-- transaction, nothing else): a WHEN clause's function needs EXECUTE like any other.
+create or replace function profile_sync.note_user_changed(user_id uuid)
+returns boolean
 language plpgsql
 set search_path = ''
 as $$
 begin
   perform pg_catalog.set_config('profile_sync.changed_users',
-    case when coalesce(pg_catalog.current_setting('profile_sync.changed_users', true), '') in ('', new.id::text)
-         then new.id::text else '*' end,
+    case when coalesce(pg_catalog.current_setting('profile_sync.changed_users', true), '') in ('', user_id::text)
+         then user_id::text else '*' end,
     true);
-  return null;
+  return true;
 end
 $$;
-revoke all on function profile_sync.note_user_changed() from public, anon, authenticated, service_role;
 
 do $$
-declare
-  -- Every fact about who the user is or what they proved, which a profile, an attribute rule or a later version may
-  -- follow; never what only records activity (sign-ins, timestamps, the password), so a sign-in fires nothing. The
-  -- recovery token is here because a magic link's consumption proves an address and changes nothing else. Columns,
-  -- not a function of old and new: that would copy both whole rows every time.
-  who_the_user_is constant text := '((old.email, old.phone, old.raw_user_meta_data, old.raw_app_meta_data,
-      old.email_confirmed_at, old.phone_confirmed_at, old.banned_until, old.deleted_at, old.is_anonymous,
-      old.is_sso_user, old.recovery_token)
-    is distinct from
-    (new.email, new.phone, new.raw_user_meta_data, new.raw_app_meta_data,
-      new.email_confirmed_at, new.phone_confirmed_at, new.banned_until, new.deleted_at, new.is_anonymous,
-      new.is_sso_user, new.recovery_token))';
 begin
   if not exists (select 1 from pg_catalog.pg_trigger t
                  where t.tgrelid = 'auth.users'::regclass and t.tgname = 'profile_sync_user_created') then
@@ -125,15 +115,22 @@ begin
   end if;
   if not exists (select 1 from pg_catalog.pg_trigger t
                  where t.tgrelid = 'auth.users'::regclass and t.tgname = 'profile_sync_user_changed') then
-    execute pg_catalog.format('create constraint trigger profile_sync_user_changed after update on auth.users '
-      'deferrable initially deferred for each row when %s execute function profile_sync.on_auth_user_change()',
-      who_the_user_is);
-  end if;
-  if not exists (select 1 from pg_catalog.pg_trigger t
-                 where t.tgrelid = 'auth.users'::regclass and t.tgname = 'profile_sync_user_changed_now') then
-    -- The same change, told at once to the token hook (above).
-    execute pg_catalog.format('create trigger profile_sync_user_changed_now after update on auth.users '
-      'for each row when %s execute function profile_sync.note_user_changed()', who_the_user_is);
+    create constraint trigger profile_sync_user_changed
+      after update on auth.users
+      deferrable initially deferred
+      for each row
+      -- Every fact about who the user is or what they proved, which a profile, an attribute rule or a later version
+      -- may follow; never what only records activity (sign-ins, timestamps, the password), so a sign-in fires nothing.
+      -- The recovery token is here because a magic link's consumption proves an address and changes nothing else.
+      -- Columns, not a function of old and new: that would copy both whole rows every time. Evaluated at once (only
+      -- the trigger's function waits for the commit), so the token hook learns of the change in time.
+      when ((old.email, old.phone, old.raw_user_meta_data, old.raw_app_meta_data, old.email_confirmed_at,
+             old.phone_confirmed_at, old.banned_until, old.deleted_at, old.is_anonymous, old.is_sso_user, old.recovery_token)
+            is distinct from
+            (new.email, new.phone, new.raw_user_meta_data, new.raw_app_meta_data, new.email_confirmed_at,
+             new.phone_confirmed_at, new.banned_until, new.deleted_at, new.is_anonymous, new.is_sso_user, new.recovery_token)
+            and profile_sync.note_user_changed(new.id))
+      execute function profile_sync.on_auth_user_change();
   end if;
   if not exists (select 1 from pg_catalog.pg_trigger t
                  where t.tgrelid = 'auth.users'::regclass and t.tgname = 'profile_sync_email_proved') then

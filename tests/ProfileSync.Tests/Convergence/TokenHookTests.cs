@@ -168,6 +168,24 @@ public sealed class TokenHookTests(PostgresCluster cluster) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_role_that_may_update_auth_users_needs_nothing_of_profile_sync_to_do_so()
+    {
+        // The change is noted by a function in the trigger's WHEN, which PostgreSQL runs with the updater's rights.
+        var role = $"updater_{Guid.NewGuid():N}";
+        await _db.ExecuteAsync($"create role {role} bypassrls; grant usage on schema auth to {role}; grant select, update on auth.users to {role}", "supabase_admin");
+        var userId = await _db.SignUpWithEmailAsync($"u-{Guid.NewGuid():N}@example.com", Confirmation.Verified);
+
+        await _db.ExecuteAsync($$"""
+            set role {{role}};
+            update auth.users set raw_app_meta_data = raw_app_meta_data || '{"plan":"pro"}' where id = '{{userId}}';
+            reset role;
+            drop owned by {{role}}; drop role {{role}};
+            """, "supabase_admin");
+
+        Assert.Equal(1L, await _db.ScalarAsync<long>("""select count(*) from auth.users where id = $1 and raw_app_meta_data ->> 'plan' = 'pro'""", "postgres", userId));
+    }
+
+    [Fact]
     public async Task Rules_ownership_and_a_hand_back_each_show_in_the_next_token()
     {
         await _db.ExecuteAsync("""insert into profile_sync.attribute_rules (position, email_domain, attributes) values (1, 'corp.example', '{"department":"Corp"}')""");
