@@ -91,6 +91,7 @@ begin
   end;
 end
 $$;
+-- As Supabase requires of a Postgres hook: only the auth server calls it. Security definer, so it needs nothing else.
 revoke all on function profile_sync.custom_access_token_hook(jsonb) from public, anon, authenticated, service_role;
 grant usage on schema profile_sync to supabase_auth_admin;
 grant execute on function profile_sync.custom_access_token_hook(jsonb) to supabase_auth_admin;

@@ -1,8 +1,9 @@
 -- ProfileFunctions, 6 of 7: what this product puts on auth.users, in one short transaction.
 -- The foreign keys of the profiles and of the proofs of addresses, the triggers that converge a user's profile in the
--- auth server's own transaction (the fallback path), post the change to the function (the signed wiring), note it for the token hook and record
--- proofs of addresses, and the retirement of the original setup's trigger. Nothing here reads or writes rows: every statement changes the catalog only, so the locks it takes
--- on auth.users (which every signup and sign-in waits for) last milliseconds. Under a lock_timeout, it gives up
+-- auth server's own transaction (the fallback path), post the change to the function (the signed wiring), note it for
+-- the token hook and record proofs of addresses, and the retirement of the original setup's trigger. Nothing here
+-- reads or writes rows: every statement changes the catalog only, so the locks it takes on auth.users (which every
+-- signup and sign-in waits for) last milliseconds. Under a lock_timeout, it gives up
 -- rather than queue the auth server behind a long transaction: run it again.
 --
 -- Triggers on auth.users are made once and never replaced. Plain PostgreSQL lets only the owner of auth.users
