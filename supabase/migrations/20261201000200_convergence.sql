@@ -31,11 +31,17 @@ revoke all on profile_sync.orphaned_profiles from public, anon, authenticated, s
 --   kind          missing, stale or orphaned
 --   stale_fields  for stale profiles, the fields that differ (email, display_name, is_active, attributes)
 --   since         about when it began: the user's creation (missing), last change (stale), the profile's creation (orphaned)
-create or replace view profile_sync.drift as
+-- The users' part alone first: status counts orphans without searching for them (see there).
+create or replace view profile_sync.users_drift as
 select s.user_id, case when s.has_profile then 'stale' else 'missing' end as kind, s.stale_fields,
        case when s.has_profile then s.source_updated_at else s.created_at end as since
 from profile_sync.profile_state s
-where not s.has_profile or s.stale_fields <> '{}'
+where not s.has_profile or s.stale_fields <> '{}';
+revoke all on profile_sync.users_drift from public, anon, authenticated, service_role;
+
+create or replace view profile_sync.drift as
+select d.user_id, d.kind, d.stale_fields, d.since
+from profile_sync.users_drift d
 union all
 select o.user_id, 'orphaned', '{}', o.created_at
 from profile_sync.orphaned_profiles o;
@@ -246,26 +252,36 @@ returns table (users bigint, profiles bigint, missing bigint, stale bigint, orph
 language sql stable security definer
 set search_path = ''
 as $$
+  -- Orphans are counted, not searched for: a profile per user at most (the primary key), so the profiles that belong
+  -- to no user are all profiles but those of the users that have one. Only when there are some is there a second
+  -- pass, for their sample; in sync (the usual case) status is one pass over users and profiles and two counts.
   with found as materialized (
-    select d.user_id, d.kind, d.stale_fields, d.since from profile_sync.drift d
+    select d.user_id, d.kind, d.stale_fields, d.since from profile_sync.users_drift d
+  ), totals as (
+    select (select count(*) from auth.users) as users, (select count(*) from public.user_profiles) as profiles,
+           (select count(*) from found d where d.kind = 'missing') as missing
+  ), orphans as (
+    select t.profiles - (t.users - t.missing) as orphaned from totals t
   )
-  select (select count(*) from auth.users), (select count(*) from public.user_profiles),
-         count(*) filter (where d.kind = 'missing'), count(*) filter (where d.kind = 'stale'),
-         count(*) filter (where d.kind = 'orphaned'),
+  select t.users, t.profiles, t.missing, count(*) filter (where d.kind = 'stale'), o.orphaned,
          count(*) filter (where 'email' = any(d.stale_fields)),
          count(*) filter (where 'display_name' = any(d.stale_fields)),
          count(*) filter (where 'is_active' = any(d.stale_fields)),
          count(*) filter (where 'attributes' = any(d.stale_fields)),
          array(select s.user_id from found s where s.kind = 'missing' order by s.since desc nulls last, s.user_id limit sample_size),
          array(select s.user_id from found s where s.kind = 'stale' order by s.since desc nulls last, s.user_id limit sample_size),
-         array(select s.user_id from found s where s.kind = 'orphaned' order by s.since desc nulls last, s.user_id limit sample_size),
+         case when o.orphaned > 0
+              then array(select x.user_id from profile_sync.orphaned_profiles x
+                         order by x.created_at desc nulls last, x.user_id limit sample_size)
+              else '{}' end,
          (select count(*) from profile_sync.attribute_rules r where r.email_domain is not null),
          (select count(*) from auth.users u
           where exists (select 1 from profile_sync.attribute_rules r where r.email_domain is not null)
             and u.email is not null and u.email_confirmed_at is not null and u.deleted_at is null
             and u.confirmation_sent_at is null and u.invited_at is null and u.raw_app_meta_data -> 'providers' ? 'email'
             and profile_sync.email_proof(u.id, u.email) is null)
-  from found d
+  from totals t cross join orphans o left join found d on true
+  group by t.users, t.profiles, t.missing, o.orphaned
 $$;
 
 -- Why a user's profile is what it is, for `profilesync explain` (`select profile_sync.explain('…');`): each field as

@@ -36,6 +36,31 @@ public sealed class ConvergenceTests(PostgresCluster cluster) : WebhookPathTest(
     }
 
     [Fact]
+    public async Task Status_counts_every_kind_of_drift_as_the_drift_view_lists_it()
+    {
+        // Status counts orphans from the totals instead of searching for them: with every kind at once, its counts
+        // and samples must still be what profile_sync.drift lists.
+        var gone = await Db.SignUpAsync(email: "orphan-a@example.com");
+        var alsoGone = await Db.SignUpAsync(email: "orphan-b@example.com");
+        await EveryKindOfDriftAsync();
+        await OrphanAsync(gone, alsoGone);
+
+        var status = await StatusAsync();
+
+        Assert.Equal(
+            (await Db.ScalarAsync<long>("select count(*) from auth.users"), await Db.ScalarAsync<long>("select count(*) from public.user_profiles"),
+             await Db.ScalarAsync<long>("select count(*) from profile_sync.drift where kind = 'missing'"),
+             await Db.ScalarAsync<long>("select count(*) from profile_sync.drift where kind = 'stale'"), 3L),
+            (status.GetProperty("authUsers").GetInt64(), status.GetProperty("profiles").GetInt64(),
+             status.GetProperty("usersWithoutProfile").GetInt64(), status.GetProperty("staleProfiles").GetInt64(),
+             status.GetProperty("profilesWithoutUser").GetInt64()));
+        Assert.Equal(
+            (await Db.ScalarAsync<Guid[]>("select array_agg(user_id order by user_id) from profile_sync.drift where kind = 'orphaned'")).Order(),
+            status.GetProperty("sampleProfilesWithoutUser").EnumerateArray().Select(id => id.GetGuid()).Order());
+        Assert.Contains(gone, status.GetProperty("sampleProfilesWithoutUser").EnumerateArray().Select(id => id.GetGuid()));
+    }
+
+    [Fact]
     public async Task Dry_run_counts_what_is_missing_stale_and_orphaned_and_writes_nothing()
     {
         var before = await EveryKindOfDriftAsync();
