@@ -87,6 +87,7 @@ run_xunit() {
   sed 's/^/    /' "$report" >&2 # the fuzzer's seed, the fault run's counts
   rm -f "$report"
   echo "    slowest tests:" >&2
+  # awk, not head: head stops reading, sort dies of SIGPIPE once the list outgrows a pipe, and pipefail fails the run.
   awk '/^passed ProfileSync\./ {
          t = $0; sub(/^passed ProfileSync\.Tests\./, "", t); sub(/ \([^(]*\)$/, "", t); ms = 0
          if (match($0, /\(([0-9]+m )?([0-9]+s )?[0-9]+ms\)$/)) {
@@ -94,7 +95,7 @@ run_xunit() {
            for (i = 1; i <= n; i++) { v = parts[i] + 0; if (parts[i] ~ /ms$/) ms += v; else if (parts[i] ~ /s$/) ms += v * 1000; else if (parts[i] ~ /m$/) ms += v * 60000 }
          }
          printf "%9.1f s  %s\n", ms / 1000, t
-       }' "$log" | sort -rn | head -8 | sed 's/^/    /' >&2
+       }' "$log" | sort -rn | awk 'NR <= 8' | sed 's/^/    /' >&2
   local succeeded failed skipped
   succeeded=$(sed -nE 's/^\s*succeeded: ([0-9]+)/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
   failed=$(sed -nE 's/^\s*failed: ([0-9]+)/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
