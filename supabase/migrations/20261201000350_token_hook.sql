@@ -28,7 +28,7 @@ declare
   uid uuid;
   attributes jsonb;
   active boolean;
-  deactivated boolean;
+  owned text[];
   claim_keys text[];
   refuse_deactivated boolean;
   added jsonb := '{}'::jsonb;
@@ -45,9 +45,8 @@ begin
 
   begin
     uid := (event ->> 'user_id')::uuid;
-    select p.attributes, p.is_active, coalesce(p.owned_fields @> '{is_active}' and not p.is_active, false),
-           s.token_claim_keys, s.refuse_tokens_when_deactivated
-    into attributes, active, deactivated, claim_keys, refuse_deactivated
+    select p.attributes, p.is_active, p.owned_fields, s.token_claim_keys, s.refuse_tokens_when_deactivated
+    into attributes, active, owned, claim_keys, refuse_deactivated
     from public.user_profiles p
     cross join profile_sync.settings s
     where p.user_id = uid and s.singleton
@@ -56,9 +55,8 @@ begin
       -- One statement: the mapping, the owned fields over it, and the settings it needs.
       select case when p.owned_fields @> '{attributes}' then p.attributes else d.attributes end,
              case when p.owned_fields @> '{is_active}' then p.is_active else d.is_active end,
-             coalesce(p.owned_fields @> '{is_active}' and not p.is_active, false),
-             s.token_claim_keys, s.refuse_tokens_when_deactivated
-      into attributes, active, deactivated, claim_keys, refuse_deactivated
+             p.owned_fields, s.token_claim_keys, s.refuse_tokens_when_deactivated
+      into attributes, active, owned, claim_keys, refuse_deactivated
       from profile_sync.derived_profiles d
       left join public.user_profiles p on p.user_id = d.user_id
       cross join profile_sync.settings s
@@ -68,7 +66,8 @@ begin
       end if;
     end if;
 
-    if deactivated and refuse_deactivated then
+    -- Deactivated: an admin's owned is_active = false (a ban is the auth server's to enforce).
+    if refuse_deactivated and owned @> '{is_active}' and not active then
       return jsonb_build_object('error', jsonb_build_object('http_code', 403,
         'message', 'This account has been deactivated. Contact an administrator.'));
     end if;

@@ -72,17 +72,12 @@ public sealed class TokenHookTests(PostgresCluster cluster) : IAsyncLifetime
             _ => SamlSignUpSql(userId, owner, email),
         };
 
-        // As the auth server: the sign-up's statements, the token, then the commit (the fallback converges there).
-        await using var connection = await _db.As("supabase_auth_admin").OpenConnectionAsync();
-        await using var transaction = await connection.BeginTransactionAsync();
-        await using (var write = new NpgsqlCommand(signUp, connection, transaction))
+        // The fallback converges at the commit, after the token.
+        var claims = await InAuthTransactionAsync(signUp, async transaction =>
         {
-            await write.ExecuteNonQueryAsync();
-        }
-
-        Assert.Equal(0L, await _db.ProfileCountAsync(userId)); // not committed: no profile anyone could read
-        var claims = (await HookAsync(userId, Claims(userId, method == "anonymous" ? "" : email), method, transaction))["claims"]!;
-        await transaction.CommitAsync();
+            Assert.Equal(0L, await _db.ProfileCountAsync(userId)); // not committed: no profile anyone could read
+            return (await HookAsync(userId, Claims(userId, method == "anonymous" ? "" : email), method, transaction))["claims"]!;
+        });
 
         var attributes = JsonNode.Parse((await _db.ProfileAsync(userId))!.Attributes)!;
         Assert.Equal((string?)attributes["role"], (string?)claims["user_role"]);
@@ -100,15 +95,8 @@ public sealed class TokenHookTests(PostgresCluster cluster) : IAsyncLifetime
         var userId = await _db.SignUpWithEmailAsync(email, Confirmation.Verified);
         Assert.Equal("basic", await ClaimAsync(userId, "user_access_level"));
 
-        await using var connection = await _db.As("supabase_auth_admin").OpenConnectionAsync();
-        await using var transaction = await connection.BeginTransactionAsync();
-        await using (var link = new NpgsqlCommand(LinkIdentitySql(userId, "google", email, "Linked Name"), connection, transaction))
-        {
-            await link.ExecuteNonQueryAsync();
-        }
-
-        var claims = (await HookAsync(userId, Claims(userId, email), "oauth", transaction))["claims"]!;
-        await transaction.CommitAsync();
+        var claims = await InAuthTransactionAsync(LinkIdentitySql(userId, "google", email, "Linked Name"),
+            async transaction => (await HookAsync(userId, Claims(userId, email), "oauth", transaction))["claims"]!);
 
         Assert.Equal("oauth", (string?)claims["user_access_level"]);
         Assert.Equal("oauth", (string?)JsonNode.Parse((await _db.ProfileAsync(userId))!.Attributes)!["access_level"]);
@@ -121,20 +109,10 @@ public sealed class TokenHookTests(PostgresCluster cluster) : IAsyncLifetime
         // A rule added since the profile was made: the profile follows it at its next convergence (replay, reconcile).
         await _db.ExecuteAsync("""insert into profile_sync.attribute_rules (provider, attributes) values ('email', '{"department":"Customers"}')""");
 
-        // As the auth server refreshes a token: the refresh token's last_sign_in_at, then the hook, in one transaction.
-        async Task<string?> RefreshAsync()
-        {
-            await using var connection = await _db.As("supabase_auth_admin").OpenConnectionAsync();
-            await using var transaction = await connection.BeginTransactionAsync();
-            await using (var signIn = new NpgsqlCommand($"update auth.users set last_sign_in_at = now(), updated_at = now() where id = '{userId}'", connection, transaction))
-            {
-                await signIn.ExecuteNonQueryAsync();
-            }
-
-            var claims = (await HookAsync(userId, Claims(userId, "x"), "token_refresh", transaction))["claims"]!;
-            await transaction.CommitAsync();
-            return (string?)claims["user_department"];
-        }
+        // As the auth server refreshes a token: the refresh token's last_sign_in_at, then the hook.
+        Task<string?> RefreshAsync() => InAuthTransactionAsync(
+            $"update auth.users set last_sign_in_at = now(), updated_at = now() where id = '{userId}'",
+            async transaction => (string?)(await HookAsync(userId, Claims(userId, "x"), "token_refresh", transaction))["claims"]!["user_department"]);
 
         Assert.Equal("General", await RefreshAsync());
         await _db.ExecuteAsync("select profile_sync.converge(array[$1]::uuid[], 'replay')", "postgres", userId);
@@ -149,21 +127,19 @@ public sealed class TokenHookTests(PostgresCluster cluster) : IAsyncLifetime
         var second = await _db.SignUpWithEmailAsync($"b-{Guid.NewGuid():N}@example.com", Confirmation.Verified);
         var unchanged = await _db.SignUpWithEmailAsync($"c-{Guid.NewGuid():N}@example.com", Confirmation.Verified);
 
-        await using var connection = await _db.As("supabase_auth_admin").OpenConnectionAsync();
-        await using var transaction = await connection.BeginTransactionAsync();
-        await using (var update = new NpgsqlCommand(
-            $$"""update auth.users set raw_app_meta_data = raw_app_meta_data || '{"plan":"pro"}' where id in ('{{first}}', '{{second}}')""", connection, transaction))
-        {
-            await update.ExecuteNonQueryAsync();
-        }
+        var departments = await InAuthTransactionAsync(
+            $$"""update auth.users set raw_app_meta_data = raw_app_meta_data || '{"plan":"pro"}' where id in ('{{first}}', '{{second}}')""",
+            async transaction =>
+            {
+                var found = new List<string?>();
+                foreach (var user in new[] { first, second, unchanged })
+                {
+                    found.Add((string?)(await HookAsync(user, Claims(user, "x"), "token_refresh", transaction))["claims"]!["user_department"]);
+                }
 
-        var departments = new List<string?>();
-        foreach (var user in new[] { first, second, unchanged })
-        {
-            departments.Add((string?)(await HookAsync(user, Claims(user, "x"), "token_refresh", transaction))["claims"]!["user_department"]);
-        }
+                return found;
+            });
 
-        await transaction.CommitAsync();
         Assert.Equal(["Pro", "Pro", "General"], departments);
     }
 
@@ -318,6 +294,24 @@ public sealed class TokenHookTests(PostgresCluster cluster) : IAsyncLifetime
         ["app_metadata"] = new JsonObject { ["provider"] = "email" },
         ["user_metadata"] = new JsonObject(),
     };
+
+    /// <summary>
+    /// As the auth server issues a token in its own transaction: <paramref name="statements"/>, then
+    /// <paramref name="tokens"/> (the hook's calls) in the same transaction, then the commit.
+    /// </summary>
+    private async Task<T> InAuthTransactionAsync<T>(string statements, Func<NpgsqlTransaction, Task<T>> tokens)
+    {
+        await using var connection = await _db.As("supabase_auth_admin").OpenConnectionAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        await using (var write = new NpgsqlCommand(statements, connection, transaction))
+        {
+            await write.ExecuteNonQueryAsync();
+        }
+
+        var result = await tokens(transaction);
+        await transaction.CommitAsync();
+        return result;
+    }
 
     /// <summary>The hook as the auth server calls it: as supabase_auth_admin, inside <paramref name="transaction"/> when given.</summary>
     private async Task<JsonNode> HookAsync(Guid userId, JsonObject claims, string method, NpgsqlTransaction? transaction = null)
