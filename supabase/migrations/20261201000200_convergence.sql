@@ -128,6 +128,76 @@ begin
 end
 $$;
 
+-- The convergence statement for every user whose id is in the range (after, upto], and every profile in it whose user
+-- is gone: what a replay of everyone runs, batch by batch. The same mapping (profile_state), writes and ownership rules
+-- as converge_now; a range instead of ids makes it the plain statement a one-off backfill would be (the users read by
+-- a range of their primary key, written with no per-id lookups or outcomes), near the database's own speed.
+-- Takes every lock bucket in order, as converge does for its ids: a batch of thousands of users meets nearly all of them
+-- anyway, and then every user the range holds when the statement reads it is covered, a user who signed up meanwhile
+-- too. Counts, by the names profile_sync.reconcile() gives them: users, what it found (missing, stale, orphaned) and
+-- what it did (created, refreshed, removed; 0 on a dry run).
+create or replace function profile_sync.converge_range(after uuid, upto uuid, via text, dry_run boolean default false)
+returns table (users bigint, missing bigint, stale bigint, orphaned bigint, created bigint, refreshed bigint, removed bigint)
+language plpgsql security definer
+set search_path = ''
+-- Each batch reads its users by a range of the primary key and their profiles by key: a hash or merge join would read
+-- every profile, in every batch (the planner picks one once the table has grown: quadratic over a replay).
+set enable_hashjoin = off
+set enable_mergejoin = off
+as $$
+declare
+  -- %s: how the insert meets a profile that appeared since the statement read the range (see below).
+  statement constant text := $statement$
+    with target as materialized (
+      select s.* from profile_sync.profile_state s where s.user_id > $1 and s.user_id <= $2
+    ), orphans as (
+      select o.user_id from profile_sync.orphaned_profiles o where o.user_id > $1 and o.user_id <= $2
+    ), created as (
+      insert into public.user_profiles as p (user_id, email, display_name, is_active, attributes, source_updated_at, created_via)
+      select t.user_id, t.email, t.display_name, t.is_active, t.attributes, t.source_updated_at, $3
+      from target t
+      where not t.has_profile and not $4
+      %s
+      returning 1
+    ), refreshed as (
+      update public.user_profiles p
+      set email = t.email, display_name = t.display_name, is_active = t.is_active, attributes = t.attributes,
+          source_updated_at = t.source_updated_at
+      from target t
+      where p.user_id = t.user_id and t.stale_fields <> '{}' and not $4
+      returning 1
+    ), removed as (
+      delete from public.user_profiles p
+      using orphans o
+      where p.user_id = o.user_id and not $4
+      returning 1
+    )
+    select count(*), count(*) filter (where not t.has_profile), count(*) filter (where t.stale_fields <> '{}'),
+           (select count(*) from orphans), (select count(*) from created), (select count(*) from refreshed),
+           (select count(*) from removed)
+    from target t
+  $statement$;
+begin
+  if not dry_run then
+    perform pg_catalog.pg_advisory_xact_lock(1347571270, b.bucket) from pg_catalog.generate_series(0, 1023) b(bucket);
+  end if;
+  perform pg_catalog.set_config('profile_sync.writer', 'sync', true); -- see converge_now
+  begin
+    -- A plain insert: with every bucket held, only a signup's own fallback trigger or an admin's insert can make a
+    -- profile in the range meanwhile, and ON CONFLICT's speculative insertion costs each row (about 10% of a replay).
+    -- When one did, the batch again with DO NOTHING.
+    execute pg_catalog.format(statement, '') into users, missing, stale, orphaned, created, refreshed, removed
+      using after, upto, via, dry_run;
+  exception when unique_violation then
+    execute pg_catalog.format(statement, 'on conflict (user_id) do nothing')
+      into users, missing, stale, orphaned, created, refreshed, removed
+      using after, upto, via, dry_run;
+  end;
+  perform pg_catalog.set_config('profile_sync.writer', '', true);
+  return next;
+end
+$$;
+
 -- One user's convergence, for the fallback trigger inside the auth server's transaction: the same mapping
 -- (profile_state), the same writes and the same ownership rules as converge_now, as single-row statements by primary
 -- key. A signup pays for index lookups and one insert, not for the set-based statement's planning and hash tables;
@@ -161,8 +231,9 @@ $$;
 
 -- Everything that drifted, at once: `select * from profile_sync.reconcile();` for SQL-only operators, and the first
 -- pass of `profilesync replay` and the reconcile timer (one pass of hash joins over both tables: on a project in sync,
--- that is all there is to do). With max_changes, converges only when no more than that many profiles drifted (else
--- counts, converges nothing and says converged = false: replay then goes on in batches).
+-- that is all there is to do). With max_changes, converges only when no more than that many profiles drifted; else it
+-- stops looking as soon as more have, converges nothing and says converged = false, with no counts (replay then goes on
+-- in batches, which count; an adoption's first pass is then over in a moment instead of a pass over everyone).
 -- missing, stale, orphaned: found; created, refreshed, removed: done (0 on a dry run).
 create or replace function profile_sync.reconcile(dry_run boolean default false, max_changes bigint default null)
 returns table (users bigint, missing bigint, stale bigint, orphaned bigint,
@@ -171,7 +242,7 @@ language sql security definer
 set search_path = ''
 as $$
   with found as materialized (
-    select d.user_id, d.kind from profile_sync.drift d
+    select d.user_id, d.kind from profile_sync.drift d limit max_changes + 1 -- no limit without max_changes
   ), fits as (
     select max_changes is null or (select count(*) from found) <= max_changes as fits
   ), done as (
@@ -179,10 +250,10 @@ as $$
     from profile_sync.converge(
       case when (select f.fits from fits f) then array(select d.user_id from found d) else '{}' end, 'replay', dry_run) c
   )
-  select (select count(*) from auth.users),
-         (select count(*) from found d where d.kind = 'missing'),
-         (select count(*) from found d where d.kind = 'stale'),
-         (select count(*) from found d where d.kind = 'orphaned'),
+  select case when (select f.fits from fits f) then (select count(*) from auth.users) end,
+         case when (select f.fits from fits f) then (select count(*) from found d where d.kind = 'missing') end,
+         case when (select f.fits from fits f) then (select count(*) from found d where d.kind = 'stale') end,
+         case when (select f.fits from fits f) then (select count(*) from found d where d.kind = 'orphaned') end,
          (select count(*) from done c where c.outcome = 'created' and not dry_run),
          (select count(*) from done c where c.outcome = 'updated' and not dry_run),
          (select count(*) from done c where c.outcome = 'deleted' and not dry_run),
@@ -370,12 +441,14 @@ $$;
 revoke all on function profile_sync.converge_now(uuid[], text, boolean) from public, anon, authenticated, service_role;
 revoke all on function profile_sync.converge_user(uuid, text) from public, anon, authenticated, service_role;
 revoke all on function profile_sync.converge(uuid[], text, boolean) from public, anon, authenticated;
+revoke all on function profile_sync.converge_range(uuid, uuid, text, boolean) from public, anon, authenticated;
 revoke all on function profile_sync.reconcile(boolean, bigint) from public, anon, authenticated;
 revoke all on function profile_sync.status(integer) from public, anon, authenticated;
 revoke all on function profile_sync.explain(uuid) from public, anon, authenticated;
 revoke all on function profile_sync.schedule_reconcile(text) from public, anon, authenticated, service_role;
 revoke all on function profile_sync.unschedule_reconcile() from public, anon, authenticated, service_role;
 grant execute on function profile_sync.converge(uuid[], text, boolean) to service_role;
+grant execute on function profile_sync.converge_range(uuid, uuid, text, boolean) to service_role;
 grant execute on function profile_sync.reconcile(boolean, bigint) to service_role;
 grant execute on function profile_sync.status(integer) to service_role;
 grant execute on function profile_sync.explain(uuid) to service_role;

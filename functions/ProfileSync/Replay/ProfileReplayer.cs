@@ -9,22 +9,34 @@ using ProfileSync.Telemetry;
 namespace ProfileSync.Replay;
 
 /// <summary>
-/// Converges every profile in scope through the database's convergence statement, the same one every path uses:
-/// creates what is missing (<c>created_via = 'replay'</c>), refreshes what is stale, removes profiles whose user is
-/// gone. Set-based, in batches keyed by user id, each committed on its own (short locks; safe to stop and run again),
-/// in constant memory. One replay at a time, by an advisory lock.
+/// Converges every profile in scope through the database's convergence statements (profile_sync.converge for some
+/// users, profile_sync.converge_range for a range of everyone): creates what is missing (<c>created_via = 'replay'</c>),
+/// refreshes what is stale, removes profiles whose user is gone. Set-based, in batches keyed by user id, each committed
+/// on its own (short locks; safe to stop and run again), in constant memory. One replay at a time, by an advisory lock.
 /// </summary>
 public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipelineProvider<string> pipelines)
 {
     // An arbitrary constant that names "profile replay" among advisory locks.
     private const long LockKey = 0x5052_4F46_5245_504C; // "PROFREPL"
 
-    // A batch hands all of its users to profile_sync.converge(), which reads each once under its lock and writes what
-    // drifted; its outcomes are the counts (on a dry run, what it would do). Batches run when much drifted, so a first
-    // pass to pick out the drifted users would read most of them twice. A batch covers the id range (after, last
-    // user]: profiles in that range whose user is gone are its orphans (the last batch's range is open-ended). A
-    // created_at window cannot match orphans. Same column names as profile_sync.reconcile().
-    private const string BatchSql = """
+    // A replay of everyone goes through the users in id ranges of a batch each: profile_sync.converge_range() converges
+    // every user in (after, upto] and removes the profiles in it whose user is gone, as one plain statement (a range of
+    // the primary key, no per-id lookups). The last range is open-ended. last_id null: that was the last batch.
+    private const string RangeBatchSql = """
+        with upto as (
+          select u.id from auth.users u where u.id > $1 order by u.id offset $2 - 1 limit 1
+        )
+        select (select upto.id from upto) as last_id, c.*
+        from profile_sync.converge_range($1, coalesce((select upto.id from upto), 'ffffffff-ffff-ffff-ffff-ffffffffffff'),
+                                         'replay', $3) c
+        """;
+
+    // A scoped replay's batch (some users, or those created in a window) hands its users to profile_sync.converge(),
+    // which reads each once under its lock and writes what drifted; its outcomes are the counts (on a dry run, what it
+    // would do). The batch covers the id range (after, last user]: profiles in that range whose id was asked for and
+    // whose user is gone are its orphans (the last batch's range is open-ended). A created_at window cannot match
+    // orphans. Same column names as profile_sync.reconcile().
+    private const string ScopedBatchSql = """
         with ids as materialized (
           select u.id
           from auth.users u
@@ -51,7 +63,8 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
         )
         -- What the batch found missing, stale and orphaned is what it created, refreshed and removed (nothing on a
         -- dry run).
-        select bounds.last_id, bounds.scanned as users, c.created as missing, c.updated as stale, c.deleted as orphaned,
+        select case when not bounds.final then bounds.last_id end as last_id, bounds.scanned as users,
+               c.created as missing, c.updated as stale, c.deleted as orphaned,
                case when $6 then 0 else c.created end as created, case when $6 then 0 else c.updated end as refreshed,
                case when $6 then 0 else c.deleted end as removed
         from bounds, converged c
@@ -135,19 +148,18 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
                 cancellationToken);
             ProfileSyncTelemetry.ReplayStepDone(step, batch.Counts.Scanned, batch.Counts.Created + batch.Counts.Refreshed + batch.Counts.Removed);
             counts = counts.Add(batch.Counts);
-            var next = batch.Counts.Scanned < request.BatchSize ? null : batch.LastId; // null: this was the last batch
             if (batch.Counts.Scanned > 0 || batch.Counts.Orphaned > 0)
             {
                 batches++;
-                progress?.Report(new ReplayProgress(batches, counts, clock.Elapsed, next is { } last ? Done(request.Scope, counts, last) : 1));
+                progress?.Report(new ReplayProgress(batches, counts, clock.Elapsed, batch.LastId is { } last ? Done(request.Scope, counts, last) : 1));
             }
 
-            if (next is null)
+            if (batch.LastId is not { } next)
             {
                 break;
             }
 
-            after = next.Value;
+            after = next;
         }
 
         await lockTransaction.CommitAsync(cancellationToken);
@@ -184,8 +196,9 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
     /// <summary>
     /// The first pass of a replay of everyone: <c>profile_sync.reconcile</c>, which looks at everyone in one pass of
     /// hash joins, as status does (on a project in sync, that is all there is to do), and converges what drifted when
-    /// it fits in a batch. Batches by id visit the heap in id order, which for random UUIDs is random: about 6 times
-    /// slower at 1M users.
+    /// it fits in a batch; it stops looking as soon as more drifted (an adoption's pass is then over at once). Batches
+    /// by id visit the heap in id order, which for random UUIDs is random: about 6 times slower than this pass at 1M
+    /// users in sync.
     /// </summary>
     /// <returns>what the pass found and did, or null when more than a batch drifted (then the batches run)</returns>
     private async Task<ReplayCounts?> RunWholeAsync(ReplayRequest request, CancellationToken cancellationToken)
@@ -200,17 +213,22 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
 
     private async Task<Batch> RunBatchAsync(ReplayRequest request, Guid after, CancellationToken cancellationToken)
     {
-        var (lastId, counts) = await ExecuteAsync(BatchSql, parameters =>
+        var scoped = !request.CoversEveryone;
+        var (lastId, counts) = await ExecuteAsync(scoped ? ScopedBatchSql : RangeBatchSql, parameters =>
         {
             parameters.Add(new NpgsqlParameter<Guid> { TypedValue = after });
             parameters.Add(new NpgsqlParameter<int> { TypedValue = request.BatchSize });
-            parameters.Add(new NpgsqlParameter
+            if (scoped)
             {
-                NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid,
-                Value = (object?)request.Scope.UserIds?.ToArray() ?? DBNull.Value,
-            });
-            parameters.Add(SqlParameters.Timestamp(request.Scope.CreatedAfter));
-            parameters.Add(SqlParameters.Timestamp(request.Scope.CreatedBefore));
+                parameters.Add(new NpgsqlParameter
+                {
+                    NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid,
+                    Value = (object?)request.Scope.UserIds?.ToArray() ?? DBNull.Value,
+                });
+                parameters.Add(SqlParameters.Timestamp(request.Scope.CreatedAfter));
+                parameters.Add(SqlParameters.Timestamp(request.Scope.CreatedBefore));
+            }
+
             parameters.Add(new NpgsqlParameter<bool> { TypedValue = request.DryRun });
         }, static reader => reader.GetFieldValue<Guid?>(reader.GetOrdinal("last_id")), cancellationToken);
         return new Batch(lastId, counts);
@@ -236,7 +254,8 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
         await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))
         {
             await reader.ReadAsync(cancellationToken);
-            long Count(string name) => reader.GetInt64(reader.GetOrdinal(name));
+            // The first pass has no counts when more drifted than it converges (the batches count).
+            long Count(string name) => reader.IsDBNull(reader.GetOrdinal(name)) ? 0 : reader.GetInt64(reader.GetOrdinal(name));
             result = (first(reader), new ReplayCounts(
                 Scanned: Count("users"), Missing: Count("missing"), Created: Count("created"), Stale: Count("stale"),
                 Refreshed: Count("refreshed"), Orphaned: Count("orphaned"), Removed: Count("removed")));
@@ -246,5 +265,5 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
         return result;
     }
 
-    private readonly record struct Batch(Guid? LastId, ReplayCounts Counts);
+    private readonly record struct Batch(Guid? LastId, ReplayCounts Counts); // LastId null: the last batch
 }

@@ -119,6 +119,46 @@ public sealed class ConvergenceTests(PostgresCluster cluster) : WebhookPathTest(
     }
 
     [Fact]
+    public async Task A_replay_batch_that_meets_a_profile_made_while_it_ran_converges_the_rest_of_its_range()
+    {
+        var ids = new List<Guid>();
+        for (var i = 0; i < 3; i++)
+        {
+            ids.Add(await Db.SignUpAsync(email: $"range{i}@example.com"));
+        }
+
+        // A signup's own fallback trigger makes one of the profiles and has not committed when the batch inserts it.
+        await using var fallback = await Db.As().OpenConnectionAsync();
+        await using var signup = await fallback.BeginTransactionAsync();
+        await using (var converge = new Npgsql.NpgsqlCommand("select profile_sync.converge_user($1, 'auth_trigger')", fallback, signup))
+        {
+            converge.Parameters.Add(new Npgsql.NpgsqlParameter { Value = ids[1] });
+            await converge.ExecuteNonQueryAsync();
+        }
+
+        using var services = TestServices.Build(Db.ConnectionString());
+        // More drifted than a batch holds: the replay goes range by range.
+        var replay = services.GetRequiredService<ProfileReplayer>().RunAsync(new ReplayRequest(new ReplayScope(), BatchSize: 2));
+        await Db.WaitForLockWaitAsync();
+        await signup.CommitAsync();
+        var report = await replay;
+
+        // The batch that met it ran again, and then saw it.
+        Assert.Equal((3L, 2L, 2L), (report.Scanned, report.Missing, report.Created));
+        Assert.Equal("auth_trigger", await Db.ScalarAsync<string>("select created_via from public.user_profiles where user_id = $1", "postgres", ids[1]));
+        Assert.Equal(await Truth.DerivedAsync(Db), await Truth.ProfilesAsync(Db));
+    }
+
+    [Fact]
+    public async Task A_first_pass_that_finds_more_drift_than_it_may_converge_stops_looking_and_counts_nothing()
+    {
+        await EveryKindOfDriftAsync();
+
+        Assert.Equal("(,,,,0,0,0,f)", await Db.ScalarAsync<string>("select r::text from profile_sync.reconcile(false, 2) r"));
+        Assert.Equal("(6,1,5,1,1,5,1,t)", await Db.ScalarAsync<string>("select r::text from profile_sync.reconcile(false, 7) r"));
+    }
+
+    [Fact]
     public async Task Scoped_replays_remove_only_orphans_among_their_user_ids_and_a_created_window_removes_none()
     {
         var kept = await Db.SignUpAsync(email: "kept@example.com");
