@@ -283,6 +283,43 @@ try
         baseline: () => SignupsPerSecondAsync("", wired: false),
         unit: "/s");
 
+    // What a user would otherwise wire: a dashboard Database Webhook on auth.users (inserts, updates and deletes), as
+    // the dashboard makes one: a trigger calling supabase_functions.http_request(), which posts the old and new rows
+    // whole through pg_net and records each request in supabase_functions.hooks. Written here after Supabase's own.
+    await Execute(admin, """
+        create schema if not exists supabase_functions;
+        create table if not exists supabase_functions.hooks (
+          id bigserial primary key, hook_table_id integer not null, hook_name text not null,
+          created_at timestamptz not null default now(), request_id bigint);
+        create index if not exists supabase_functions_hooks_request_id_idx on supabase_functions.hooks (request_id);
+        create index if not exists supabase_functions_hooks_h_table_id_h_name_idx on supabase_functions.hooks (hook_table_id, hook_name);
+        create or replace function supabase_functions.http_request() returns trigger language plpgsql security definer as $$
+        declare
+          request_id bigint;
+        begin
+          -- arguments: url, method, headers, params, timeout (ms)
+          request_id := net.http_post(tg_argv[0],
+            jsonb_build_object('old_record', old, 'record', new, 'type', tg_op, 'table', tg_table_name, 'schema', tg_table_schema),
+            coalesce(nullif(tg_argv[3], 'null'), '{}')::jsonb, tg_argv[2]::jsonb, coalesce(nullif(tg_argv[4], 'null'), '1000')::integer);
+          insert into supabase_functions.hooks (hook_table_id, hook_name, request_id) values (tg_relid, tg_name, request_id);
+          return new;
+        end
+        $$;
+        """);
+    const string DashboardWebhook = """
+        create trigger dashboard_webhook after insert or update or delete on auth.users for each row
+        execute function supabase_functions.http_request('http://127.0.0.1:1/hook', 'POST', '{"Content-Type":"application/json"}', '{}', '5000')
+        """;
+    await MeasureAsync("signups with the signed wiring configured, against a dashboard webhook", "the same with a dashboard Database Webhook on auth.users instead", "≥ 1×",
+        product: () => SignupsPerSecondAsync(ProductTriggers, wired: true, fallback: false),
+        baseline: async () =>
+        {
+            var rate = await SignupsPerSecondAsync(DashboardWebhook, wired: false);
+            await Execute(admin, "drop trigger dashboard_webhook on auth.users");
+            return rate;
+        },
+        unit: "/s");
+
     // 3b. Tokens. Supabase Auth calls a Postgres hook inside the transaction that issues the token
     // (internal/hooks/hookspgfunc/hookspgfunc.go: `set local statement_timeout`, `select hook(?)`, the timeout reset).
     // Issuance is measured as a token refresh, Supabase Auth's most frequent, statement for statement as

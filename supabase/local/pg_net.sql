@@ -1,12 +1,13 @@
 -- Supabase stand-in: pg_net's SQL surface, for the local emulator and tests. net.http_post queues the request
--- exactly as pg_net does (body = the jsonb's text, UTF-8) and sends nothing itself: `profilesync` delivers the
--- queue, as pg_net's worker would, woken by NOTIFY with the request id (never the body: NOTIFY holds 8000 bytes).
--- Run as supabase_admin.
+-- exactly as pg_net does (body = the jsonb's text, UTF-8; the queue and the responses in unlogged tables) and sends
+-- nothing itself: `profilesync` delivers the queue, as pg_net's worker would. pg_net wakes its worker with a latch
+-- (net.wake()), which costs the caller nothing at commit; a NOTIFY here would make every signup that posts wait its
+-- turn for a database-wide lock as it commits, so the stand-in's worker polls instead. Run as supabase_admin.
 \set ON_ERROR_STOP on
 
 create schema if not exists net;
 
-create table if not exists net.http_request_queue (
+create unlogged table if not exists net.http_request_queue (
   id bigserial primary key,
   method text not null,
   url text not null,
@@ -15,7 +16,7 @@ create table if not exists net.http_request_queue (
   timeout_milliseconds integer not null
 );
 
-create table if not exists net._http_response (
+create unlogged table if not exists net._http_response (
   id bigint primary key,
   status_code integer,
   content_type text,
@@ -44,8 +45,6 @@ begin
   insert into net.http_request_queue (method, url, headers, body, timeout_milliseconds)
   values ('POST', url || coalesce('?' || query, ''), headers, pg_catalog.convert_to(body::text, 'UTF8'), timeout_milliseconds)
   returning id into request_id;
-  -- As pg_net, nothing is sent before the transaction commits: NOTIFY is delivered on commit too.
-  perform pg_catalog.pg_notify('net_http_request_queue', request_id::text);
   return request_id;
 end
 $$;

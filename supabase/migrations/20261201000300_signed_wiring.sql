@@ -23,8 +23,10 @@ declare
   message_id text;
   sent_at text;
 begin
-  select s.decrypted_secret into function_url from vault.decrypted_secrets s where s.name = 'profile_sync_function_url';
-  select s.decrypted_secret into secret from vault.decrypted_secrets s where s.name = 'profile_sync_webhook_secret';
+  select max(s.decrypted_secret) filter (where s.name = 'profile_sync_function_url'),
+         max(s.decrypted_secret) filter (where s.name = 'profile_sync_webhook_secret')
+  into function_url, secret
+  from vault.decrypted_secrets s where s.name in ('profile_sync_function_url', 'profile_sync_webhook_secret');
   if function_url is null or secret is null then
     return; -- not configured: nothing to send
   end if;

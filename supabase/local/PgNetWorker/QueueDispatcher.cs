@@ -6,13 +6,12 @@ namespace PgNetWorker;
 
 /// <summary>
 /// Delivers what <c>net.http_post</c> queued, as pg_net's background worker does on Supabase: in queue order, one
-/// attempt per request, the outcome kept in <c>net._http_response</c>. Woken by NOTIFY (ids only), with a poll as
-/// a backstop. For the local emulator: LISTEN needs a direct connection, not a transaction-mode pooler.
+/// attempt per request, the outcome kept in <c>net._http_response</c>. Polls the queue: pg_net wakes its worker with a
+/// latch that costs the caller nothing, and the NOTIFY that could stand in for it would serialize the callers' commits.
 /// </summary>
 public sealed class QueueDispatcher(NpgsqlDataSource dataSource, HttpClient http)
 {
-    public const string Channel = "net_http_request_queue";
-    private static readonly TimeSpan Poll = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(50);
 
     // Taken off the queue before sending: a request is attempted once, never twice.
     private const string TakeSql = """
@@ -29,25 +28,10 @@ public sealed class QueueDispatcher(NpgsqlDataSource dataSource, HttpClient http
 
     public async Task RunAsync(Action<string>? log = null, CancellationToken cancellationToken = default)
     {
-        await using var listener = await dataSource.OpenConnectionAsync(cancellationToken);
-        await using (var listen = new NpgsqlCommand($"listen {Channel}", listener))
-        {
-            await listen.ExecuteNonQueryAsync(cancellationToken);
-        }
-
         while (!cancellationToken.IsCancellationRequested)
         {
             await DrainAsync(log, cancellationToken);
-            using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            wait.CancelAfter(Poll);
-            try
-            {
-                await listener.WaitAsync(wait.Token);
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                // poll
-            }
+            await Task.Delay(Poll, cancellationToken);
         }
     }
 
