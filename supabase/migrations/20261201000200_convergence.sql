@@ -250,14 +250,15 @@ as $$
     from profile_sync.converge(
       case when (select f.fits from fits f) then array(select d.user_id from found d) else '{}' end, 'replay', dry_run) c
   )
-  select case when (select f.fits from fits f) then (select count(*) from auth.users) end,
-         case when (select f.fits from fits f) then (select count(*) from found d where d.kind = 'missing') end,
-         case when (select f.fits from fits f) then (select count(*) from found d where d.kind = 'stale') end,
-         case when (select f.fits from fits f) then (select count(*) from found d where d.kind = 'orphaned') end,
+  select case when f.fits then (select count(*) from auth.users) end,
+         case when f.fits then (select count(*) from found d where d.kind = 'missing') end,
+         case when f.fits then (select count(*) from found d where d.kind = 'stale') end,
+         case when f.fits then (select count(*) from found d where d.kind = 'orphaned') end,
          (select count(*) from done c where c.outcome = 'created' and not dry_run),
          (select count(*) from done c where c.outcome = 'updated' and not dry_run),
          (select count(*) from done c where c.outcome = 'deleted' and not dry_run),
-         (select f.fits from fits f)
+         f.fits
+  from fits f
 $$;
 
 -- Healing without the function app: a reconcile inside the database every `schedule` (pg_cron's syntax), for projects

@@ -255,7 +255,7 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
         {
             await reader.ReadAsync(cancellationToken);
             // The first pass has no counts when more drifted than it converges (the batches count).
-            long Count(string name) => reader.IsDBNull(reader.GetOrdinal(name)) ? 0 : reader.GetInt64(reader.GetOrdinal(name));
+            long Count(string name) => reader.GetFieldValue<long?>(reader.GetOrdinal(name)) ?? 0;
             result = (first(reader), new ReplayCounts(
                 Scanned: Count("users"), Missing: Count("missing"), Created: Count("created"), Stale: Count("stale"),
                 Refreshed: Count("refreshed"), Orphaned: Count("orphaned"), Removed: Count("removed")));
