@@ -43,8 +43,8 @@ end $$;
 -- What the triggers do, at the commit of the auth server's transaction, once per user and transaction: converge the
 -- user's profile (unless the fallback is switched off) and post the change (once the wiring is configured).
 -- Supabase Auth writes a user in several statements of one transaction (a signup: INSERT, then role, app and user
--- metadata, the confirmation token); deferred to the commit, the first event of a user sees every write, and the
--- user's other events of that transaction have nothing left to do. The profile commits with the signup, atomically.
+-- metadata, the confirmation token); deferred to the commit, the user's first event sees every write, so the later
+-- writes queue none (profile_sync.needs_event, in the triggers' WHEN). The profile commits with the signup, atomically.
 -- Later statements of the signup's own transaction do not see it; one that needs to can `set constraints all immediate`.
 -- Switch the fallback at runtime (no migration):
 --   update profile_sync.settings set fallback_trigger_enabled = false;   -- off
@@ -56,17 +56,12 @@ set search_path = ''
 as $$
 declare
   user_id uuid := case when tg_op = 'DELETE' then old.id else new.id end;
-  row_version text;
 begin
-  -- The user's row version now, against the one the last event of this transaction handled: the user's other events,
-  -- fired at its commit after every write, find the same version. A version this transaction wrote keeps its ctid
-  -- until the transaction ends (nothing can prune it meanwhile), so equal ctids mean an unchanged row.
-  select user_id::text || u.ctid::text into row_version from auth.users u where u.id = user_id;
-  row_version := coalesce(row_version, user_id::text || ' gone');
-  if pg_catalog.current_setting('profile_sync.converged', true) = row_version then
-    return null;
+  -- The event the user's writes were waiting for has come: a write after it (`set constraints all immediate`) needs
+  -- an event of its own.
+  if pg_catalog.current_setting('profile_sync.waiting_event', true) = user_id::text then
+    perform pg_catalog.set_config('profile_sync.waiting_event', '', true);
   end if;
-  perform pg_catalog.set_config('profile_sync.converged', row_version, true);
 
   -- The foreign key's cascade has removed a deleted user's profile already.
   begin
@@ -84,14 +79,18 @@ end
 $$;
 revoke all on function profile_sync.on_auth_user_change() from public, anon, authenticated, service_role;
 
--- The token hook (migration 5 of 7) reads a user's committed profile unless this transaction changed who the user is
--- (then the profile is about to change, and the hook reads what it will be). profile_sync_user_changed's WHEN, which
--- finds such a change as each UPDATE happens, notes it here: the one user in the transaction-local setting
--- profile_sync.changed_users, or '*' once a second user changes (a bulk update), so the value stays short. Always
--- true. In the WHEN rather than a trigger of its own, which would cost every signup's metadata UPDATEs a second
--- trigger call. Executable by every role that may update auth.users (it sets a setting of the caller's own
--- transaction, nothing else): a WHEN clause's function needs EXECUTE like any other.
-create or replace function profile_sync.note_user_changed(user_id uuid)
+-- Evaluated in the WHEN of profile_sync_user_created and profile_sync_user_changed as each write happens (only the
+-- trigger's function waits for the commit). Two things a transaction keeps in settings of its own, so that they roll
+-- back with a savepoint as the queued events do:
+-- * Which users it changed, for the token hook (migration 5 of 7), which reads a user's committed profile unless this
+--   transaction changed who the user is (then the profile is about to change, and the hook reads what it will be):
+--   profile_sync.changed_users, the one user, or '*' once a second user changes (a bulk update), so it stays short.
+-- * Whether the user's event already waits for the commit (profile_sync.waiting_event, the last user queued): then
+--   this write needs none, since that event sees it. A signup queues one event instead of three.
+-- In the WHEN rather than a trigger of its own, which would cost every signup's writes a trigger call. Executable by
+-- every role that may write auth.users (it sets settings of the caller's own transaction, nothing else): a WHEN
+-- clause's function needs EXECUTE like any other.
+create or replace function profile_sync.needs_event(user_id uuid)
 returns boolean
 language plpgsql
 set search_path = ''
@@ -101,6 +100,10 @@ begin
     case when coalesce(pg_catalog.current_setting('profile_sync.changed_users', true), '') in ('', user_id::text)
          then user_id::text else '*' end,
     true);
+  if pg_catalog.current_setting('profile_sync.waiting_event', true) = user_id::text then
+    return false;
+  end if;
+  perform pg_catalog.set_config('profile_sync.waiting_event', user_id::text, true);
   return true;
 end
 $$;
@@ -112,17 +115,22 @@ begin
     create constraint trigger profile_sync_user_created
       after insert on auth.users
       deferrable initially deferred
-      for each row execute function profile_sync.on_auth_user_change();
+      for each row when (profile_sync.needs_event(new.id))
+      execute function profile_sync.on_auth_user_change();
   end if;
   if not exists (select 1 from pg_catalog.pg_trigger t
                  where t.tgrelid = 'auth.users'::regclass and t.tgname = 'profile_sync_user_changed') then
     create constraint trigger profile_sync_user_changed
-      after update on auth.users
-      deferrable initially deferred
-      for each row
       -- Every fact about who the user is or what they proved, which a profile, an attribute rule or a later version
       -- may follow; never what only records activity (sign-ins, timestamps, the password), so a sign-in fires nothing.
       -- The recovery token is here because a magic link's consumption proves an address and changes nothing else.
+      -- UPDATE OF the same columns: an UPDATE that sets none of them (Supabase Auth sets only the columns it changes)
+      -- skips the WHEN, whose expression PostgreSQL reads and prepares again for every statement (about 13 µs).
+      -- (A column changed only by a BEFORE trigger of someone else's is not seen: the reconcile catches it.)
+      after update of email, phone, raw_user_meta_data, raw_app_meta_data, email_confirmed_at, phone_confirmed_at,
+                      banned_until, deleted_at, is_anonymous, is_sso_user, recovery_token on auth.users
+      deferrable initially deferred
+      for each row
       -- Columns, not a function of old and new: that would copy both whole rows every time. Evaluated at once (only
       -- the trigger's function waits for the commit), so the token hook learns of the change in time.
       when ((old.email, old.phone, old.raw_user_meta_data, old.raw_app_meta_data, old.email_confirmed_at,
@@ -130,7 +138,7 @@ begin
             is distinct from
             (new.email, new.phone, new.raw_user_meta_data, new.raw_app_meta_data, new.email_confirmed_at,
              new.phone_confirmed_at, new.banned_until, new.deleted_at, new.is_anonymous, new.is_sso_user, new.recovery_token)
-            and profile_sync.note_user_changed(new.id))
+            and profile_sync.needs_event(new.id))
       execute function profile_sync.on_auth_user_change();
   end if;
   if not exists (select 1 from pg_catalog.pg_trigger t
@@ -140,7 +148,7 @@ begin
     -- before profile_sync_user_changed's, so the proof is there before a convergence even where a transaction runs
     -- the deferred triggers at once (`set constraints all immediate`).
     create trigger profile_sync_email_proved
-      after update on auth.users
+      after update of confirmation_token, recovery_token, email_change_token_new on auth.users
       for each row
       when ((coalesce(old.confirmation_token, '') <> '' and coalesce(new.confirmation_token, '') = '')
             or (coalesce(old.recovery_token, '') <> '' and coalesce(new.recovery_token, '') = '')

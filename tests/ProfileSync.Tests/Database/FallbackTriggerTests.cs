@@ -42,6 +42,41 @@ public sealed class FallbackTriggerTests(PostgresCluster cluster) : IAsyncLifeti
         Assert.Equal(1L, await _db.ProfileCountAsync(userId));
     }
 
+    // A signup writes its user five times; the first event, at commit, sees every write, so the others queue none.
+    [Fact]
+    public async Task A_real_signup_runs_the_triggers_function_once()
+    {
+        await _db.ExecuteAsync($"alter database \"{_db.Name}\" set track_functions = 'pl'", "supabase_admin");
+        _db.ClearPools();
+        await _db.SignUpLikeSupabaseAuthAsync("once@example.com", "Once");
+        _db.ClearPools(); // its backend exits and reports its statistics
+
+        long calls = 0;
+        await Eventually.HoldsAsync(async () => (calls = await _db.ScalarAsync<long>(
+            "select coalesce(sum(calls), 0)::bigint from pg_stat_user_functions where schemaname = 'profile_sync' and funcname = 'on_auth_user_change'",
+            "supabase_admin")) > 0);
+        Assert.Equal(1L, calls);
+    }
+
+    [Fact]
+    public async Task A_write_after_the_users_event_ran_within_the_transaction_is_converged_too()
+    {
+        var id = Guid.NewGuid();
+        await _db.ExecuteAsync(
+            $$"""
+            begin;
+            insert into auth.users (instance_id, id, aud, role, email, raw_user_meta_data, raw_app_meta_data, created_at, updated_at)
+            values ('00000000-0000-0000-0000-000000000000', '{{id}}', 'authenticated', 'authenticated', 'mid@example.com',
+                    '{"full_name":"First"}', '{"provider":"email"}', now(), now());
+            set constraints all immediate;
+            update auth.users set raw_user_meta_data = '{"full_name":"Second"}', updated_at = now() where id = '{{id}}';
+            commit;
+            """,
+            "supabase_auth_admin");
+
+        Assert.Equal("Second", (await _db.ProfileAsync(id))!.DisplayName);
+    }
+
     [Fact]
     public async Task Default_attributes_changed_by_sql_apply_to_the_next_signup()
     {
