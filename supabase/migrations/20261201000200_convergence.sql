@@ -241,8 +241,22 @@ returns table (users bigint, missing bigint, stale bigint, orphaned bigint,
 language sql security definer
 set search_path = ''
 as $$
-  with found as materialized (
-    select d.user_id, d.kind from profile_sync.drift d limit max_changes + 1 -- no limit without max_changes
+  -- Orphans are searched for only when the counts say there are some, as status does (see there): in sync, one pass
+  -- over users and profiles and two counts, not a second join of every profile with every user.
+  with users_found as materialized (
+    select d.user_id, d.kind from profile_sync.users_drift d limit max_changes + 1 -- no limit without max_changes
+  ), totals as (
+    select u.users, p.profiles - (u.users - m.missing) as orphaned
+    from (select count(*) as users from auth.users) u, (select count(*) as profiles from public.user_profiles) p,
+         (select count(*) as missing from users_found f where f.kind = 'missing') m
+  ), found as materialized (
+    select f.user_id, f.kind from users_found f
+    union all
+    (select o.user_id, 'orphaned' from profile_sync.orphaned_profiles o
+     -- Not when more than a batch drifted already (the counts would be of a part, and there is no room left).
+     where case when max_changes is null or (select count(*) from users_found) <= max_changes
+                then (select t.orphaned from totals t) > 0 else false end
+     limit max_changes + 1)
   ), fits as (
     select max_changes is null or (select count(*) from found) <= max_changes as fits
   ), done as (
@@ -250,7 +264,7 @@ as $$
     from profile_sync.converge(
       case when (select f.fits from fits f) then array(select d.user_id from found d) else '{}' end, 'replay', dry_run) c
   )
-  select case when f.fits then (select count(*) from auth.users) end,
+  select case when f.fits then (select t.users from totals t) end,
          case when f.fits then (select count(*) from found d where d.kind = 'missing') end,
          case when f.fits then (select count(*) from found d where d.kind = 'stale') end,
          case when f.fits then (select count(*) from found d where d.kind = 'orphaned') end,
