@@ -131,8 +131,9 @@ begin
                       banned_until, deleted_at, is_anonymous, is_sso_user, recovery_token on auth.users
       deferrable initially deferred
       for each row
-      -- Columns, not a function of old and new: that would copy both whole rows every time. Evaluated at once (only
-      -- the trigger's function waits for the commit), so the token hook learns of the change in time.
+      -- Columns, not a function of old and new, so that the trigger itself says what it follows (a PL/pgSQL function
+      -- would save about 3 µs a statement). Evaluated at once (only the trigger's function waits for the commit), so
+      -- the token hook learns of the change in time.
       when ((old.email, old.phone, old.raw_user_meta_data, old.raw_app_meta_data, old.email_confirmed_at,
              old.phone_confirmed_at, old.banned_until, old.deleted_at, old.is_anonymous, old.is_sso_user, old.recovery_token)
             is distinct from

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Text;
 using System.Text.Json;
-using Npgsql;
 using PgNetWorker;
 using ProfileSync.Tests.Support;
 
