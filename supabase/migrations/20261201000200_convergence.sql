@@ -31,7 +31,7 @@ revoke all on profile_sync.orphaned_profiles from public, anon, authenticated, s
 --   kind          missing, stale or orphaned
 --   stale_fields  for stale profiles, the fields that differ (email, display_name, is_active, attributes)
 --   since         about when it began: the user's creation (missing), last change (stale), the profile's creation (orphaned)
--- The users' part alone first: status counts orphans without searching for them (see there).
+-- The users' part alone first: status and reconcile count orphans before they search for them (profile_sync.totals).
 create or replace view profile_sync.users_drift as
 select s.user_id, case when s.has_profile then 'stale' else 'missing' end as kind, s.stale_fields,
        case when s.has_profile then s.source_updated_at else s.created_at end as since
@@ -46,6 +46,21 @@ union all
 select o.user_id, 'orphaned', '{}', o.created_at
 from profile_sync.orphaned_profiles o;
 revoke all on profile_sync.drift from public, anon, authenticated, service_role;
+
+-- How many users and profiles there are and how many profiles belong to no user, given how many users have none
+-- (counted by the caller from users_drift, in the same snapshot: the function is stable). A profile per user at most
+-- (the primary key), so the orphans are all profiles but those of the users that have one: counted, status and
+-- reconcile search for them only when there are some, which in sync spares a second join of every profile with every
+-- user.
+create or replace function profile_sync.totals(missing bigint)
+returns table (users bigint, profiles bigint, orphaned bigint)
+language sql stable
+set search_path = ''
+as $$
+  select u.users, p.profiles, p.profiles - (u.users - missing)
+  from (select count(*) as users from auth.users) u, (select count(*) as profiles from public.user_profiles) p
+$$;
+revoke all on function profile_sync.totals(bigint) from public, anon, authenticated, service_role;
 
 -- The convergence statement, for a set of user ids: creates what is missing, refreshes what is stale, removes
 -- profiles whose user is gone; writes nothing when nothing differs. One row per id with what it did (or, on a
@@ -241,8 +256,7 @@ returns table (users bigint, missing bigint, stale bigint, orphaned bigint,
 language sql security definer
 set search_path = ''
 as $$
-  -- Orphans are searched for only when the counts say there are some, as status does (see there): in sync, one pass
-  -- over users and profiles and two counts, not a second join of every profile with every user.
+  -- Orphans are searched for only when the counts say there are some (profile_sync.totals).
   with drifted as materialized (
     -- Planned apart, for all its rows (a join by hash, as status's), and read only as far as the limit below needs:
     -- under the limit itself the planner chose a fast-start merge join by both primary keys, twice as slow in sync.
@@ -250,9 +264,8 @@ as $$
   ), users_found as materialized (
     select d.user_id, d.kind from drifted d limit max_changes + 1 -- no limit without max_changes
   ), totals as (
-    select u.users, p.profiles - (u.users - m.missing) as orphaned
-    from (select count(*) as users from auth.users) u, (select count(*) as profiles from public.user_profiles) p,
-         (select count(*) as missing from users_found f where f.kind = 'missing') m
+    select c.users, c.orphaned
+    from (select count(*) as missing from users_found f where f.kind = 'missing') m, profile_sync.totals(m.missing) c
   ), found as materialized (
     select f.user_id, f.kind from users_found f
     union all
@@ -342,25 +355,22 @@ returns table (users bigint, profiles bigint, missing bigint, stale bigint, orph
 language sql stable security definer
 set search_path = ''
 as $$
-  -- Orphans are counted, not searched for: a profile per user at most (the primary key), so the profiles that belong
-  -- to no user are all profiles but those of the users that have one. Only when there are some is there a second
-  -- pass, for their sample; in sync (the usual case) status is one pass over users and profiles and two counts.
+  -- Orphans are counted (profile_sync.totals), and searched for only for their sample when there are some: in sync
+  -- (the usual case) status is one pass over users and profiles and two counts.
   with found as materialized (
     select d.user_id, d.kind, d.stale_fields, d.since from profile_sync.users_drift d
   ), totals as (
-    select (select count(*) from auth.users) as users, (select count(*) from public.user_profiles) as profiles,
-           (select count(*) from found d where d.kind = 'missing') as missing
-  ), orphans as (
-    select t.profiles - (t.users - t.missing) as orphaned from totals t
+    select m.missing, c.users, c.profiles, c.orphaned
+    from (select count(*) as missing from found d where d.kind = 'missing') m, profile_sync.totals(m.missing) c
   )
-  select t.users, t.profiles, t.missing, count(*) filter (where d.kind = 'stale'), o.orphaned,
+  select t.users, t.profiles, t.missing, count(*) filter (where d.kind = 'stale'), t.orphaned,
          count(*) filter (where 'email' = any(d.stale_fields)),
          count(*) filter (where 'display_name' = any(d.stale_fields)),
          count(*) filter (where 'is_active' = any(d.stale_fields)),
          count(*) filter (where 'attributes' = any(d.stale_fields)),
          array(select s.user_id from found s where s.kind = 'missing' order by s.since desc nulls last, s.user_id limit sample_size),
          array(select s.user_id from found s where s.kind = 'stale' order by s.since desc nulls last, s.user_id limit sample_size),
-         case when o.orphaned > 0
+         case when t.orphaned > 0
               then array(select x.user_id from profile_sync.orphaned_profiles x
                          order by x.created_at desc nulls last, x.user_id limit sample_size)
               else '{}' end,
@@ -370,8 +380,8 @@ as $$
             and u.email is not null and u.email_confirmed_at is not null and u.deleted_at is null
             and u.confirmation_sent_at is null and u.invited_at is null and u.raw_app_meta_data -> 'providers' ? 'email'
             and profile_sync.email_proof(u.id, u.email) is null)
-  from totals t cross join orphans o left join found d on true
-  group by t.users, t.profiles, t.missing, o.orphaned
+  from totals t left join found d on true
+  group by t.users, t.profiles, t.missing, t.orphaned
 $$;
 
 -- Why a user's profile is what it is, for `profilesync explain` (`select profile_sync.explain('…');`): each field as
