@@ -372,19 +372,53 @@ end
 $$;
 revoke all on function profile_sync.matching_attributes(jsonb, uuid, text, jsonb) from public, anon, authenticated, service_role;
 
--- The rule for a display name, whoever writes it: at most 200 characters, trimmed, not empty, and none of the
--- characters that hide or reorder text: C0 and C1 controls (tab and line breaks too), zero-width characters and
--- joiners, bidirectional marks, embeddings, overrides and isolates, word joiners, the byte order mark. The mapping
--- cleans what it derives by it (so a signup never loses its profile to the constraint); public.user_profiles refuses
--- a write that breaks it (user_profiles_display_name_check).
+-- The rule for a display name, whoever writes it: what a person would see, nothing hidden. Plain when
+-- plain_display_name leaves it as it is, and plain_display_name(plain_display_name(x)) = plain_display_name(x):
+--   every White_Space character (tab, line breaks, no-break and ideographic spaces, …) and the Hangul fillers, which
+--     render as nothing, become a space;
+--   every character of Unicode's general categories Cc, Cf, Co, Zl and Zp (Cs cannot occur in text) goes, with the
+--     other default-ignorable code points but the variation selectors (the combining grapheme joiner, tag characters,
+--     …): the controls, zero-width characters, bidirectional marks, overrides and isolates, the soft hyphen;
+--   a zero-width joiner stays only between two pictographs (🏳️‍🌈, 👩🏽‍💻), where it joins emoji and hides nothing;
+--   then leading spaces go, it is cut to 200 characters (a joiner left at the cut goes too), and trailing spaces go;
+--   nothing left: null.
+-- The character classes are Unicode's, generated from its character database (tests check them against .NET's).
+-- The mapping makes what it derives plain (so a signup never loses its profile to the constraint);
+-- public.user_profiles refuses any other name (user_profiles_display_name_check).
+
+-- PL/pgSQL, to write the classes once and name no other function of this schema, which the roles that write a name
+-- (the constraint runs as them) cannot see.
 create or replace function profile_sync.plain_display_name(name text)
 returns text
-language sql immutable parallel safe
+language plpgsql immutable parallel safe
 set search_path = ''
 as $$
-  -- Cut to 1,000 first: a user's metadata is theirs to make huge, and the work stays bounded.
-  select nullif(pg_catalog.left(pg_catalog.btrim(pg_catalog.regexp_replace(pg_catalog.left(name, 1000),
-    '[\u0001-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]', '', 'g')), 200), '')
+declare
+  -- The first 1,000 characters hold the name unless most of them are cleaned away; only then the whole (a user's
+  -- metadata is theirs to make huge, and its size is what they pay).
+  candidate text := pg_catalog.left(name, 1000);
+  cleaned text;
+begin
+  loop
+    -- Spaces for the white space, no invisible character, no leading space.
+    cleaned := pg_catalog.ltrim(pg_catalog.regexp_replace(pg_catalog.regexp_replace(candidate,
+      -- White_Space, and the Hangul fillers
+      '[\u0009-\u000d\u0085\u00a0\u115f\u1160\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\u3164\uffa0]', ' ', 'g'),
+      -- Cc, Cf, Co and the default-ignorable code points but white space, variation selectors and the zero-width joiner
+      '[\u0001-\u0008\u000e-\u001f\u007f-\u0084\u0086-\u009f\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891'
+      '\u08e2\u17b4\u17b5\u180e\u200b\u200c\u200e\u200f\u202a-\u202e\u2060-\u206f\ue000-\uf8ff\ufeff\ufff0-\ufffb'
+      '\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e00ff'
+      '\U000e01f0-\U000e0fff\U000f0000-\U000ffffd\U00100000-\U0010fffd]'
+      -- a zero-width joiner not between two pictographs (the symbol blocks where Unicode's Extended_Pictographic
+      -- characters are, an emoji's variation selector or skin tone included before it)
+      '|(?<![\u00a9\u00ae\u203c\u2049\u2122\u2139\u2194-\u21aa\u231a-\u23ff\u24c2\u25aa-\u27bf\u2934\u2935\u2b05-\u2b55\u3030\u303d\u3297\u3299\U0001f000-\U0001faff]\ufe0f?)\u200d'
+      '|\u200d(?![\u00a9\u00ae\u203c\u2049\u2122\u2139\u2194-\u21aa\u231a-\u23ff\u24c2\u25aa-\u27bf\u2934\u2935\u2b05-\u2b55\u3030\u303d\u3297\u3299\U0001f000-\U0001faff])',
+      '', 'g'), ' ');
+    exit when candidate is not distinct from name or pg_catalog.length(cleaned) > 200;
+    candidate := name;
+  end loop;
+  return nullif(pg_catalog.rtrim(pg_catalog.regexp_replace(pg_catalog.left(cleaned, 200), '\u200d+$', ''), ' '), '');
+end
 $$;
 revoke all on function profile_sync.plain_display_name(text) from public, anon;
 -- The constraint calls it as whoever writes a profile: a signed-in user renaming themselves, the service role.
@@ -392,16 +426,23 @@ grant execute on function profile_sync.plain_display_name(text) to authenticated
 
 -- The one mapping from an auth user to the profile fields it implies. A view, not functions: its names and operators
 -- are bound when it is created (no search_path can redirect them) and the planner inlines it into every query.
---   display_name  first non-blank of user metadata display_name, full_name, name; then the e-mail; then the phone;
---                 made plain (profile_sync.plain_display_name) unless it is printable ASCII of at most 200 characters
+--   display_name  the first of user metadata display_name, full_name, name, then the e-mail, then the phone, that
+--                 is not blank once made plain (profile_sync.plain_display_name)
 --   is_active     false while soft-deleted or banned until a time still to come
 --   attributes    the defaults, with the matching attribute rules merged over them
 create or replace view profile_sync.derived_profiles as
 select
   u.id as user_id,
   u.email::text as email,
-  -- The function only for what may need it: a regular expression test costs a fraction of a call per user.
-  case when n.name ~ '[^ -~]' or pg_catalog.length(n.name) > 200 then profile_sync.plain_display_name(n.name)
+  -- The function only for what may need it (a regular expression test costs a fraction of a call per user): the
+  -- first candidate not blank, trimmed, is the name when it is printable ASCII of at most 200 characters (plain as it
+  -- is); otherwise the chain again, each candidate made plain, so that one that cleans to nothing gives way to the next.
+  case when n.name ~ '[^ -~]' or pg_catalog.length(n.name) > 200
+       then coalesce(profile_sync.plain_display_name(u.raw_user_meta_data ->> 'display_name'),
+                     profile_sync.plain_display_name(u.raw_user_meta_data ->> 'full_name'),
+                     profile_sync.plain_display_name(u.raw_user_meta_data ->> 'name'),
+                     profile_sync.plain_display_name(u.email),
+                     profile_sync.plain_display_name(u.phone))
        else n.name end as display_name,
   u.deleted_at is null and (u.banned_until is null or u.banned_until <= pg_catalog.now()) as is_active,
   -- Uncorrelated subqueries, read once per statement: the defaults and the rules. Without rules no user pays for

@@ -22,7 +22,7 @@ comment on table public.user_profiles is 'One profile per auth.users row, kept b
 comment on column public.user_profiles.email is 'auth.users.email, always (null for phone-only and anonymous users).';
 comment on column public.user_profiles.display_name is
   'First of user metadata display_name, full_name, name, then email, then phone; until the user or an admin sets it. '
-  'At most 200 characters, trimmed, without control, zero-width or bidirectional characters (profile_sync.plain_display_name).';
+  'Plain: at most 200 characters, trimmed, no invisible character, no space but U+0020 (profile_sync.plain_display_name).';
 comment on column public.user_profiles.is_active is
   'False while the auth user is banned or soft-deleted, or when an admin deactivated the profile.';
 comment on column public.user_profiles.attributes is
@@ -114,7 +114,7 @@ begin
                  where c.conrelid = 'public.user_profiles'::regclass and c.conname = 'user_profiles_display_name_check') then
     -- The guarantee, whoever writes and however (the ownership trigger first says the rule in words).
     alter table public.user_profiles add constraint user_profiles_display_name_check
-      check (display_name is null or display_name = profile_sync.plain_display_name(display_name));
+      check (display_name is not distinct from profile_sync.plain_display_name(display_name));
   end if;
   if not exists (select 1 from pg_catalog.pg_constraint c
                  where c.conrelid = 'public.user_profiles'::regclass and c.conname = 'user_profiles_attributes_check') then
@@ -171,7 +171,7 @@ begin
       owns := new.display_name is not null and (tg_op = 'UPDATE' or new.display_name is distinct from derived.display_name);
       -- The constraint holds the rule; this says it in words, to whoever wrote the name (a user through the Data API).
       if owns and new.display_name is distinct from profile_sync.plain_display_name(new.display_name) then
-        raise exception 'display_name must be 1 to 200 characters with no space at either end and no control, zero-width or bidirectional character'
+        raise exception 'display_name must be 1 to 200 characters, with no space at either end, no space but U+0020 and no invisible character (control, format, private-use, line or paragraph separator; a zero-width joiner only between two emoji)'
           using errcode = 'check_violation', schema = 'public', table = 'user_profiles', column = 'display_name',
                 constraint = 'user_profiles_display_name_check';
       end if;

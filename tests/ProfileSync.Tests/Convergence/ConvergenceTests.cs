@@ -257,17 +257,55 @@ public sealed class ConvergenceTests(PostgresCluster cluster) : WebhookPathTest(
     [InlineData("replay")]
     public async Task A_signup_with_a_huge_name_full_of_hidden_characters_gets_its_profile_with_the_name_made_plain(string path)
     {
-        await Db.ExecuteAsync($"update profile_sync.settings set fallback_trigger_enabled = {path == "fallback"}");
-        // 1 MiB of user metadata, as a user may send at signup: a name with right-to-left overrides and zero-width spaces.
+        // 1 MiB of user metadata, as a user may send at signup: a name with right-to-left overrides, zero-width spaces
+        // and line breaks (which count as spaces).
         var name = string.Concat(Enumerable.Repeat("Ab\\u202e\\u200b\\n", 100_000));
-        var userId = await Db.SignUpAsync(email: "huge@example.com", userMetadata: $$"""{"full_name":"{{name}}"}""");
+        var userId = await SignUpOnPathAsync(path, $$"""{"full_name":"{{name}}"}""");
 
+        Assert.Equal(string.Join(' ', Enumerable.Repeat("Ab", 67)), (await Db.ProfileAsync(userId))!.DisplayName);
+        Assert.Equal(await Truth.DerivedAsync(Db), await Truth.ProfilesAsync(Db));
+    }
+
+    [Theory]
+    [InlineData("fallback")]
+    [InlineData("webhook")]
+    [InlineData("replay")]
+    public async Task A_signup_whose_name_is_cut_just_before_a_space_gets_its_profile(string path)
+    {
+        // supabase.auth.signUp({ …, options: { data: { display_name: 'a'.repeat(199) + ' b' } } })
+        var userId = await SignUpOnPathAsync(path, $$"""{"display_name":"{{new string('a', 199)}} b"}""");
+
+        Assert.Equal(new string('a', 199), (await Db.ProfileAsync(userId))!.DisplayName);
+        Assert.Equal(await Truth.DerivedAsync(Db), await Truth.ProfilesAsync(Db));
+    }
+
+    [Theory]
+    [InlineData("fallback")]
+    [InlineData("webhook")]
+    [InlineData("replay")]
+    public async Task A_name_that_cleans_to_nothing_gives_way_to_the_next_in_the_chain(string path)
+    {
+        var hidden = string.Concat(Enumerable.Repeat("\\u200b", 1000));
+        var userId = await SignUpOnPathAsync(path, $$"""{"display_name":"{{hidden}}","full_name":"\u3164\u00a0","name":"{{hidden}}Bob"}""");
+
+        Assert.Equal("Bob", (await Db.ProfileAsync(userId))!.DisplayName);
+        var onlyHidden = await SignUpOnPathAsync(path, $$"""{"display_name":"\u202e\u00a0"}""", email: $"hidden-{Guid.NewGuid():N}@example.com");
+        Assert.StartsWith("hidden-", (await Db.ProfileAsync(onlyHidden))!.DisplayName, StringComparison.Ordinal);
+        Assert.Equal(await Truth.DerivedAsync(Db), await Truth.ProfilesAsync(Db));
+    }
+
+    /// <summary>A signup whose profile the given path makes: the fallback at once, a webhook delivery, or a replay.</summary>
+    private async Task<Guid> SignUpOnPathAsync(string path, string userMetadata, string? email = null)
+    {
+        email ??= $"name-{Guid.NewGuid():N}@example.com";
+        await Db.ExecuteAsync($"update profile_sync.settings set fallback_trigger_enabled = {path == "fallback"}");
+        var userId = await Db.SignUpAsync(email: email, userMetadata: userMetadata);
         switch (path)
         {
             case "webhook":
                 await using (var served = await ServedApp.StartAsync(Db.ConnectionString()))
                 {
-                    Assert.Equal("created", (await served.SendAsync(SupabaseEvents.Insert(userId, "huge@example.com"))).Outcome);
+                    Assert.Equal("created", (await served.SendAsync(SupabaseEvents.Insert(userId, email))).Outcome);
                 }
 
                 break;
@@ -276,8 +314,7 @@ public sealed class ConvergenceTests(PostgresCluster cluster) : WebhookPathTest(
                 break;
         }
 
-        Assert.Equal(string.Concat(Enumerable.Repeat("Ab", 100)), (await Db.ProfileAsync(userId))!.DisplayName);
-        Assert.Equal(await Truth.DerivedAsync(Db), await Truth.ProfilesAsync(Db));
+        return userId;
     }
 
     [Fact]

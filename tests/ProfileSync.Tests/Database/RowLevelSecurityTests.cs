@@ -61,6 +61,21 @@ public sealed class RowLevelSecurityTests(PostgresCluster cluster) : IAsyncLifet
     [InlineData("E'Bob\\u0007'")]
     [InlineData("' Bob'")]
     [InlineData("''")]
+    [InlineData("E'Bob\\u061CSmith'")] // Arabic letter mark
+    [InlineData("E'Bob\\u2028Smith'")] // line separator
+    [InlineData("E'Bob\\u2029Smith'")] // paragraph separator
+    [InlineData("E'Bo\\u00ADb'")] // soft hyphen
+    [InlineData("E'Bo\\u180Eb'")] // Mongolian vowel separator
+    [InlineData("E'Bo\\u034Fb'")] // combining grapheme joiner
+    [InlineData("E'Bob\\uFFF9\\uFFFA\\uFFFB'")] // interlinear annotation
+    [InlineData("E'Bob\\U000E0069\\U000E0067\\U000E006E\\U000E006F\\U000E0072\\U000E0065'")] // tag characters ("ignore")
+    [InlineData("E'\\u00A0\\u00A0'")] // no-break spaces only
+    [InlineData("E'\\u3000'")] // an ideographic space only
+    [InlineData("E'\\u3164'")] // a Hangul filler only
+    [InlineData("E'\\u00A0Bob'")] // a no-break space at the start
+    [InlineData("E'Bob\\u00A0'")] // and at the end
+    [InlineData("E'Bob\\u200DSmith'")] // a joiner between letters
+    [InlineData("E'\\uE000Bob'")] // private use
     public async Task Signed_in_user_cannot_set_a_display_name_that_is_huge_blank_or_hides_characters(string value)
     {
         var before = await _db.ProfileAsync(_me);
@@ -70,7 +85,7 @@ public sealed class RowLevelSecurityTests(PostgresCluster cluster) : IAsyncLifet
 
         Assert.Equal(PostgresErrorCodes.CheckViolation, error.SqlState);
         Assert.Equal("user_profiles_display_name_check", error.ConstraintName);
-        Assert.Equal("display_name must be 1 to 200 characters with no space at either end and no control, zero-width or bidirectional character", error.MessageText);
+        Assert.Equal("display_name must be 1 to 200 characters, with no space at either end, no space but U+0020 and no invisible character (control, format, private-use, line or paragraph separator; a zero-width joiner only between two emoji)", error.MessageText);
         Assert.Equal(before, await _db.ProfileAsync(_me));
     }
 
@@ -78,6 +93,8 @@ public sealed class RowLevelSecurityTests(PostgresCluster cluster) : IAsyncLifet
     [InlineData("José Ñúñez")]
     [InlineData("李小龍")]
     [InlineData("Ana 🙂")]
+    [InlineData("Ana 🏳️‍🌈")]
+    [InlineData("👨‍👩‍👧")]
     public async Task Signed_in_user_may_set_a_display_name_in_any_script(string value)
     {
         await AsUserAsync(_me, $"update public.user_profiles set display_name = '{value}' where user_id = '{_me}' returning user_id");

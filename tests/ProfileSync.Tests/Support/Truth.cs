@@ -11,11 +11,9 @@ public static class Truth
 {
     private const string ExpectedSql = """
         select u.id, u.email::text,
-               -- At most 200 characters, trimmed, without control, zero-width or bidirectional characters.
-               nullif(left(btrim(regexp_replace(left(
-                 coalesce(nullif(btrim(u.raw_user_meta_data ->> 'display_name'), ''), nullif(btrim(u.raw_user_meta_data ->> 'full_name'), ''),
-                          nullif(btrim(u.raw_user_meta_data ->> 'name'), ''), nullif(btrim(u.email), ''), nullif(btrim(u.phone), '')), 1000),
-                 '[\u0001-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]', '', 'g')), 200), ''),
+               -- The display name's candidates, in order, made plain here (DisplayNames).
+               array[u.raw_user_meta_data ->> 'display_name', u.raw_user_meta_data ->> 'full_name', u.raw_user_meta_data ->> 'name',
+                     u.email::text, u.phone],
                u.deleted_at is null and (u.banned_until is null or u.banned_until <= now()),
                ((select s.default_attributes from profile_sync.settings s) || coalesce((
                    -- The matching rules' keys, later positions (then ids) over earlier: jsonb keeps a key's last value.
@@ -44,12 +42,14 @@ public static class Truth
         """;
 
     /// <summary>Every auth user's profile as auth.users, the defaults and the attribute rules imply, before ownership.</summary>
-    public static Task<List<ProfileFields>> DerivedAsync(TestDatabase db) => ReadAsync(db, ExpectedSql);
+    public static Task<List<ProfileFields>> DerivedAsync(TestDatabase db) =>
+        ReadAsync(db, ExpectedSql, static (reader, ordinal) => reader.GetFieldValue<string?[]>(ordinal).Select(DisplayNames.Plain).FirstOrDefault(n => n is not null));
 
     /// <summary>Every row of public.user_profiles.</summary>
-    public static Task<List<ProfileFields>> ProfilesAsync(TestDatabase db) => ReadAsync(db, ActualSql);
+    public static Task<List<ProfileFields>> ProfilesAsync(TestDatabase db) =>
+        ReadAsync(db, ActualSql, static (reader, ordinal) => reader.IsDBNull(ordinal) ? null : reader.GetString(ordinal));
 
-    private static async Task<List<ProfileFields>> ReadAsync(TestDatabase db, string sql)
+    private static async Task<List<ProfileFields>> ReadAsync(TestDatabase db, string sql, Func<Npgsql.NpgsqlDataReader, int, string?> displayName)
     {
         await using var command = db.As("supabase_admin").CreateCommand(sql);
         await using var reader = await command.ExecuteReaderAsync();
@@ -59,7 +59,7 @@ public static class Truth
             rows.Add(new ProfileFields(
                 reader.GetGuid(0),
                 reader.IsDBNull(1) ? null : reader.GetString(1),
-                reader.IsDBNull(2) ? null : reader.GetString(2),
+                displayName(reader, 2),
                 reader.GetBoolean(3),
                 reader.GetString(4)));
         }
