@@ -26,6 +26,11 @@ public sealed partial class ReplayFunctions(ReplayHandler handler, ProfileReplay
         {
             var report = await replayer.RunAsync(new ReplayRequest(new ReplayScope(), Trigger: "timer"), cancellationToken: cancellationToken);
             LogReconciled(logger, report.Scanned, report.Created, report.Refreshed, report.Removed, report.ElapsedMs);
+            if (report.Failed > 0)
+            {
+                LogSetAside(logger, report.Failed, string.Join(", ", report.FailedUserIds));
+            }
+
         }
         catch (ReplayAlreadyRunningException)
         {
@@ -40,6 +45,9 @@ public sealed partial class ReplayFunctions(ReplayHandler handler, ProfileReplay
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Reconcile: scanned {Scanned}, created {Created}, refreshed {Refreshed}, removed {Removed} in {ElapsedMs} ms")]
     private static partial void LogReconciled(ILogger logger, long scanned, long created, long refreshed, long removed, long elapsedMs);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Reconcile set aside {Failed} users whose profile cannot be written (among them {UserIds}); profilesync explain --user-id says why")]
+    private static partial void LogSetAside(ILogger logger, long failed, string userIds);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Reconcile stopped ({Failure}); the next run goes on")]
     private static partial void LogStopped(ILogger logger, string failure);

@@ -103,6 +103,14 @@ internal static class ExplainCommand
 
         Line("");
         Line($"A replay would: {Outcome(root.GetProperty("replay").GetString())}");
+        if (root.TryGetProperty("failure", out var failure) && failure.ValueKind == JsonValueKind.Object)
+        {
+            // What refused the profile when a convergence last tried: fix that, then replay.
+            var via = failure.GetProperty("via").GetString() switch { "auth_trigger" => "fallback trigger", var other => other };
+            var at = failure.GetProperty("failedAt").GetDateTimeOffset().UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss 'UTC'", CultureInfo.InvariantCulture);
+            Line($"Set aside:      the {via} could not write the profile at {at}: {failure.GetProperty("reason").GetString()} ({failure.GetProperty("message").GetString()})");
+        }
+
         if (root.GetProperty("token") is { ValueKind: JsonValueKind.Object } token)
         {
             Line(token.TryGetProperty("claims", out var claims)

@@ -55,6 +55,13 @@ internal static class ReplayCommand
                     ? await replayer.RunAsync(request, cancellationToken: cancellationToken)
                     : await RunWithProgressAsync(replayer, request, output, cancellationToken);
                 await output.WriteLineAsync(parsed.GetValue(json) ? JsonSerializer.Serialize(report, ProfileSyncCli.JsonReport) : Format(report, request.BatchSize));
+                if (report.Failed > 0)
+                {
+                    // Every other user converged; these need a person.
+                    await error.WriteLineAsync($"profilesync: {SetAside(report)}");
+                    return ProfileSyncCli.Failure;
+                }
+
                 return ProfileSyncCli.Success;
             }
             catch (ReplayAlreadyRunningException e)
@@ -108,6 +115,10 @@ internal static class ReplayCommand
         ? string.Create(CultureInfo.InvariantCulture, $"would create {c.Missing:N0} refresh {c.Stale:N0} remove {c.Orphaned:N0}")
         : string.Create(CultureInfo.InvariantCulture, $"created {c.Created:N0} refreshed {c.Refreshed:N0} removed {c.Removed:N0}");
 
+    /// <summary>The one line that says which users a replay set aside, and where to see why.</summary>
+    internal static string SetAside(ReplayCounts counts) => string.Create(CultureInfo.InvariantCulture,
+        $"{counts.Failed:N0} {(counts.Failed == 1 ? "profile" : "profiles")} could not be written and {(counts.Failed == 1 ? "was" : "were")} set aside ({string.Join(", ", counts.FailedUserIds)}{(counts.Failed > counts.FailedUserIds.Count ? ", …" : "")}); every other user converged. See why: profilesync explain --user-id {(counts.FailedUserIds.Count > 0 ? counts.FailedUserIds[0] : "…")}");
+
     internal static string Describe(ReplayProgress p, bool dryRun)
     {
         // A rate means something after a second; "20 users/s" for 5 users in 0.25 s does not.
@@ -119,13 +130,25 @@ internal static class ReplayCommand
 
     internal static string Format(ReplayReport report, int batchSize)
     {
-        return string.Create(CultureInfo.InvariantCulture, $"""
-        Scanned                   {report.Scanned,12:N0}   in batches of {batchSize:N0}
-        Missing                   {report.Missing,12:N0}   {Done(report.Created, "created")}
-        Stale                     {report.Stale,12:N0}   {Done(report.Refreshed, "refreshed")}
-        Orphaned                  {report.Orphaned,12:N0}   {Done(report.Removed, "removed")}
-        Elapsed                   {report.ElapsedMs,9:N0} ms{(report.DryRun ? Environment.NewLine + "Dry run: nothing was written." : "")}
-        """);
+        var lines = new List<string>
+        {
+            string.Create(CultureInfo.InvariantCulture, $"Scanned                   {report.Scanned,12:N0}   in batches of {batchSize:N0}"),
+            string.Create(CultureInfo.InvariantCulture, $"Missing                   {report.Missing,12:N0}   {Done(report.Created, "created")}"),
+            string.Create(CultureInfo.InvariantCulture, $"Stale                     {report.Stale,12:N0}   {Done(report.Refreshed, "refreshed")}"),
+            string.Create(CultureInfo.InvariantCulture, $"Orphaned                  {report.Orphaned,12:N0}   {Done(report.Removed, "removed")}"),
+        };
+        if (report.Failed > 0)
+        {
+            lines.Add(string.Create(CultureInfo.InvariantCulture, $"Could not be written      {report.Failed,12:N0}   set aside: {string.Join(", ", report.FailedUserIds)}"));
+        }
+
+        lines.Add(string.Create(CultureInfo.InvariantCulture, $"Elapsed                   {report.ElapsedMs,9:N0} ms"));
+        if (report.DryRun)
+        {
+            lines.Add("Dry run: nothing was written.");
+        }
+
+        return string.Join(Environment.NewLine, lines);
 
         // A dry run did nothing: it says what a run would do, not "created 0".
         string Done(long count, string verb) => report.DryRun ? $"would be {verb}" : string.Create(CultureInfo.InvariantCulture, $"{verb} {count:N0}");

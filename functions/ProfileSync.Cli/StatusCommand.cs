@@ -39,11 +39,19 @@ internal static class StatusCommand
         }
 
         lines.Add($"Profiles without a user   {report.ProfilesWithoutUser,12:N0}{Sample(report.SampleProfilesWithoutUser, report.ProfilesWithoutUser)}");
+        if (report.FailedProfiles > 0)
+        {
+            lines.Add($"Could not be written      {report.FailedProfiles,12:N0}   set aside by the last convergence that met them:");
+            lines.AddRange(report.SampleFailedProfiles.Select(f => $"  {f.UserId}   {f.Reason}"));
+        }
+
         lines.Add("");
         lines.AddRange(report.Warnings.Select(warning => $"Warning: {warning}"));
         lines.Add(report.InSync
             ? "In sync: every auth user has exactly one profile, and every profile is what auth.users implies."
-            : "Drifting: converge with `profilesync replay` (see what it would change first with --dry-run).");
+            : report.FailedProfiles > 0
+                ? "Drifting: converge with `profilesync replay`; a profile that could not be written needs its cause fixed first (`profilesync explain --user-id …` says what refused it)."
+                : "Drifting: converge with `profilesync replay` (see what it would change first with --dry-run).");
         return string.Join(Environment.NewLine, lines);
     }
 

@@ -62,9 +62,54 @@ as $$
 $$;
 revoke all on function profile_sync.totals(bigint) from public, anon, authenticated, service_role;
 
+-- Users whose profile a convergence could not write: a constraint refused it (this table's own or one a project
+-- added), or a project's trigger failed. The pass that meets one sets the user aside here and goes on with everyone
+-- else; status and explain show it; the next convergence that writes the user's profile removes the row. What failed,
+-- never the row it failed on, which holds personal data.
+create table if not exists profile_sync.convergence_failures (
+  user_id uuid primary key,
+  failed_at timestamptz not null default pg_catalog.now(),
+  via text not null,
+  sqlstate text not null,
+  constraint_name text,
+  message text not null
+);
+comment on table profile_sync.convergence_failures is
+  'Users whose profile a convergence could not write, set aside so that every other user converges: when, by which '
+  'path, and what refused it. Kept by the convergence functions; see profile_sync.failed_profiles.';
+alter table profile_sync.convergence_failures enable row level security;
+revoke all on profile_sync.convergence_failures from public, anon, authenticated, service_role;
+
+-- Whether an error is the database's rather than one row's: a pass stops on it, to be run again (connections,
+-- transaction state, serialization failures and deadlocks, resources, locks and objects in use, an operator's
+-- intervention, system and internal errors). Any other error is about the row being written: its user is set aside.
+create or replace function profile_sync.is_database_failure(state text)
+returns boolean
+language sql immutable parallel safe
+set search_path = ''
+as $$
+  select pg_catalog.left(state, 2) in ('08', '25', '40', '53', '55', '57', '58', 'XX')
+$$;
+revoke all on function profile_sync.is_database_failure(text) from public, anon, authenticated, service_role;
+
+-- Sets a user aside: the latest failure is kept.
+create or replace function profile_sync.set_aside(user_id uuid, via text, state text, constraint_name text, message text)
+returns void
+language sql
+set search_path = ''
+as $$
+  insert into profile_sync.convergence_failures as f (user_id, via, sqlstate, constraint_name, message)
+  values (set_aside.user_id, set_aside.via, set_aside.state, nullif(set_aside.constraint_name, ''), set_aside.message)
+  on conflict (user_id) do update
+  set failed_at = pg_catalog.now(), via = excluded.via, sqlstate = excluded.sqlstate,
+      constraint_name = excluded.constraint_name, message = excluded.message
+$$;
+revoke all on function profile_sync.set_aside(uuid, text, text, text, text) from public, anon, authenticated, service_role;
+
 -- The convergence statement, for a set of user ids: creates what is missing, refreshes what is stale, removes
 -- profiles whose user is gone; writes nothing when nothing differs. One row per id with what it did (or, on a
--- dry run, would do): created, updated, deleted, unchanged, or absent (neither a user nor a profile).
+-- dry run, would do): created, updated, deleted, unchanged, or absent (neither a user nor a profile). One row that
+-- cannot be written fails the whole statement: profile_sync.converge_apart() then sets its user aside.
 -- Takes no locks of its own: profile_sync.converge() is the entry point.
 create or replace function profile_sync.converge_now(user_ids uuid[], via text, dry_run boolean default false)
 returns table (user_id uuid, outcome text)
@@ -106,6 +151,11 @@ begin
     using orphans o
     where p.user_id = o.user_id and not dry_run
     returning p.user_id
+  ), cleared as (
+    -- Converged, so no longer set aside.
+    delete from profile_sync.convergence_failures f
+    using ids i
+    where f.user_id = i.id and not dry_run
   )
   -- Outcomes through hashed subplans, never joins on the CTEs: whatever the planner guesses of the ids' number,
   -- this stays linear (a nested loop over CTE scans is quadratic in a batch of 10,000).
@@ -139,7 +189,59 @@ begin
     from (select distinct pg_catalog.hashtext(x.id::text) & 1023 as bucket
           from pg_catalog.unnest(user_ids) x(id) order by 1) b;
   end if;
-  return query select c.user_id, c.outcome from profile_sync.converge_now(user_ids, via, dry_run) c;
+  return query select c.user_id, c.outcome from profile_sync.converge_apart(user_ids, via, dry_run) c;
+end
+$$;
+
+-- The convergence statement for these users; if a row cannot be written, the same for each half of them apart, and so
+-- on down to the user whose profile fails, who is set aside (outcome 'failed', a row in convergence_failures): every
+-- other user converges, at the cost of a few statements per user set aside. When nothing fails, one statement.
+-- A failure of the database itself (profile_sync.is_database_failure) stops it, to be run again.
+create or replace function profile_sync.converge_apart(user_ids uuid[], via text, dry_run boolean)
+returns table (user_id uuid, outcome text)
+language plpgsql security definer
+set search_path = ''
+as $$
+#variable_conflict use_column
+declare
+  done_ids uuid[];
+  done_outcomes text[];
+  ids uuid[];
+  half integer;
+  failed_constraint text;
+  failure text;
+begin
+  begin
+    select pg_catalog.array_agg(c.user_id), pg_catalog.array_agg(c.outcome) into done_ids, done_outcomes
+    from profile_sync.converge_now(user_ids, via, dry_run) c;
+  exception when others then
+    if profile_sync.is_database_failure(sqlstate) then
+      raise;
+    end if;
+    ids := array(select distinct x.id from pg_catalog.unnest(user_ids) x(id) where x.id is not null order by 1);
+    if pg_catalog.cardinality(ids) > 1 then
+      half := pg_catalog.cardinality(ids) / 2;
+      return query select c.user_id, c.outcome from profile_sync.converge_apart(ids[1:half], via, dry_run) c
+                   union all
+                   select c.user_id, c.outcome from profile_sync.converge_apart(ids[half + 1:], via, dry_run) c;
+      return;
+    end if;
+    -- One user: once more in a statement of its own, which sees what others committed meanwhile (the user's deletion,
+    -- whose foreign key check failed the write: then there is nothing to write); failing again, set aside.
+    begin
+      select pg_catalog.array_agg(c.user_id), pg_catalog.array_agg(c.outcome) into done_ids, done_outcomes
+      from profile_sync.converge_now(ids, via, dry_run) c;
+    exception when others then
+      if profile_sync.is_database_failure(sqlstate) then
+        raise;
+      end if;
+      get stacked diagnostics failed_constraint = constraint_name, failure = message_text;
+      perform profile_sync.set_aside(ids[1], via, sqlstate, failed_constraint, failure);
+      return query select ids[1], 'failed'::text;
+      return;
+    end;
+  end;
+  return query select x.id, x.outcome from rows from (pg_catalog.unnest(done_ids), pg_catalog.unnest(done_outcomes)) x(id, outcome);
 end
 $$;
 
@@ -149,10 +251,11 @@ $$;
 -- a range of their primary key, written with no per-id lookups or outcomes), near the database's own speed.
 -- Takes every lock bucket in order, as converge does for its ids: a batch of thousands of users meets nearly all of them
 -- anyway, and then every user the range holds when the statement reads it is covered, a user who signed up meanwhile
--- too. Counts, by the names profile_sync.reconcile() gives them: users, what it found (missing, stale, orphaned) and
--- what it did (created, refreshed, removed; 0 on a dry run).
+-- too. Counts, by the names profile_sync.reconcile() gives them: users, what it found (missing, stale, orphaned),
+-- what it did (created, refreshed, removed; 0 on a dry run) and the users it set aside (failed, and a few of them).
 create or replace function profile_sync.converge_range(after uuid, upto uuid, via text, dry_run boolean default false)
-returns table (users bigint, missing bigint, stale bigint, orphaned bigint, created bigint, refreshed bigint, removed bigint)
+returns table (users bigint, missing bigint, stale bigint, orphaned bigint, created bigint, refreshed bigint, removed bigint,
+               failed bigint, failed_sample uuid[])
 language plpgsql security definer
 set search_path = ''
 -- Each batch reads its users by a range of the primary key and their profiles by key: a hash or merge join would read
@@ -186,6 +289,8 @@ declare
       using orphans o
       where p.user_id = o.user_id and not $4
       returning 1
+    ), cleared as (
+      delete from profile_sync.convergence_failures f where f.user_id > $1 and f.user_id <= $2 and not $4
     )
     select count(*), count(*) filter (where not t.has_profile), count(*) filter (where t.stale_fields <> '{}'),
            (select count(*) from orphans), (select count(*) from created), (select count(*) from refreshed),
@@ -197,17 +302,41 @@ begin
     perform pg_catalog.pg_advisory_xact_lock(1347571270, b.bucket) from pg_catalog.generate_series(0, 1023) b(bucket);
   end if;
   perform pg_catalog.set_config('profile_sync.writer', 'sync', true); -- see converge_now
-  begin
-    -- A plain insert: with every bucket held, only a signup's own fallback trigger or an admin's insert can make a
-    -- profile in the range meanwhile, and ON CONFLICT's speculative insertion costs each row (about 10% of a replay).
-    -- When one did, the batch again with DO NOTHING.
-    execute pg_catalog.format(statement, '') into users, missing, stale, orphaned, created, refreshed, removed
-      using after, upto, via, dry_run;
-  exception when unique_violation then
-    execute pg_catalog.format(statement, 'on conflict (user_id) do nothing')
-      into users, missing, stale, orphaned, created, refreshed, removed
-      using after, upto, via, dry_run;
-  end;
+  failed := 0;
+  failed_sample := '{}';
+  for attempt in 1 .. 2 loop
+    begin
+      -- A plain insert: with every bucket held, only a signup's own fallback trigger or an admin's insert can make a
+      -- profile in the range meanwhile, and ON CONFLICT's speculative insertion costs each row (about 10% of a replay).
+      -- When one did, the batch again with DO NOTHING.
+      execute pg_catalog.format(statement, case when attempt = 2 then 'on conflict (user_id) do nothing' else '' end)
+        into users, missing, stale, orphaned, created, refreshed, removed
+        using after, upto, via, dry_run;
+      exit;
+    exception when others then
+      if profile_sync.is_database_failure(sqlstate) then
+        raise;
+      end if;
+      continue when attempt = 1 and sqlstate = '23505';
+      -- A row that cannot be written: the range counted as a dry run counts it, then its users converged apart, the
+      -- one whose profile fails set aside (profile_sync.converge_apart).
+      execute pg_catalog.format(statement, '') into users, missing, stale, orphaned, created, refreshed, removed
+        using after, upto, via, true;
+      with done as materialized (
+        select c.user_id, c.outcome
+        from profile_sync.converge_apart(array(
+          select u.id from auth.users u where u.id > after and u.id <= upto
+          union all
+          select o.user_id from profile_sync.orphaned_profiles o where o.user_id > after and o.user_id <= upto), via, false) c
+      )
+      select count(*) filter (where d.outcome = 'created'), count(*) filter (where d.outcome = 'updated'),
+             count(*) filter (where d.outcome = 'deleted'), count(*) filter (where d.outcome = 'failed'),
+             array(select f.user_id from done f where f.outcome = 'failed' order by f.user_id limit 5)
+      into created, refreshed, removed, failed, failed_sample
+      from done d;
+      exit;
+    end;
+  end loop;
   perform pg_catalog.set_config('profile_sync.writer', '', true);
   return next;
 end
@@ -249,10 +378,11 @@ $$;
 -- that is all there is to do). With max_changes, converges only when no more than that many profiles drifted; else it
 -- stops looking as soon as more have, converges nothing and says converged = false, with no counts (replay then goes on
 -- in batches, which count; an adoption's first pass is then over in a moment instead of a pass over everyone).
--- missing, stale, orphaned: found; created, refreshed, removed: done (0 on a dry run).
+-- missing, stale, orphaned: found; created, refreshed, removed: done (0 on a dry run); failed: the users set aside,
+-- whose profile could not be written (every other user converged), and a few of them.
 create or replace function profile_sync.reconcile(dry_run boolean default false, max_changes bigint default null)
 returns table (users bigint, missing bigint, stale bigint, orphaned bigint,
-               created bigint, refreshed bigint, removed bigint, converged boolean)
+               created bigint, refreshed bigint, removed bigint, failed bigint, failed_sample uuid[], converged boolean)
 language sql security definer
 set search_path = ''
 as $$
@@ -276,8 +406,8 @@ as $$
      limit max_changes + 1)
   ), fits as (
     select max_changes is null or (select count(*) from found) <= max_changes as fits
-  ), done as (
-    select c.outcome
+  ), done as materialized (
+    select c.user_id, c.outcome
     from profile_sync.converge(
       case when (select f.fits from fits f) then array(select d.user_id from found d) else '{}' end, 'replay', dry_run) c
   )
@@ -288,6 +418,8 @@ as $$
          (select count(*) from done c where c.outcome = 'created' and not dry_run),
          (select count(*) from done c where c.outcome = 'updated' and not dry_run),
          (select count(*) from done c where c.outcome = 'deleted' and not dry_run),
+         (select count(*) from done c where c.outcome = 'failed'),
+         array(select c.user_id from done c where c.outcome = 'failed' order by c.user_id limit 5),
          f.fits
   from fits f
 $$;
@@ -343,14 +475,27 @@ begin
 end
 $$;
 
+-- The users set aside whose profile still drifts (a later write through the fallback may have converged it since),
+-- with why, in words: what status and explain show.
+create or replace view profile_sync.failed_profiles as
+select f.user_id, f.failed_at, f.via, f.sqlstate, f.constraint_name, f.message,
+       'SQLSTATE ' || f.sqlstate || coalesce(', constraint ' || f.constraint_name, '') as reason
+from profile_sync.convergence_failures f
+where exists (select 1 from profile_sync.users_drift d where d.user_id = f.user_id)
+   or (exists (select 1 from public.user_profiles p where p.user_id = f.user_id)
+       and not exists (select 1 from auth.users u where u.id = f.user_id));
+revoke all on profile_sync.failed_profiles from public, anon, authenticated, service_role;
+
 -- What `profilesync status` reports, in one snapshot: how many users and profiles there are, what drifted (by kind
--- and, for stale profiles, by field), and a few of each kind, newest first. `select * from profile_sync.status();`
+-- and, for stale profiles, by field), and a few of each kind, newest first; the users set aside, and why.
+-- `select * from profile_sync.status();`
 -- With email_domain rules, also how many e-mail users are confirmed without having proven their address (no
 -- confirmation was ever mailed: "Confirm email" is off, or an admin confirmed them), whom those rules never reach.
 create or replace function profile_sync.status(sample_size integer default 5)
 returns table (users bigint, profiles bigint, missing bigint, stale bigint, orphaned bigint,
                stale_email bigint, stale_display_name bigint, stale_is_active bigint, stale_attributes bigint,
                missing_sample uuid[], stale_sample uuid[], orphaned_sample uuid[],
+               failed bigint, failed_sample uuid[], failed_reasons text[],
                domain_rules bigint, confirmed_without_proof bigint)
 language sql stable security definer
 set search_path = ''
@@ -374,6 +519,9 @@ as $$
               then array(select x.user_id from profile_sync.orphaned_profiles x
                          order by x.created_at desc nulls last, x.user_id limit sample_size)
               else '{}' end,
+         (select count(*) from profile_sync.failed_profiles x),
+         array(select x.user_id from profile_sync.failed_profiles x order by x.failed_at desc, x.user_id limit sample_size),
+         array(select x.reason from profile_sync.failed_profiles x order by x.failed_at desc, x.user_id limit sample_size),
          (select count(*) from profile_sync.attribute_rules r where r.email_domain is not null),
          (select count(*) from auth.users u
           where exists (select 1 from profile_sync.attribute_rules r where r.email_domain is not null)
@@ -461,6 +609,9 @@ begin
     'defaults', (select s.default_attributes from profile_sync.settings s where s.singleton),
     'rules', rules,
     'replay', replay,
+    -- What refused the profile, if a convergence set the user aside and it still drifts.
+    'failure', (select jsonb_build_object('reason', x.reason, 'message', x.message, 'via', x.via, 'failedAt', x.failed_at)
+                from profile_sync.failed_profiles x where x.user_id = wanted),
     -- What the token hook adds to the user's next access token (claims), or its refusal (error).
     'token', case when u.id is not null then
       profile_sync.custom_access_token_hook(jsonb_build_object('user_id', wanted, 'claims', '{}'::jsonb)) end);
@@ -469,6 +620,7 @@ $$;
 
 revoke all on function profile_sync.converge_now(uuid[], text, boolean) from public, anon, authenticated, service_role;
 revoke all on function profile_sync.converge_user(uuid, text) from public, anon, authenticated, service_role;
+revoke all on function profile_sync.converge_apart(uuid[], text, boolean) from public, anon, authenticated, service_role;
 revoke all on function profile_sync.converge(uuid[], text, boolean) from public, anon, authenticated;
 revoke all on function profile_sync.converge_range(uuid, uuid, text, boolean) from public, anon, authenticated;
 revoke all on function profile_sync.reconcile(boolean, bigint) from public, anon, authenticated;

@@ -15,7 +15,9 @@
 --   user_<key>      for each key of settings.token_claim_keys present in the attributes (user_role, user_department, …)
 --   user_is_active  false while banned, soft-deleted or deactivated by an admin
 -- Claims the auth server sent are never changed. A malformed event is answered with an error object (HTTP 400); a
--- failure inside only warns and leaves the claims as they came, so a sign-in never fails because of this hook.
+-- failure inside only warns and leaves the claims as they came, so a sign-in never fails because of this hook. Its
+-- work does not grow with the event: it reads the user id and the claims and nothing else of it (a user's metadata in
+-- the claims can be as large as the auth server lets them write), so no size is refused.
 --
 -- It runs in every token refresh, so it is kept to a few statements (each costs PL/pgSQL a few µs per transaction).
 create or replace function profile_sync.custom_access_token_hook(event jsonb)
@@ -37,10 +39,6 @@ begin
   if jsonb_typeof(claims) is distinct from 'object' or jsonb_typeof(event -> 'user_id') is distinct from 'string' then
     return jsonb_build_object('error', jsonb_build_object('http_code', 400,
       'message', 'custom access token hook: the event must be an object with user_id (a UUID) and claims (an object)'));
-  end if;
-  if pg_catalog.pg_column_size(event) > 65536 then
-    return jsonb_build_object('error', jsonb_build_object('http_code', 400,
-      'message', 'custom access token hook: the event is over 64 KiB'));
   end if;
 
   begin

@@ -56,6 +56,8 @@ set search_path = ''
 as $$
 declare
   user_id uuid := case when tg_op = 'DELETE' then old.id else new.id end;
+  failed_constraint text;
+  failure text;
 begin
   -- The event the user's writes were waiting for has come: a write after it (`set constraints all immediate`) needs
   -- an event of its own.
@@ -69,9 +71,19 @@ begin
       perform profile_sync.converge_user(user_id, 'auth_trigger');
     end if;
   exception when others then
-    -- The block's subtransaction is rolled back: no half-written profile, and the signup goes on.
-    -- Replay converges the profile later.
-    raise warning 'profile_sync: no profile converged for auth user % (SQLSTATE %: %)', user_id, sqlstate, sqlerrm;
+    -- The block's subtransaction is rolled back: no half-written profile, and the signup goes on. The reconcile or a
+    -- replay converges the profile later. What refused it is said without the row (personal data): its SQLSTATE and
+    -- constraint, and the user is set aside for status and explain unless the database itself failed.
+    get stacked diagnostics failed_constraint = constraint_name, failure = message_text;
+    raise warning 'profile_sync: no profile converged for auth user % (SQLSTATE %, constraint %)', user_id, sqlstate,
+      coalesce(nullif(failed_constraint, ''), 'none');
+    if not profile_sync.is_database_failure(sqlstate) then
+      begin
+        perform profile_sync.set_aside(user_id, 'auth_trigger', sqlstate, failed_constraint, failure);
+      exception when others then
+        null; -- never the signup's failure
+      end;
+    end if;
   end;
   perform profile_sync.post_auth_event(tg_op, user_id);
   return null;

@@ -28,4 +28,7 @@ public enum ProfileOutcome
     Unchanged,
     Deleted,
     Ignored,
+
+    /// <summary>The user's profile cannot be written (a constraint refuses it): set aside, <c>profilesync explain</c> says why.</summary>
+    Failed,
 }

@@ -87,7 +87,16 @@ public sealed partial class AuthEventsHandler(
                 static async (state, token) => await state.store.ApplyAsync(state.authEvent, token),
                 (store, authEvent),
                 context.RequestAborted);
-            LogApplied(logger, logId, authEvent.Type, authEvent.UserId, outcome);
+            if (outcome == ProfileOutcome.Failed)
+            {
+                // Delivering it again would change nothing: answered as handled, and left for a person to look at.
+                LogSetAside(logger, logId, authEvent.Type, authEvent.UserId);
+            }
+            else
+            {
+                LogApplied(logger, logId, authEvent.Type, authEvent.UserId, outcome);
+            }
+
             await JsonResponses.WriteAsync(context, StatusCodes.Status200OK, new OutcomeBody(outcome, authEvent.UserId));
             return new Handled(Name(authEvent.Type), Name(outcome), authEvent.UserId);
         }
@@ -127,6 +136,9 @@ public sealed partial class AuthEventsHandler(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Auth event {EventId} {EventType} for user {UserId}: {Outcome}")]
     private static partial void LogApplied(ILogger logger, string eventId, AuthEventType eventType, Guid userId, ProfileOutcome outcome);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Auth event {EventId} {EventType} for user {UserId}: the profile cannot be written and was set aside (profilesync explain --user-id says why)")]
+    private static partial void LogSetAside(ILogger logger, string eventId, AuthEventType eventType, Guid userId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Auth event without a whole body: {Problem}; {LeftOut} more since the last such line")]
     private static partial void LogIncompleteBody(ILogger logger, string problem, long leftOut);

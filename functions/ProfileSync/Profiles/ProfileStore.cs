@@ -58,6 +58,7 @@ public sealed class ProfileStore : IProfileStore, IDisposable
             "updated" => ProfileOutcome.Updated,
             "unchanged" => ProfileOutcome.Unchanged,
             "deleted" => ProfileOutcome.Deleted,
+            "failed" => ProfileOutcome.Failed,
             // Neither a user nor a profile: what a delete asks for is already so; any other event came too late
             // (or, for a before-user-created hook, too early).
             "absent" => authEvent.Type == AuthEventType.Delete ? ProfileOutcome.Deleted : ProfileOutcome.Ignored,

@@ -55,19 +55,29 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
           where o.user_id > $1 and (bounds.final or o.user_id <= bounds.last_id)
             and ($3::uuid[] is null or o.user_id = any($3))
             and $4::timestamptz is null and $5::timestamptz is null
-        ), converged as (
+        ), converged as materialized (
+          select c.user_id, c.outcome
+          from profile_sync.converge(array(select i.id from ids i union all select o.user_id from orphans o), 'replay', $6) c
+        ), outcomes as (
+          -- A user set aside counts as what it was found to be (this statement reads the profiles as they were).
           select count(*) filter (where c.outcome = 'created') as created,
                  count(*) filter (where c.outcome = 'updated') as updated,
-                 count(*) filter (where c.outcome = 'deleted') as deleted
-          from profile_sync.converge(array(select i.id from ids i union all select o.user_id from orphans o), 'replay', $6) c
+                 count(*) filter (where c.outcome = 'deleted') as deleted,
+                 count(*) filter (where c.outcome = 'failed') as failed,
+                 count(*) filter (where c.outcome = 'failed' and c.user_id in (select o.user_id from orphans o)) as failed_orphaned,
+                 count(*) filter (where c.outcome = 'failed'
+                                    and not exists (select 1 from public.user_profiles p where p.user_id = c.user_id)) as failed_missing
+          from converged c
         )
-        -- What the batch found missing, stale and orphaned is what it created, refreshed and removed (nothing on a
-        -- dry run).
+        -- What the batch found missing, stale and orphaned is what it created, refreshed and removed, and what it set
+        -- aside (nothing is written on a dry run).
         select case when not bounds.final then bounds.last_id end as last_id, bounds.scanned as users,
-               c.created as missing, c.updated as stale, c.deleted as orphaned,
+               c.created + c.failed_missing as missing, c.updated + c.failed - c.failed_missing - c.failed_orphaned as stale,
+               c.deleted + c.failed_orphaned as orphaned,
                case when $6 then 0 else c.created end as created, case when $6 then 0 else c.updated end as refreshed,
-               case when $6 then 0 else c.deleted end as removed
-        from bounds, converged c
+               case when $6 then 0 else c.deleted end as removed, c.failed,
+               array(select f.user_id from converged f where f.outcome = 'failed' order by f.user_id limit 5) as failed_sample
+        from bounds, outcomes c
         """;
 
     private readonly ResiliencePipeline _pipeline = pipelines.GetPipeline(DatabaseResilience.PipelineName);
@@ -236,7 +246,8 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
 
     /// <summary>
     /// Runs one of the replay's statements in a transaction of its own, and reads its counts by the names
-    /// <c>profile_sync.reconcile()</c> gives them (users, missing, stale, orphaned, created, refreshed, removed).
+    /// <c>profile_sync.reconcile()</c> gives them (users, missing, stale, orphaned, created, refreshed, removed, failed,
+    /// failed_sample).
     /// </summary>
     private async Task<(T First, ReplayCounts Counts)> ExecuteAsync<T>(
         string sql, Action<NpgsqlParameterCollection> parameters, Func<NpgsqlDataReader, T> first, CancellationToken cancellationToken)
@@ -256,9 +267,11 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
             await reader.ReadAsync(cancellationToken);
             // The first pass has no counts when more drifted than it converges (the batches count).
             long Count(string name) => reader.GetFieldValue<long?>(reader.GetOrdinal(name)) ?? 0;
+            var failed = reader.GetOrdinal("failed_sample");
             result = (first(reader), new ReplayCounts(
                 Scanned: Count("users"), Missing: Count("missing"), Created: Count("created"), Stale: Count("stale"),
-                Refreshed: Count("refreshed"), Orphaned: Count("orphaned"), Removed: Count("removed")));
+                Refreshed: Count("refreshed"), Orphaned: Count("orphaned"), Removed: Count("removed"), Failed: Count("failed"),
+                FailedUserIds: reader.IsDBNull(failed) ? [] : reader.GetFieldValue<Guid[]>(failed)));
         }
 
         await transaction.CommitAsync(cancellationToken);

@@ -40,6 +40,11 @@ public sealed partial class ReplayHandler(ProfileReplayer replayer, ILogger<Repl
         {
             var report = await replayer.RunAsync(request, cancellationToken: context.RequestAborted);
             LogReplayed(logger, report.Scanned, report.Created, report.Refreshed, report.Removed, report.DryRun, report.ElapsedMs);
+            if (report.Failed > 0)
+            {
+                LogSetAside(logger, report.Failed, string.Join(", ", report.FailedUserIds));
+            }
+
             await JsonResponses.WriteAsync(context, StatusCodes.Status200OK, report);
         }
         catch (ReplayAlreadyRunningException e)
@@ -147,6 +152,9 @@ public sealed partial class ReplayHandler(ProfileReplayer replayer, ILogger<Repl
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Replay: scanned {Scanned}, created {Created}, refreshed {Refreshed}, removed {Removed}, dry run {DryRun}, {ElapsedMs} ms")]
     private static partial void LogReplayed(ILogger logger, long scanned, long created, long refreshed, long removed, bool dryRun, long elapsedMs);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Replay set aside {Failed} users whose profile cannot be written (among them {UserIds}); profilesync explain --user-id says why")]
+    private static partial void LogSetAside(ILogger logger, long failed, string userIds);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Replay stopped ({Failure}); answered 503")]
     private static partial void LogStopped(ILogger logger, string failure);

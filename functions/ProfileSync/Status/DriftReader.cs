@@ -6,7 +6,9 @@ namespace ProfileSync.Status;
 
 /// <summary>
 /// How far <c>public.user_profiles</c> has drifted from what <c>auth.users</c>, the defaults and the ownership rules
-/// imply. Stale profiles are counted per field too (a profile stale in two fields counts once in the total).
+/// imply. Stale profiles are counted per field too (a profile stale in two fields counts once in the total). Failed
+/// profiles are those of the drift that a convergence met and could not write (set aside; each is also missing, stale
+/// or orphaned).
 /// </summary>
 public sealed record DriftReport(
     long AuthUsers,
@@ -18,10 +20,15 @@ public sealed record DriftReport(
     IReadOnlyList<Guid> SampleStaleProfiles,
     long ProfilesWithoutUser,
     IReadOnlyList<Guid> SampleProfilesWithoutUser,
+    long FailedProfiles,
+    IReadOnlyList<SetAside> SampleFailedProfiles,
     IReadOnlyList<string> Warnings)
 {
     public bool InSync => UsersWithoutProfile == 0 && StaleProfiles == 0 && ProfilesWithoutUser == 0;
 }
+
+/// <summary>A user whose profile a convergence could not write, and why (a SQLSTATE and the constraint, never the row).</summary>
+public sealed record SetAside(Guid UserId, string Reason);
 
 /// <summary>Reads <c>profile_sync.status()</c>, where drift is defined (SQL-only projects call it too), by column name.</summary>
 public sealed class DriftReader(NpgsqlDataSource dataSource)
@@ -50,6 +57,8 @@ public sealed class DriftReader(NpgsqlDataSource dataSource)
             SampleStaleProfiles: Sample("stale_sample"),
             ProfilesWithoutUser: Count("orphaned"),
             SampleProfilesWithoutUser: Sample("orphaned_sample"),
+            FailedProfiles: Count("failed"),
+            SampleFailedProfiles: [.. Sample("failed_sample").Zip(reader.GetFieldValue<string[]>(reader.GetOrdinal("failed_reasons")), (id, reason) => new SetAside(id, reason))],
             Warnings: Warnings(Count("domain_rules"), Count("confirmed_without_proof")));
         ProfileSyncTelemetry.DriftFound(report.UsersWithoutProfile, report.StaleProfiles, report.ProfilesWithoutUser);
         return report;

@@ -154,8 +154,8 @@ public sealed class ConvergenceTests(PostgresCluster cluster) : WebhookPathTest(
     {
         await EveryKindOfDriftAsync();
 
-        Assert.Equal("(,,,,0,0,0,f)", await Db.ScalarAsync<string>("select r::text from profile_sync.reconcile(false, 2) r"));
-        Assert.Equal("(6,1,5,1,1,5,1,t)", await Db.ScalarAsync<string>("select r::text from profile_sync.reconcile(false, 7) r"));
+        Assert.Equal("(,,,,0,0,0,0,{},f)", await Db.ScalarAsync<string>("select r::text from profile_sync.reconcile(false, 2) r"));
+        Assert.Equal("(6,1,5,1,1,5,1,0,{},t)", await Db.ScalarAsync<string>("select r::text from profile_sync.reconcile(false, 7) r"));
     }
 
     [Fact]

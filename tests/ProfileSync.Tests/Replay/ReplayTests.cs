@@ -156,7 +156,7 @@ public sealed class ReplayTests(PostgresCluster cluster) : IAsyncLifetime
     {
         var report = await Replayer().RunAsync(new ReplayRequest(new ReplayScope(), DryRun: true));
 
-        Assert.Equal(new ReplayReport(new ReplayCounts(5, 3, 0, 0, 0, 0, 0), true, report.ElapsedMs), report);
+        Assert.Equal(new ReplayReport(new ReplayCounts(5, 3, 0, 0, 0, 0, 0, 0, []), true, report.ElapsedMs), report);
         Assert.Equal(3L, await _db.UsersWithoutProfileAsync());
     }
 

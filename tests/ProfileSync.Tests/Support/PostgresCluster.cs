@@ -21,6 +21,9 @@ public sealed class PostgresCluster : IAsyncLifetime
 
     public static string RepositoryRoot { get; } = FindRepositoryRoot();
 
+    /// <summary>The server's log, where PostgreSQL writes every error that reaches a client (and its detail).</summary>
+    public string ServerLog => Path.Combine(_directory, "server.log");
+
     public async ValueTask InitializeAsync() =>
         await RunScriptAsync("start", _directory, Port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--fast");
 
