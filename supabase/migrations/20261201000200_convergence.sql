@@ -64,8 +64,8 @@ revoke all on function profile_sync.totals(bigint) from public, anon, authentica
 
 -- Users whose profile a convergence could not write: a constraint refused it (this table's own or one a project
 -- added), or a project's trigger failed. The pass that meets one sets the user aside here and goes on with everyone
--- else; status and explain show it; the next convergence that writes the user's profile removes the row. What failed,
--- never the row it failed on, which holds personal data.
+-- else; status and explain show it (profile_sync.failed_profiles) until the user's profile converges, and a replay or
+-- reconcile then forgets it. What failed, never the row it failed on, which holds personal data.
 create table if not exists profile_sync.convergence_failures (
   user_id uuid primary key,
   failed_at timestamptz not null default pg_catalog.now(),
@@ -105,6 +105,17 @@ as $$
       constraint_name = excluded.constraint_name, message = excluded.message
 $$;
 revoke all on function profile_sync.set_aside(uuid, text, text, text, text) from public, anon, authenticated, service_role;
+
+-- The users set aside whose profile still drifts (a later write through the fallback may have converged it since),
+-- with why, in words: what status and explain show.
+create or replace view profile_sync.failed_profiles as
+select f.user_id, f.failed_at, f.via, f.sqlstate, f.constraint_name, f.message,
+       'SQLSTATE ' || f.sqlstate || coalesce(', constraint ' || f.constraint_name, '') as reason
+from profile_sync.convergence_failures f
+where exists (select 1 from profile_sync.users_drift d where d.user_id = f.user_id)
+   or (exists (select 1 from public.user_profiles p where p.user_id = f.user_id)
+       and not exists (select 1 from auth.users u where u.id = f.user_id));
+revoke all on profile_sync.failed_profiles from public, anon, authenticated, service_role;
 
 -- The convergence statement, for a set of user ids: creates what is missing, refreshes what is stale, removes
 -- profiles whose user is gone; writes nothing when nothing differs. One row per id with what it did (or, on a
@@ -151,11 +162,6 @@ begin
     using orphans o
     where p.user_id = o.user_id and not dry_run
     returning p.user_id
-  ), cleared as (
-    -- Converged, so no longer set aside.
-    delete from profile_sync.convergence_failures f
-    using ids i
-    where f.user_id = i.id and not dry_run
   )
   -- Outcomes through hashed subplans, never joins on the CTEs: whatever the planner guesses of the ids' number,
   -- this stays linear (a nested loop over CTE scans is quadratic in a batch of 10,000).
@@ -189,14 +195,24 @@ begin
     from (select distinct pg_catalog.hashtext(x.id::text) & 1023 as bucket
           from pg_catalog.unnest(user_ids) x(id) order by 1) b;
   end if;
-  return query select c.user_id, c.outcome from profile_sync.converge_apart(user_ids, via, dry_run) c;
+  begin
+    -- converge_now returns its rows only once its statement has run whole: a failure adds none of them here.
+    return query select c.user_id, c.outcome from profile_sync.converge_now(user_ids, via, dry_run) c;
+  exception when others then
+    if profile_sync.is_database_failure(sqlstate) then
+      raise;
+    end if;
+    return query select c.user_id, c.outcome from profile_sync.converge_apart(user_ids, via, dry_run) c;
+  end;
 end
 $$;
 
--- The convergence statement for these users; if a row cannot be written, the same for each half of them apart, and so
--- on down to the user whose profile fails, who is set aside (outcome 'failed', a row in convergence_failures): every
--- other user converges, at the cost of a few statements per user set aside. When nothing fails, one statement.
--- A failure of the database itself (profile_sync.is_database_failure) stops it, to be run again.
+-- After a convergence of these users failed on a row: the convergence statement for them again (in a statement of its
+-- own, which sees what others committed meanwhile: a deletion of the user, whose foreign key check failed the write,
+-- leaves nothing to write), and if a row still cannot be written, the same for each half of them apart, and so on down
+-- to the user whose profile fails, who is set aside (outcome 'failed', a row in convergence_failures): every other
+-- user converges, at the cost of a few statements per user set aside. A failure of the database itself
+-- (profile_sync.is_database_failure) stops it, to be run again.
 create or replace function profile_sync.converge_apart(user_ids uuid[], via text, dry_run boolean)
 returns table (user_id uuid, outcome text)
 language plpgsql security definer
@@ -219,27 +235,17 @@ begin
       raise;
     end if;
     ids := array(select distinct x.id from pg_catalog.unnest(user_ids) x(id) where x.id is not null order by 1);
-    if pg_catalog.cardinality(ids) > 1 then
-      half := pg_catalog.cardinality(ids) / 2;
-      return query select c.user_id, c.outcome from profile_sync.converge_apart(ids[1:half], via, dry_run) c
-                   union all
-                   select c.user_id, c.outcome from profile_sync.converge_apart(ids[half + 1:], via, dry_run) c;
-      return;
-    end if;
-    -- One user: once more in a statement of its own, which sees what others committed meanwhile (the user's deletion,
-    -- whose foreign key check failed the write: then there is nothing to write); failing again, set aside.
-    begin
-      select pg_catalog.array_agg(c.user_id), pg_catalog.array_agg(c.outcome) into done_ids, done_outcomes
-      from profile_sync.converge_now(ids, via, dry_run) c;
-    exception when others then
-      if profile_sync.is_database_failure(sqlstate) then
-        raise;
-      end if;
+    if pg_catalog.cardinality(ids) = 1 then
       get stacked diagnostics failed_constraint = constraint_name, failure = message_text;
       perform profile_sync.set_aside(ids[1], via, sqlstate, failed_constraint, failure);
       return query select ids[1], 'failed'::text;
       return;
-    end;
+    end if;
+    half := pg_catalog.cardinality(ids) / 2;
+    return query select c.user_id, c.outcome from profile_sync.converge_apart(ids[1:half], via, dry_run) c
+                 union all
+                 select c.user_id, c.outcome from profile_sync.converge_apart(ids[half + 1:], via, dry_run) c;
+    return;
   end;
   return query select x.id, x.outcome from rows from (pg_catalog.unnest(done_ids), pg_catalog.unnest(done_outcomes)) x(id, outcome);
 end
@@ -406,6 +412,10 @@ as $$
      limit max_changes + 1)
   ), fits as (
     select max_changes is null or (select count(*) from found) <= max_changes as fits
+  ), tidied as (
+    -- Users set aside once, converged since (their entry no longer in failed_profiles): forgotten.
+    delete from profile_sync.convergence_failures x
+    where not dry_run and not exists (select 1 from profile_sync.failed_profiles f where f.user_id = x.user_id)
   ), done as materialized (
     select c.user_id, c.outcome
     from profile_sync.converge(
@@ -474,17 +484,6 @@ begin
   return scheduled;
 end
 $$;
-
--- The users set aside whose profile still drifts (a later write through the fallback may have converged it since),
--- with why, in words: what status and explain show.
-create or replace view profile_sync.failed_profiles as
-select f.user_id, f.failed_at, f.via, f.sqlstate, f.constraint_name, f.message,
-       'SQLSTATE ' || f.sqlstate || coalesce(', constraint ' || f.constraint_name, '') as reason
-from profile_sync.convergence_failures f
-where exists (select 1 from profile_sync.users_drift d where d.user_id = f.user_id)
-   or (exists (select 1 from public.user_profiles p where p.user_id = f.user_id)
-       and not exists (select 1 from auth.users u where u.id = f.user_id));
-revoke all on profile_sync.failed_profiles from public, anon, authenticated, service_role;
 
 -- What `profilesync status` reports, in one snapshot: how many users and profiles there are, what drifted (by kind
 -- and, for stale profiles, by field), and a few of each kind, newest first; the users set aside, and why.

@@ -169,7 +169,7 @@ public sealed class SetAsideTests(PostgresCluster cluster) : IAsyncLifetime
         await _db.ExecuteAsync($"alter table public.user_profiles drop constraint {Refused}");
         var healed = await ReplayAsync(new ReplayRequest(new ReplayScope()));
         Assert.Equal((1L, 0L), (healed.Created, healed.Failed));
-        Assert.Equal(0L, await _db.ScalarAsync<long>("select count(*) from profile_sync.convergence_failures"));
+        Assert.Equal(0L, await _db.ScalarAsync<long>("select count(*) from profile_sync.failed_profiles"));
         var (exitCode, _, _) = await CliRunner.RunAsync("status", "--exit-code", "--connection", _db.ConnectionString());
         Assert.Equal(0, exitCode);
     }
