@@ -1,10 +1,10 @@
 -- ProfileFunctions, 6 of 7: what this product puts on auth.users, in one short transaction.
 -- The foreign keys of the profiles and of the proofs of addresses, the triggers that converge a user's profile in the
 -- auth server's own transaction (the fallback path), post the change to the function (the signed wiring), note it for
--- the token hook and record proofs of addresses, and the retirement of the original setup's trigger. Nothing here
--- reads or writes rows: every statement changes the catalog only, so the locks it takes on auth.users (which every
--- signup and sign-in waits for) last milliseconds. Under a lock_timeout, it gives up
--- rather than queue the auth server behind a long transaction: run it again.
+-- the token hook and record and settle proofs of addresses, and the retirement of the original setup's trigger.
+-- Nothing here reads or writes rows: every statement changes the catalog only, so the locks it takes on auth.users
+-- (which every signup and sign-in waits for) last milliseconds. Under a lock_timeout, it gives up rather than queue
+-- the auth server behind a long transaction: run it again.
 --
 -- Triggers on auth.users are made once and never replaced. Plain PostgreSQL lets only the owner of auth.users
 -- (supabase_auth_admin) drop or alter them; hosted Supabase lets postgres drop them (supautils'
@@ -155,6 +155,20 @@ begin
             or (coalesce(old.recovery_token, '') <> '' and coalesce(new.recovery_token, '') = '')
             or (coalesce(old.email_change_token_new, '') <> '' and coalesce(new.email_change_token_new, '') = ''))
       execute function profile_sync.record_email_proof();
+  end if;
+  if not exists (select 1 from pg_catalog.pg_trigger t
+                 where t.tgrelid = 'auth.users'::regclass and t.tgname = 'profile_sync_email_proof_settled') then
+    -- The same writes as profile_sync_email_proved, at the commit: by then the auth server has signed the user in by
+    -- the token presented, or has not (profile_sync.settle_email_proofs). Before or after the convergence at the same
+    -- commit, both give one answer: profile_sync.email_proof counts a pending proof on the same evidence.
+    create constraint trigger profile_sync_email_proof_settled
+      after update of confirmation_token, recovery_token, email_change_token_new on auth.users
+      deferrable initially deferred
+      for each row
+      when ((coalesce(old.confirmation_token, '') <> '' and coalesce(new.confirmation_token, '') = '')
+            or (coalesce(old.recovery_token, '') <> '' and coalesce(new.recovery_token, '') = '')
+            or (coalesce(old.email_change_token_new, '') <> '' and coalesce(new.email_change_token_new, '') = ''))
+      execute function profile_sync.settle_email_proofs();
   end if;
   if not exists (select 1 from pg_catalog.pg_trigger t
                  where t.tgrelid = 'auth.users'::regclass and t.tgname = 'profile_sync_user_deleted') then
