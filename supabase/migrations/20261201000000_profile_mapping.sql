@@ -227,6 +227,20 @@ comment on column profile_sync.email_proofs.presented_in is
 alter table profile_sync.email_proofs enable row level security;
 revoke all on profile_sync.email_proofs from public, anon, authenticated, service_role;
 
+-- Mailed tokens that were still pending when their user's address changed: minted for the previous address, whatever
+-- their one-time-token row says. Auth writes that row's address with Go's strings.ToLower, which folds the Kelvin sign
+-- K to k and the dotted capital I to i, so a token mailed to such a look-alike reads as minted for the ASCII address an
+-- admin later moves the user to.
+create table if not exists profile_sync.tokens_of_previous_addresses (
+  one_time_token_id uuid primary key,
+  user_id uuid not null
+);
+comment on table profile_sync.tokens_of_previous_addresses is
+  'Mailed tokens (auth.one_time_tokens ids) pending when their user''s address changed: no proof of the new address '
+  '(kept by a trigger on auth.users; the foreign key to auth.users is added with the triggers). Do not edit by hand.';
+alter table profile_sync.tokens_of_previous_addresses enable row level security;
+revoke all on profile_sync.tokens_of_previous_addresses from public, anon, authenticated, service_role;
+
 -- Records a proof from one UPDATE of auth.users, as it happens (the trigger profile_sync_email_proved, while the
 -- one-time token it consumed still exists). Each flow's write is recognised by its exact shape, so that the updates
 -- that empty a token without anyone presenting it (a password change, an identity link or unlink, a soft delete, an
@@ -235,7 +249,8 @@ revoke all on profile_sync.email_proofs from public, anon, authenticated, servic
 -- presented token from Confirm or UpdatePassword called with none (an OAuth sign-in over an unconfirmed user, a signup
 -- repeated under autoconfirm, an admin's email_confirm or password, an anonymous user's address applied under
 -- autoconfirm), so the proof is recorded as presented in this transaction and settled at its commit
--- (profile_sync.settle_email_proofs). Never fails the auth server's statement: a failure only warns.
+-- (profile_sync.settle_email_proofs). A change of address notes the tokens still pending as the previous address's
+-- (tokens_of_previous_addresses). Never fails the auth server's statement: a failure only warns.
 create or replace function profile_sync.record_email_proof()
 returns trigger
 language plpgsql security definer
@@ -251,6 +266,17 @@ declare
 begin
   if new.deleted_at is not null then
     return null;
+  end if;
+  if new.email is distinct from old.email then
+    begin
+      -- The address changed: the confirmation or magic link pending was mailed to the previous one.
+      insert into profile_sync.tokens_of_previous_addresses (one_time_token_id, user_id)
+      select t.id, t.user_id from auth.one_time_tokens t
+      where t.user_id = new.id and t.token_type::text in ('confirmation_token', 'recovery_token')
+      on conflict do nothing;
+    exception when others then
+      raise warning 'profile_sync: the tokens of a previous address of auth user % were not noted (SQLSTATE %: %)', new.id, sqlstate, sqlerrm;
+    end;
   end if;
   if coalesce(old.confirmation_token, '') <> '' and coalesce(new.confirmation_token, '') = ''
      and new.email is not distinct from old.email
@@ -302,7 +328,8 @@ begin
       select exists (
         select 1 from auth.one_time_tokens t
         where t.user_id = new.id and t.token_type::text = kind and t.token_hash = presented
-          and pg_catalog.lower(t.relates_to collate "C") = pg_catalog.lower(address collate "C"))
+          and pg_catalog.lower(t.relates_to collate "C") = pg_catalog.lower(address collate "C")
+          and not exists (select 1 from profile_sync.tokens_of_previous_addresses m where m.one_time_token_id = t.id))
       into minted_for_address;
     end if;
     if coalesce(minted_for_address, true) and address is not null then
@@ -368,6 +395,9 @@ begin
       end if;
       delete from profile_sync.email_proofs p where p.user_id = new.id and p.presented_in is not null;
     end if;
+    -- Notes of tokens Auth has deleted since (a consumed token's row goes in the same transaction).
+    delete from profile_sync.tokens_of_previous_addresses m
+    where m.user_id = new.id and not exists (select 1 from auth.one_time_tokens t where t.id = m.one_time_token_id);
   exception when others then
     raise warning 'profile_sync: the proofs of an address of auth user % were not settled (SQLSTATE %: %)', new.id, sqlstate, sqlerrm;
   end;

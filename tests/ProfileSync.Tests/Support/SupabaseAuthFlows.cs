@@ -320,6 +320,16 @@ public static class SupabaseAuthFlows
             """);
     }
 
+    /// <summary>POST /resend {"type": "signup"} (resend.go, sendConfirmation): a new confirmation token, mailed to the address the user has now.</summary>
+    public static async Task ResendConfirmationAsync(this TestDatabase db, Guid id)
+    {
+        var email = await db.ScalarAsync<string>("select email::text from auth.users where id = $1", "postgres", id);
+        await db.AuthTransactionAsync($"""
+            update auth.users set confirmation_token = 'conf2-{id}', confirmation_sent_at = now(), updated_at = now() where id = '{id}';
+            {MintSql(id, "confirmation_token", $"conf2-{id}", email)}
+            """);
+    }
+
     /// <summary>POST /invite (invite.go, sendInvite): the user, its e-mail identity, then the invite's token mailed.</summary>
     public static async Task<Guid> InviteAsync(this TestDatabase db, string email)
     {
