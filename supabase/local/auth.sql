@@ -1,5 +1,5 @@
 -- Supabase stand-in: the `auth` schema as Supabase Auth's migrations leave it today (auth.users with its full
--- column set and indexes, the identities, one-time token, SSO, session, refresh-token, MFA and audit tables, auth.uid()/role()/email()/jwt() reading request.jwt.claims), owned by
+-- column set and indexes, the identities, one-time token, SSO, session, refresh-token, MFA, PKCE flow-state and audit tables, auth.uid()/role()/email()/jwt() reading request.jwt.claims), owned by
 -- supabase_auth_admin. Run as `supabase_admin` after roles.sql.
 \set ON_ERROR_STOP on
 
@@ -122,7 +122,8 @@ create table if not exists auth.sso_domains (
 create unique index if not exists sso_domains_domain_idx on auth.sso_domains (lower(domain));
 create index if not exists sso_domains_sso_provider_id_idx on auth.sso_domains (sso_provider_id);
 
--- What a token refresh reads and writes (internal/tokens/service.go), for the benchmark's refreshes.
+-- What issuing and refreshing a session write and read (internal/tokens/service.go): the benchmark's refreshes, and the
+-- one-time-password sign-in of a verification that a proof of an address looks for.
 do $$ begin
   create type auth.aal_level as enum ('aal1', 'aal2', 'aal3');
 exception when duplicate_object then null;
@@ -176,8 +177,8 @@ create table if not exists auth.mfa_amr_claims (
   created_at timestamptz not null,
   updated_at timestamptz not null,
   authentication_method text not null,
-  id uuid not null primary key,
-  unique (session_id, authentication_method)
+  id uuid not null constraint amr_id_pk primary key,
+  constraint mfa_amr_claims_session_id_authentication_method_pkey unique (session_id, authentication_method)
 );
 create table if not exists auth.mfa_factors (
   id uuid not null primary key,
@@ -195,6 +196,33 @@ create table if not exists auth.mfa_factors (
   last_webauthn_challenge_data jsonb null
 );
 create index if not exists mfa_factors_user_id_idx on auth.mfa_factors (user_id);
+-- PKCE flows (internal/models/flow_state.go): a verification by a mailed link records the code it issues here.
+do $$ begin
+  create type auth.code_challenge_method as enum ('s256', 'plain');
+exception when duplicate_object then null;
+end $$;
+create table if not exists auth.flow_state (
+  id uuid primary key,
+  user_id uuid null,
+  auth_code text null,
+  code_challenge_method auth.code_challenge_method null,
+  code_challenge text null,
+  provider_type text not null,
+  provider_access_token text null,
+  provider_refresh_token text null,
+  created_at timestamptz null,
+  updated_at timestamptz null,
+  authentication_method text not null,
+  auth_code_issued_at timestamptz null,
+  invite_token text null,
+  referrer text null,
+  oauth_client_state_id uuid null,
+  linking_target_id uuid null,
+  email_optional boolean not null default false
+);
+create index if not exists idx_auth_code on auth.flow_state (auth_code);
+create index if not exists idx_user_id_auth_method on auth.flow_state (user_id, authentication_method);
+create index if not exists flow_state_created_at_idx on auth.flow_state (created_at desc);
 create table if not exists auth.audit_log_entries (
   instance_id uuid null,
   id uuid not null primary key,
@@ -228,7 +256,7 @@ $$;
 
 -- Projects may reference auth.users and put triggers and policies on it, but do not own it.
 grant all on auth.users, auth.identities, auth.one_time_tokens, auth.sso_providers, auth.sso_domains, auth.sessions,
-  auth.refresh_tokens, auth.mfa_amr_claims, auth.mfa_factors, auth.audit_log_entries to postgres, dashboard_user;
+  auth.refresh_tokens, auth.mfa_amr_claims, auth.mfa_factors, auth.flow_state, auth.audit_log_entries to postgres, dashboard_user;
 grant all on sequence auth.refresh_tokens_id_seq to postgres, dashboard_user;
 grant execute on function auth.uid(), auth.role(), auth.email(), auth.jwt()
   to postgres, anon, authenticated, service_role, dashboard_user;

@@ -200,9 +200,11 @@ update profile_sync.attribute_rules set position = position where false;
 -- "confirmed" (email_confirmed_at) does not say that: with "Confirm email" off (autoconfirm), for admin-created users,
 -- for OAuth and SAML sign-ins, and for an admin's change of an address, it is set without anyone opening a mail. So an
 -- address counts as proven only when one of these holds:
---   a token mailed to it was presented: the signup confirmation or an invite, a magic link or OTP (recovery_token), or
---     the link sent to the new address of an e-mail change; recorded in email_proofs by record_email_proof(), which
---     sees each consumption as it happens (auth.users alone cannot tell it from the rest afterwards);
+--   a token mailed to it was presented to Auth's verify endpoint: the signup confirmation or an invite, a magic link or
+--     OTP (recovery_token), or the link sent to the new address of an e-mail change; recorded in email_proofs by
+--     record_email_proof(), which sees each consumption as it happens (auth.users alone cannot tell it from the rest
+--     afterwards), and kept only if the same transaction signed the user in by that token
+--     (profile_sync.signed_in_by_mailed_token): Auth empties the same columns in flows that present nothing;
 --   an identity of a provider in settings.email_verifying_providers says email_verified for it;
 --   it is a SAML user's, and the domain is one of that SSO provider's own domains (auth.sso_domains): Supabase Auth
 --     itself lets any configured identity provider assert any address.
@@ -213,20 +215,42 @@ create table if not exists profile_sync.email_proofs (
   email text not null,
   proven_at timestamptz not null default pg_catalog.now(),
   proven_by text not null check (proven_by in ('confirmation_token', 'recovery_token', 'email_change_token_new')),
+  presented_in xid8,
   primary key (user_id, email)
 );
 comment on table profile_sync.email_proofs is
-  'Addresses each user proved control of by presenting a token mailed to them (kept by a trigger on auth.users; the '
+  'Addresses each user proved control of by presenting a token mailed to them (kept by triggers on auth.users; the '
   'foreign key to auth.users is added with the triggers). Do not edit by hand.';
+comment on column profile_sync.email_proofs.presented_in is
+  'The transaction that presented the token, while its proof waits for that transaction''s commit to say whether it '
+  'signed the user in by the token (profile_sync.settle_email_proofs); null once it did. Never counts for another transaction.';
 alter table profile_sync.email_proofs enable row level security;
 revoke all on profile_sync.email_proofs from public, anon, authenticated, service_role;
+
+-- Mailed tokens that were still pending when their user's address changed: minted for the previous address, whatever
+-- their one-time-token row says. Auth writes that row's address with Go's strings.ToLower, which folds the Kelvin sign
+-- K to k and the dotted capital I to i, so a token mailed to such a look-alike reads as minted for the ASCII address an
+-- admin later moves the user to.
+create table if not exists profile_sync.tokens_of_previous_addresses (
+  one_time_token_id uuid primary key,
+  user_id uuid not null
+);
+comment on table profile_sync.tokens_of_previous_addresses is
+  'Mailed tokens (auth.one_time_tokens ids) pending when their user''s address changed: no proof of the new address '
+  '(kept by a trigger on auth.users; the foreign key to auth.users is added with the triggers). Do not edit by hand.';
+alter table profile_sync.tokens_of_previous_addresses enable row level security;
+revoke all on profile_sync.tokens_of_previous_addresses from public, anon, authenticated, service_role;
 
 -- Records a proof from one UPDATE of auth.users, as it happens (the trigger profile_sync_email_proved, while the
 -- one-time token it consumed still exists). Each flow's write is recognised by its exact shape, so that the updates
 -- that empty a token without anyone presenting it (a password change, an identity link or unlink, a soft delete, an
 -- e-mail change confirmed from either of two links) record nothing: see supabase/auth internal/models/user.go
--- (Confirm, Recover, ConfirmEmailChange, UpdatePassword) and internal/api/verify.go. Never fails the auth server's
--- statement: a failure only warns.
+-- (Confirm, Recover, ConfirmEmailChange, UpdatePassword) and internal/api/verify.go. The shapes alone do not tell a
+-- presented token from Confirm or UpdatePassword called with none (an OAuth sign-in over an unconfirmed user, a signup
+-- repeated under autoconfirm, an admin's email_confirm or password, an anonymous user's address applied under
+-- autoconfirm), so the proof is recorded as presented in this transaction and settled at its commit
+-- (profile_sync.settle_email_proofs). A change of address notes the tokens still pending as the previous address's
+-- (tokens_of_previous_addresses). Never fails the auth server's statement: a failure only warns.
 create or replace function profile_sync.record_email_proof()
 returns trigger
 language plpgsql security definer
@@ -242,6 +266,17 @@ declare
 begin
   if new.deleted_at is not null then
     return null;
+  end if;
+  if new.email is distinct from old.email then
+    begin
+      -- The address changed: the confirmation or magic link pending was mailed to the previous one.
+      insert into profile_sync.tokens_of_previous_addresses (one_time_token_id, user_id)
+      select t.id, t.user_id from auth.one_time_tokens t
+      where t.user_id = new.id and t.token_type::text in ('confirmation_token', 'recovery_token')
+      on conflict do nothing;
+    exception when others then
+      raise warning 'profile_sync: the tokens of a previous address of auth user % were not noted (SQLSTATE %: %)', new.id, sqlstate, sqlerrm;
+    end;
   end if;
   if coalesce(old.confirmation_token, '') <> '' and coalesce(new.confirmation_token, '') = ''
      and new.email is not distinct from old.email
@@ -288,16 +323,23 @@ begin
 
   begin
     if minted_for_address is not null then
-      -- Auth deletes the row right after this update.
+      -- Auth deletes the row right after this update. Its address is as Auth lower-cased it; compared byte for byte
+      -- after ASCII-only lower-casing, as domains are (the database's lower() folds the Kelvin sign K to k).
       select exists (
         select 1 from auth.one_time_tokens t
         where t.user_id = new.id and t.token_type::text = kind and t.token_hash = presented
-          and pg_catalog.lower(t.relates_to) = pg_catalog.lower(address))
+          and pg_catalog.lower(t.relates_to collate "C") = pg_catalog.lower(address collate "C")
+          and not exists (select 1 from profile_sync.tokens_of_previous_addresses m where m.one_time_token_id = t.id))
       into minted_for_address;
     end if;
     if coalesce(minted_for_address, true) and address is not null then
-      insert into profile_sync.email_proofs (user_id, email, proven_by) values (new.id, address, kind)
-      on conflict (user_id, email) do update set proven_at = excluded.proven_at, proven_by = excluded.proven_by;
+      -- Pending on this transaction, but for the first link of a secure change, which signs nobody in and has no other
+      -- writer. A settled proof stays settled: a later write that proves nothing does not take it back.
+      insert into profile_sync.email_proofs as p (user_id, email, proven_by, presented_in)
+      values (new.id, address, kind, case when minted_for_address is not null then pg_catalog.pg_current_xact_id() end)
+      on conflict (user_id, email) do update
+        set proven_at = excluded.proven_at, proven_by = excluded.proven_by, presented_in = excluded.presented_in
+        where p.presented_in is not null or excluded.presented_in is null;
     end if;
   exception when others then
     raise warning 'profile_sync: no proof of an address recorded for auth user % (SQLSTATE %: %)', new.id, sqlstate, sqlerrm;
@@ -307,9 +349,67 @@ end
 $$;
 revoke all on function profile_sync.record_email_proof() from public, anon, authenticated, service_role;
 
+-- Whether this transaction signed the user in by a mailed token: what Auth's verify endpoint does, in the transaction
+-- in which it consumes the token (internal/api/verify.go), and no flow that presents nothing does. Either a session by
+-- one-time password (tokens/service.go IssueRefreshToken: the session's amr claim 'otp', amr.go AddClaimToSession) or,
+-- for a link opened in a PKCE flow, the code issued on the flow state of an e-mail verification (pkce.go
+-- issueAuthCode: auth_code_issued_at, the methods of models.ParseAuthenticationMethod it accepts). An OAuth sign-in
+-- issues 'oauth', a signup repeated under autoconfirm 'password' in a later transaction, an admin and PUT /user none.
+-- "This transaction" is the row's xmin: Auth's nested transactions are one transaction without savepoints
+-- (internal/storage/dial.go).
+create or replace function profile_sync.signed_in_by_mailed_token(user_id uuid)
+returns boolean
+language sql stable
+set search_path = ''
+as $$
+  select coalesce(
+    exists (select 1 from auth.sessions s join auth.mfa_amr_claims c on c.session_id = s.id
+            where s.user_id = signed_in_by_mailed_token.user_id and c.authentication_method = 'otp'
+              and c.xmin = pg_catalog.pg_current_xact_id_if_assigned()::xid)
+    or exists (select 1 from auth.flow_state f
+               where f.user_id = signed_in_by_mailed_token.user_id
+                 and f.authentication_method in ('email/signup', 'invite', 'magiclink', 'recovery', 'email_change')
+                 and f.auth_code_issued_at is not null
+                 and f.xmin = pg_catalog.pg_current_xact_id_if_assigned()::xid),
+    false)
+$$;
+revoke all on function profile_sync.signed_in_by_mailed_token(uuid) from public, anon, authenticated, service_role;
+
+-- At the commit of a transaction that emptied a mailed token (the deferred trigger profile_sync_email_proof_settled):
+-- the proofs it recorded are settled if it signed the user in by the token, and dropped if not; so are the pending
+-- proofs another transaction of the user left behind. Before the commit, profile_sync.email_proof already counts them
+-- when the evidence is there (the token hook and the fallback convergence run before this). A transaction that runs
+-- its deferred triggers early (`set constraints all immediate`) settles before any sign-in that follows; Auth does not.
+-- Never fails the auth server's commit: a failure only warns, and the pending proofs then count for nobody.
+create or replace function profile_sync.settle_email_proofs()
+returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  begin
+    if exists (select 1 from profile_sync.email_proofs p where p.user_id = new.id and p.presented_in is not null) then
+      if profile_sync.signed_in_by_mailed_token(new.id) then
+        update profile_sync.email_proofs p set presented_in = null
+        where p.user_id = new.id and p.presented_in = pg_catalog.pg_current_xact_id_if_assigned();
+      end if;
+      delete from profile_sync.email_proofs p where p.user_id = new.id and p.presented_in is not null;
+    end if;
+    -- Notes of tokens Auth has deleted since (a consumed token's row goes in the same transaction).
+    delete from profile_sync.tokens_of_previous_addresses m
+    where m.user_id = new.id and not exists (select 1 from auth.one_time_tokens t where t.id = m.one_time_token_id);
+  exception when others then
+    raise warning 'profile_sync: the proofs of an address of auth user % were not settled (SQLSTATE %: %)', new.id, sqlstate, sqlerrm;
+  end;
+  return null;
+end
+$$;
+revoke all on function profile_sync.settle_email_proofs() from public, anon, authenticated, service_role;
+
 -- How a user proved control of this address, by the first of the three ways above that holds: the token presented
 -- (confirmation_token, recovery_token, email_change_token_new), 'provider:<name>' or 'sso:<provider id>'; null when
--- none does.
+-- none does. A proof still pending counts only in the transaction that presented the token, once it signed the user
+-- in by it: the token issued by Auth's verify endpoint and its commit's convergence see it.
 create or replace function profile_sync.email_proof(user_id uuid, email text)
 returns text
 language sql stable parallel safe security definer
@@ -318,6 +418,9 @@ as $$
   select coalesce(
     (select p.proven_by from profile_sync.email_proofs p
      where p.user_id = email_proof.user_id and lower(p.email collate "C") = lower(email_proof.email collate "C")
+       and (p.presented_in is null
+            or (p.presented_in = pg_catalog.pg_current_xact_id_if_assigned()
+                and profile_sync.signed_in_by_mailed_token(email_proof.user_id)))
      order by p.proven_at desc limit 1),
     (select 'provider:' || i.provider from auth.identities i, profile_sync.settings s
      where i.user_id = email_proof.user_id and s.singleton and i.provider = any(s.email_verifying_providers)

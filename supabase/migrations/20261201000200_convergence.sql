@@ -569,7 +569,7 @@ begin
                     when u.email_confirmed_at is null and coalesce(u.confirmation_token, '') <> ''
                       then 'the confirmation mailed to it has not been presented'
                     when u.email_confirmed_at is null then 'it is not confirmed'
-                    else 'it was confirmed without presenting a mailed token (autoconfirm, an admin, an OAuth or SAML sign-in, or a change of address)'
+                    else 'it was confirmed without presenting a token mailed to it (autoconfirm, an admin, an OAuth or SAML sign-in, a change of address, or before ProfileFunctions was installed)'
                   end end,
              case when r.provider is null
                     or profile_sync.matching_attributes(jsonb_build_array(jsonb_build_array(null, r.provider, null, '{}'::jsonb)),

@@ -1,10 +1,10 @@
 -- ProfileFunctions, 6 of 7: what this product puts on auth.users, in one short transaction.
 -- The foreign keys of the profiles and of the proofs of addresses, the triggers that converge a user's profile in the
 -- auth server's own transaction (the fallback path), post the change to the function (the signed wiring), note it for
--- the token hook and record proofs of addresses, and the retirement of the original setup's trigger. Nothing here
--- reads or writes rows: every statement changes the catalog only, so the locks it takes on auth.users (which every
--- signup and sign-in waits for) last milliseconds. Under a lock_timeout, it gives up
--- rather than queue the auth server behind a long transaction: run it again.
+-- the token hook and record and settle proofs of addresses, and the retirement of the original setup's trigger.
+-- Nothing here reads or writes rows: every statement changes the catalog only, so the locks it takes on auth.users
+-- (which every signup and sign-in waits for) last milliseconds. Under a lock_timeout, it gives up rather than queue
+-- the auth server behind a long transaction: run it again.
 --
 -- Triggers on auth.users are made once and never replaced. Plain PostgreSQL lets only the owner of auth.users
 -- (supabase_auth_admin) drop or alter them; hosted Supabase lets postgres drop them (supautils'
@@ -32,10 +32,16 @@ begin
     alter table public.user_profiles add constraint user_profiles_user_id_fkey
       foreign key (user_id) references auth.users (id) on delete cascade not valid;
   end if;
-  -- The proofs of a user's addresses go with the user too (a new table: nothing to check).
+  -- The proofs of a user's addresses go with the user too, and so do the notes of tokens of previous addresses (new
+  -- tables: nothing to check).
   if not exists (select 1 from pg_catalog.pg_constraint c
                  where c.conrelid = 'profile_sync.email_proofs'::regclass and c.contype = 'f') then
     alter table profile_sync.email_proofs add constraint email_proofs_user_id_fkey
+      foreign key (user_id) references auth.users (id) on delete cascade;
+  end if;
+  if not exists (select 1 from pg_catalog.pg_constraint c
+                 where c.conrelid = 'profile_sync.tokens_of_previous_addresses'::regclass and c.contype = 'f') then
+    alter table profile_sync.tokens_of_previous_addresses add constraint tokens_of_previous_addresses_user_id_fkey
       foreign key (user_id) references auth.users (id) on delete cascade;
   end if;
 end $$;
@@ -157,16 +163,33 @@ begin
   if not exists (select 1 from pg_catalog.pg_trigger t
                  where t.tgrelid = 'auth.users'::regclass and t.tgname = 'profile_sync_email_proved') then
     -- Not deferred: it must see the one-time token a verification consumes, which Auth deletes in the same
-    -- transaction. Fires only when a mailed token is emptied (a verification, a password change, …). Its name sorts
-    -- before profile_sync_user_changed's, so the proof is there before a convergence even where a transaction runs
-    -- the deferred triggers at once (`set constraints all immediate`).
+    -- transaction. Fires only when a mailed token is emptied (a verification, a password change, …), or the address
+    -- changes while a confirmation or magic link is pending (which was mailed to the previous address). Its name
+    -- sorts before profile_sync_user_changed's, so the proof is there before a convergence even where a transaction
+    -- runs the deferred triggers at once (`set constraints all immediate`).
     create trigger profile_sync_email_proved
+      after update of confirmation_token, recovery_token, email_change_token_new, email on auth.users
+      for each row
+      when ((coalesce(old.confirmation_token, '') <> '' and coalesce(new.confirmation_token, '') = '')
+            or (coalesce(old.recovery_token, '') <> '' and coalesce(new.recovery_token, '') = '')
+            or (coalesce(old.email_change_token_new, '') <> '' and coalesce(new.email_change_token_new, '') = '')
+            or (old.email is distinct from new.email
+                and (coalesce(new.confirmation_token, '') <> '' or coalesce(new.recovery_token, '') <> '')))
+      execute function profile_sync.record_email_proof();
+  end if;
+  if not exists (select 1 from pg_catalog.pg_trigger t
+                 where t.tgrelid = 'auth.users'::regclass and t.tgname = 'profile_sync_email_proof_settled') then
+    -- The same writes as profile_sync_email_proved, at the commit: by then the auth server has signed the user in by
+    -- the token presented, or has not (profile_sync.settle_email_proofs). Before or after the convergence at the same
+    -- commit, both give one answer: profile_sync.email_proof counts a pending proof on the same evidence.
+    create constraint trigger profile_sync_email_proof_settled
       after update of confirmation_token, recovery_token, email_change_token_new on auth.users
+      deferrable initially deferred
       for each row
       when ((coalesce(old.confirmation_token, '') <> '' and coalesce(new.confirmation_token, '') = '')
             or (coalesce(old.recovery_token, '') <> '' and coalesce(new.recovery_token, '') = '')
             or (coalesce(old.email_change_token_new, '') <> '' and coalesce(new.email_change_token_new, '') = ''))
-      execute function profile_sync.record_email_proof();
+      execute function profile_sync.settle_email_proofs();
   end if;
   if not exists (select 1 from pg_catalog.pg_trigger t
                  where t.tgrelid = 'auth.users'::regclass and t.tgname = 'profile_sync_user_deleted') then

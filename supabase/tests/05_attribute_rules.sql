@@ -1,7 +1,7 @@
 -- Attribute rules (supabase/migrations/20261201000000_profile_mapping.sql; README "Attribute rules"): initial
 -- attributes from a proven e-mail's domain, the providers and app metadata, never from user metadata.
 begin;
-select plan(9);
+select plan(10);
 set constraints all immediate; -- the fallback converges at commit, and this transaction never commits
 update profile_sync.settings set fallback_trigger_enabled = true;
 delete from profile_sync.attribute_rules; -- only these rules, whatever the database has (all rolled back)
@@ -22,14 +22,29 @@ update auth.users set email_confirmed_at = now() where id = 'd1111111-1111-1111-
 select is((select attributes ->> 'department' from public.user_profiles where user_id = 'd1111111-1111-1111-1111-111111111111'),
   'General', 'confirmed without a mailed token: the domain''s rule does not apply');
 
--- The confirmation mailed to the address (a token and its one-time-token row), then presented: as Supabase Auth writes it.
+-- The confirmation mailed to the address (a token and its one-time-token row), then presented to the verify endpoint,
+-- which signs the user in by one-time password in the same transaction: as Supabase Auth writes it, but for the order
+-- (it signs in after the update; the constraints being immediate here, the proof is settled at the update's end).
 update auth.users set email_confirmed_at = null, confirmation_token = 'conf-d1', confirmation_sent_at = now()
 where id = 'd1111111-1111-1111-1111-111111111111';
 insert into auth.one_time_tokens (id, user_id, token_type, token_hash, relates_to)
 values (gen_random_uuid(), 'd1111111-1111-1111-1111-111111111111', 'confirmation_token', 'conf-d1', 'ana@example.com');
+insert into auth.sessions (id, user_id, created_at, updated_at, aal)
+values ('d1111111-5555-5555-5555-555555555555', 'd1111111-1111-1111-1111-111111111111', now(), now(), 'aal1');
+insert into auth.mfa_amr_claims (id, session_id, created_at, updated_at, authentication_method)
+values (gen_random_uuid(), 'd1111111-5555-5555-5555-555555555555', now(), now(), 'otp');
 update auth.users set confirmation_token = '', email_confirmed_at = now() where id = 'd1111111-1111-1111-1111-111111111111';
 select is((select attributes ->> 'department' from public.user_profiles where user_id = 'd1111111-1111-1111-1111-111111111111'),
   'Sales', 'once the user presents the mailed token, the domain''s rule applies (case-insensitively)');
+
+-- The same write with nobody signed in by the token (an admin's email_confirm, an OAuth sign-in over the pending user).
+insert into auth.users (id, email, raw_app_meta_data, confirmation_token, confirmation_sent_at, created_at, updated_at) values
+  ('d3333333-3333-3333-3333-333333333333', 'eve@example.com', '{"provider":"email","providers":["email"]}', 'conf-d3', now(), now(), now());
+insert into auth.one_time_tokens (id, user_id, token_type, token_hash, relates_to)
+values (gen_random_uuid(), 'd3333333-3333-3333-3333-333333333333', 'confirmation_token', 'conf-d3', 'eve@example.com');
+update auth.users set confirmation_token = '', email_confirmed_at = now() where id = 'd3333333-3333-3333-3333-333333333333';
+select is((select attributes ->> 'department' from public.user_profiles where user_id = 'd3333333-3333-3333-3333-333333333333'),
+  'General', 'the token emptied without a sign-in by it (an admin''s email_confirm): no proof');
 
 select is((select attributes - 'permissions' from public.user_profiles where user_id = 'd2222222-2222-2222-2222-222222222222'),
   (profile_sync.default_attributes() - 'permissions') || '{"department":"Engineering","access_level":"internal"}',

@@ -35,7 +35,7 @@ select is(
 select is(
   (select array_agg(t.tgname::text order by t.tgname) from pg_trigger t
    where t.tgrelid = 'auth.users'::regclass and not t.tgisinternal),
-  array['profile_sync_email_proved', 'profile_sync_user_changed', 'profile_sync_user_created', 'profile_sync_user_deleted'],
+  array['profile_sync_email_proof_settled', 'profile_sync_email_proved', 'profile_sync_user_changed', 'profile_sync_user_created', 'profile_sync_user_deleted'],
   'on auth.users: exactly the triggers that do work');
 
 select is(

@@ -239,7 +239,7 @@ public sealed class UpgradeTests(PostgresCluster cluster)
         // postgres does not own auth.users here, as on hosted Supabase without supautils: a fresh install leaves exactly
         // the triggers that do work, and running it again neither drops nor adds one.
         Assert.Equal(
-            "profile_sync_email_proved,profile_sync_user_changed,profile_sync_user_created,profile_sync_user_deleted",
+            "profile_sync_email_proof_settled,profile_sync_email_proved,profile_sync_user_changed,profile_sync_user_created,profile_sync_user_deleted",
             await db.ScalarAsync<string>(
             "select string_agg(tgname, ',' order by tgname) from pg_trigger where tgrelid = 'auth.users'::regclass and not tgisinternal"));
         var second = await db.SignUpAsync(email: "twice@example.com");

@@ -17,11 +17,13 @@ public static class Truth
                u.deleted_at is null and (u.banned_until is null or u.banned_until <= now()),
                ((select s.default_attributes from profile_sync.settings s) || coalesce((
                    -- The matching rules' keys, later positions (then ids) over earlier: jsonb keeps a key's last value.
+                   -- A domain rule needs a settled proof of the very address (a pending one is another transaction's),
+                   -- a trusted provider's verified identity, or the user's SSO provider owning the domain.
                    select jsonb_object_agg(kv.key, kv.value order by r.position, r.id)
                    from profile_sync.attribute_rules r cross join jsonb_each(r.attributes) kv
                    where (r.email_domain is null or (translate(substring(u.email from '@([^@]*)$'), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
                                                        = translate(r.email_domain, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
-                                                     and (exists (select 1 from profile_sync.email_proofs p where p.user_id = u.id and p.email = u.email)
+                                                     and (exists (select 1 from profile_sync.email_proofs p where p.user_id = u.id and p.email = u.email and p.presented_in is null)
                                                           or exists (select 1 from auth.identities i
                                                                      where i.user_id = u.id and (i.identity_data ->> 'email_verified')::boolean
                                                                        and i.provider in (select unnest(s.email_verifying_providers) from profile_sync.settings s)
