@@ -115,7 +115,7 @@ public sealed partial class AuthEventsHandler(
             }
 
             await JsonResponses.UnavailableAsync(context, "the database is unavailable; retry later");
-            return new Handled(Name(authEvent.Type), unavailable ? "unavailable" : "failed", authEvent.UserId);
+            return new Handled(Name(authEvent.Type), unavailable ? "unavailable" : "error", authEvent.UserId);
         }
     }
 
