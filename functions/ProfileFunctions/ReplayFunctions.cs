@@ -30,7 +30,6 @@ public sealed partial class ReplayFunctions(ReplayHandler handler, ProfileReplay
             {
                 LogSetAside(logger, report.Failed, string.Join(", ", report.FailedUserIds));
             }
-
         }
         catch (ReplayAlreadyRunningException)
         {
