@@ -117,6 +117,35 @@ where exists (select 1 from profile_sync.users_drift d where d.user_id = f.user_
        and not exists (select 1 from auth.users u where u.id = f.user_id));
 revoke all on profile_sync.failed_profiles from public, anon, authenticated, service_role;
 
+-- How many users are set aside, and a few of them with why, newest first (for status). Its own function, planned on its
+-- own: in status's statement, which is large enough to be compiled by JIT, this view's plan cost more than it reads.
+create or replace function profile_sync.failed_summary(sample_size integer)
+returns table (failed bigint, failed_sample uuid[], failed_reasons text[])
+language sql stable
+set search_path = ''
+as $$
+  with f as materialized (select x.user_id, x.reason, x.failed_at from profile_sync.failed_profiles x)
+  select (select count(*) from f),
+         array(select f.user_id from f order by f.failed_at desc, f.user_id limit sample_size),
+         array(select f.reason from f order by f.failed_at desc, f.user_id limit sample_size)
+$$;
+revoke all on function profile_sync.failed_summary(integer) from public, anon, authenticated, service_role;
+
+-- Forgets the users set aside once whose profile has converged since (by any path): how many.
+create or replace function profile_sync.forget_converged_failures()
+returns bigint
+language sql
+set search_path = ''
+as $$
+  with forgotten as (
+    delete from profile_sync.convergence_failures x
+    where not exists (select 1 from profile_sync.failed_profiles f where f.user_id = x.user_id)
+    returning 1
+  )
+  select count(*) from forgotten
+$$;
+revoke all on function profile_sync.forget_converged_failures() from public, anon, authenticated, service_role;
+
 -- The convergence statement, for a set of user ids: creates what is missing, refreshes what is stale, removes
 -- profiles whose user is gone; writes nothing when nothing differs. One row per id with what it did (or, on a
 -- dry run, would do): created, updated, deleted, unchanged, or absent (neither a user nor a profile). One row that
@@ -412,10 +441,9 @@ as $$
      limit max_changes + 1)
   ), fits as (
     select max_changes is null or (select count(*) from found) <= max_changes as fits
-  ), tidied as (
-    -- Users set aside once, converged since (their entry no longer in failed_profiles): forgotten.
-    delete from profile_sync.convergence_failures x
-    where not dry_run and not exists (select 1 from profile_sync.failed_profiles f where f.user_id = x.user_id)
+  ), forgotten as (
+    -- Users set aside once whose profile has converged since (before this pass: one that converges now goes next time).
+    select case when dry_run then 0 else profile_sync.forget_converged_failures() end as users
   ), done as materialized (
     select c.user_id, c.outcome
     from profile_sync.converge(
@@ -431,7 +459,7 @@ as $$
          (select count(*) from done c where c.outcome = 'failed'),
          array(select c.user_id from done c where c.outcome = 'failed' order by c.user_id limit 5),
          f.fits
-  from fits f
+  from fits f, forgotten
 $$;
 
 -- Healing without the function app: a reconcile inside the database every `schedule` (pg_cron's syntax), for projects
@@ -506,6 +534,8 @@ as $$
   ), totals as (
     select m.missing, c.users, c.profiles, c.orphaned
     from (select count(*) as missing from found d where d.kind = 'missing') m, profile_sync.totals(m.missing) c
+  ), failures as (
+    select x.failed, x.failed_sample, x.failed_reasons from profile_sync.failed_summary(sample_size) x
   )
   select t.users, t.profiles, t.missing, count(*) filter (where d.kind = 'stale'), t.orphaned,
          count(*) filter (where 'email' = any(d.stale_fields)),
@@ -518,9 +548,7 @@ as $$
               then array(select x.user_id from profile_sync.orphaned_profiles x
                          order by x.created_at desc nulls last, x.user_id limit sample_size)
               else '{}' end,
-         (select count(*) from profile_sync.failed_profiles x),
-         array(select x.user_id from profile_sync.failed_profiles x order by x.failed_at desc, x.user_id limit sample_size),
-         array(select x.reason from profile_sync.failed_profiles x order by x.failed_at desc, x.user_id limit sample_size),
+         (select x.failed from failures x), (select x.failed_sample from failures x), (select x.failed_reasons from failures x),
          (select count(*) from profile_sync.attribute_rules r where r.email_domain is not null),
          (select count(*) from auth.users u
           where exists (select 1 from profile_sync.attribute_rules r where r.email_domain is not null)
