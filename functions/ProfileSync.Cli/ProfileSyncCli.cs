@@ -4,6 +4,9 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using Polly.CircuitBreaker;
+using Polly.Timeout;
+using ProfileSync.Resilience;
 
 namespace ProfileSync.Cli;
 
@@ -72,9 +75,25 @@ public static class ProfileSyncCli
 
             return UsageError;
         }
+        catch (Exception e) when (DatabaseResilience.IsPassBudgetSpent(e))
+        {
+            await error.WriteLineAsync($"profilesync: a statement ran past its time budget ({PassOptions.StatementTimeoutSetting}, 30 minutes unless set); raise it, e.g. {PassOptions.StatementTimeoutSetting}=01:00:00, and run again (what was committed stays)");
+            return Failure;
+        }
         catch (Exception e) when (e is NpgsqlException or TimeoutException)
         {
             await error.WriteLineAsync($"profilesync: the database failed: {e.Message}");
+            return Failure;
+        }
+        catch (Exception e) when (e is TimeoutRejectedException or BrokenCircuitException)
+        {
+            await error.WriteLineAsync($"profilesync: the database did not answer in time ({DatabaseResilience.Describe(e)}); run it again");
+            return Failure;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Never a stack trace: one line, and what the failure was.
+            await error.WriteLineAsync($"profilesync: it could not be done: {e.GetType().Name}: {e.Message}");
             return Failure;
         }
     }

@@ -29,4 +29,6 @@ public sealed class ProfileSyncOptions
     public int MaxEventBytes { get; set; } = 256 * 1024;
 
     public ResilienceOptions Resilience { get; set; } = new();
+
+    public PassOptions Passes { get; set; } = new();
 }

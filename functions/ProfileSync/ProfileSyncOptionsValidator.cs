@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using ProfileSync.Resilience;
 using Npgsql;
 
 namespace ProfileSync;
@@ -11,6 +12,11 @@ public sealed class ProfileSyncOptionsValidator : IValidateOptions<ProfileSyncOp
         ArgumentNullException.ThrowIfNull(options);
         var failures = new List<string>();
         ValidateConnectionString(options.ConnectionString, failures);
+        if (options.Passes.StatementTimeout < TimeSpan.FromSeconds(1))
+        {
+            failures.Add($"{PassOptions.StatementTimeoutSetting} must be at least 1 second (a time span such as 00:30:00).");
+        }
+
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 

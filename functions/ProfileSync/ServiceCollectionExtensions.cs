@@ -51,17 +51,21 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<ReplayHandler>();
         services.TryAddSingleton(TimeProvider.System);
         services.AddResiliencePipeline(DatabaseResilience.PipelineName, (builder, context) =>
+            Quiet(DatabaseResilience.Configure(builder, Options(context.ServiceProvider).Resilience), context.ServiceProvider));
+        services.AddResiliencePipeline(DatabaseResilience.PassPipelineName, (builder, context) =>
+            Quiet(DatabaseResilience.ConfigurePasses(builder, Options(context.ServiceProvider).Resilience), context.ServiceProvider));
+        return services;
+
+        static ProfileSyncOptions Options(IServiceProvider provider) => provider.GetRequiredService<IOptions<ProfileSyncOptions>>().Value;
+
+        // Attempts and retries at Debug: the caller's one line says how the call ended.
+        static void Quiet(ResiliencePipelineBuilder builder, IServiceProvider provider)
         {
-            var options = context.ServiceProvider.GetRequiredService<IOptions<ProfileSyncOptions>>().Value;
-            DatabaseResilience.Configure(builder, options.Resilience);
-            var loggerFactory = context.ServiceProvider.GetService<ILoggerFactory>();
-            if (loggerFactory is not null)
+            if (provider.GetService<ILoggerFactory>() is { } loggerFactory)
             {
-                // Attempts and retries at Debug: the handler's one line says how the event ended.
                 builder.ConfigureTelemetry(new QuietLoggerFactory(loggerFactory, LogLevel.Critical));
             }
-        });
-        return services;
+        }
     }
 
     /// <summary>

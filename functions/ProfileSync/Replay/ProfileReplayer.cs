@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using NpgsqlTypes;
 using Polly;
@@ -14,7 +15,7 @@ namespace ProfileSync.Replay;
 /// refreshes what is stale, removes profiles whose user is gone. Set-based, in batches keyed by user id, each committed
 /// on its own (short locks; safe to stop and run again), in constant memory. One replay at a time, by an advisory lock.
 /// </summary>
-public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipelineProvider<string> pipelines)
+public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipelineProvider<string> pipelines, IOptions<ProfileSyncOptions> options)
 {
     // An arbitrary constant that names "profile replay" among advisory locks.
     private const long LockKey = 0x5052_4F46_5245_504C; // "PROFREPL"
@@ -80,7 +81,8 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
         from bounds, outcomes c
         """;
 
-    private readonly ResiliencePipeline _pipeline = pipelines.GetPipeline(DatabaseResilience.PipelineName);
+    // Not an event's deadline: a pass's statements are bounded each by the database (ProfileSync__Passes__StatementTimeout).
+    private readonly ResiliencePipeline _pipeline = pipelines.GetPipeline(DatabaseResilience.PassPipelineName);
 
     public async Task<ReplayReport> RunAsync(ReplayRequest request, IProgress<ReplayProgress>? progress = null, CancellationToken cancellationToken = default)
     {
@@ -254,12 +256,10 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await using var batch = new NpgsqlBatch(connection, transaction);
+        await using var batch = DatabaseResilience.PassBatch(connection, transaction, options.Value.Passes, sql);
         // Compiling each batch's plan with JIT costs more than the batch saves (measured: docs/benchmarks.md).
-        batch.BatchCommands.Add(new NpgsqlBatchCommand("set local jit = off"));
-        var command = new NpgsqlBatchCommand(sql);
-        parameters(command.Parameters);
-        batch.BatchCommands.Add(command);
+        batch.BatchCommands.Insert(0, new NpgsqlBatchCommand("set local jit = off"));
+        parameters(batch.BatchCommands[^1].Parameters);
 
         (T, ReplayCounts) result;
         await using (var reader = await batch.ExecuteReaderAsync(cancellationToken))

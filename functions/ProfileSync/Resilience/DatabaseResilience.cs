@@ -28,10 +28,27 @@ public sealed class ResilienceOptions
     public TimeSpan BreakDuration { get; set; } = TimeSpan.FromSeconds(5);
 }
 
-/// <summary>The one resilience pipeline every database call of the app goes through.</summary>
+/// <summary>
+/// Settings of the passes over everyone (replay, reconcile, status): <c>ProfileSync__Passes__*</c>. They are not held
+/// to an event's deadline: at 10M users one statement of theirs takes about a minute.
+/// </summary>
+public sealed class PassOptions
+{
+    /// <summary>The longest one statement of a pass may run, enforced by the database (statement_timeout).</summary>
+    public TimeSpan StatementTimeout { get; set; } = TimeSpan.FromMinutes(30);
+
+    /// <summary>The setting as a user writes it, for messages.</summary>
+    public const string StatementTimeoutSetting = "ProfileSync__Passes__StatementTimeout";
+}
+
+/// <summary>The resilience pipelines every database call of the app goes through: one for events, one for passes.</summary>
 public static class DatabaseResilience
 {
+    /// <summary>Events: one short deadline over all attempts.</summary>
     public const string PipelineName = "profile-sync-database";
+
+    /// <summary>Passes over everyone: the same retries of transient failures, each statement bounded by the database.</summary>
+    public const string PassPipelineName = "profile-sync-pass";
 
     /// <summary>What is worth another attempt: what Npgsql calls transient, a pooler's connection failures, and timeouts.</summary>
     public static bool IsTransient(Exception exception) => exception switch
@@ -105,6 +122,50 @@ public static class DatabaseResilience
         BrokenCircuitException => "circuit open after repeated failures",
         _ => exception?.GetType().Name ?? "unknown",
     };
+
+    /// <summary>
+    /// Prepares a batch of a pass: its statements may run for <paramref name="options"/>' statement timeout, which the
+    /// database enforces (so a statement that runs out is stopped where it runs, not abandoned by the client), and the
+    /// client waits a little longer than that for the answer.
+    /// </summary>
+    public static NpgsqlBatch PassBatch(NpgsqlConnection connection, NpgsqlTransaction transaction, PassOptions options, string sql)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var batch = new NpgsqlBatch(connection, transaction) { Timeout = (int)Math.Ceiling((options.StatementTimeout + TimeSpan.FromSeconds(30)).TotalSeconds) };
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(
+            $"set local statement_timeout = {(long)options.StatementTimeout.TotalMilliseconds}"));
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(sql));
+        return batch;
+    }
+
+    /// <summary>A statement of a pass ran past its budget, as the database (57014 from statement_timeout) or the client reports it.</summary>
+    public static bool IsPassBudgetSpent(Exception exception) => exception switch
+    {
+        PostgresException { SqlState: PostgresErrorCodes.QueryCanceled } => true,
+        NpgsqlException { InnerException: TimeoutException } => true,
+        _ => false,
+    };
+
+    /// <summary>Retries of transient failures, as the event pipeline has them, without its deadline or breaker.</summary>
+    public static ResiliencePipelineBuilder ConfigurePasses(ResiliencePipelineBuilder builder, ResilienceOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(options);
+        return builder.AddRetry(new RetryStrategyOptions
+        {
+            ShouldHandle = new PredicateBuilder().Handle<Exception>(e => IsTransient(e) && !IsPassBudgetSpent(e)),
+            MaxRetryAttempts = options.MaxRetryAttempts,
+            Delay = options.RetryBaseDelay,
+            MaxDelay = options.RetryMaxDelay,
+            BackoffType = DelayBackoffType.Exponential,
+            UseJitter = true,
+            OnRetry = _ =>
+            {
+                ProfileSyncTelemetry.Retried();
+                return default;
+            },
+        });
+    }
 
     /// <summary>Deadline outermost, so it bounds every retry; the breaker innermost sees each attempt.</summary>
     public static ResiliencePipelineBuilder Configure(ResiliencePipelineBuilder builder, ResilienceOptions options)

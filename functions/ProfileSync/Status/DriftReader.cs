@@ -1,5 +1,7 @@
 using System.Globalization;
+using Microsoft.Extensions.Options;
 using Npgsql;
+using ProfileSync.Resilience;
 using ProfileSync.Telemetry;
 
 namespace ProfileSync.Status;
@@ -31,7 +33,7 @@ public sealed record DriftReport(
 public sealed record SetAside(Guid UserId, string Reason);
 
 /// <summary>Reads <c>profile_sync.status()</c>, where drift is defined (SQL-only projects call it too), by column name.</summary>
-public sealed class DriftReader(NpgsqlDataSource dataSource)
+public sealed class DriftReader(NpgsqlDataSource dataSource, IOptions<ProfileSyncOptions> options)
 {
     public const int DefaultSampleSize = 5;
 
@@ -40,9 +42,12 @@ public sealed class DriftReader(NpgsqlDataSource dataSource)
 
     public async Task<DriftReport> ReadAsync(int sampleSize = DefaultSampleSize, CancellationToken cancellationToken = default)
     {
-        await using var command = dataSource.CreateCommand("select * from profile_sync.status($1)");
-        command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = sampleSize });
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        // A pass over everyone: bounded by the database, as replay's statements are (about half a minute at 10M users).
+        await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
+        await using var batch = DatabaseResilience.PassBatch(connection, transaction, options.Value.Passes, "select * from profile_sync.status($1)");
+        batch.BatchCommands[^1].Parameters.Add(new NpgsqlParameter<int> { TypedValue = sampleSize });
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
         await reader.ReadAsync(cancellationToken);
         long Count(string name) => reader.GetInt64(reader.GetOrdinal(name));
         Guid[] Sample(string name) => reader.GetFieldValue<Guid[]>(reader.GetOrdinal(name));
