@@ -151,21 +151,25 @@ public static class DatabaseResilience
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(options);
-        return builder.AddRetry(new RetryStrategyOptions
-        {
-            ShouldHandle = new PredicateBuilder().Handle<Exception>(e => IsTransient(e) && !IsPassBudgetSpent(e)),
-            MaxRetryAttempts = options.MaxRetryAttempts,
-            Delay = options.RetryBaseDelay,
-            MaxDelay = options.RetryMaxDelay,
-            BackoffType = DelayBackoffType.Exponential,
-            UseJitter = true,
-            OnRetry = _ =>
-            {
-                ProfileSyncTelemetry.Retried();
-                return default;
-            },
-        });
+        // A statement that ran out of its budget would run out again.
+        return builder.AddRetry(Retries(options, new PredicateBuilder().Handle<Exception>(e => IsTransient(e) && !IsPassBudgetSpent(e))));
     }
+
+    /// <summary>Exponential back-off with jitter, as the settings say, of what <paramref name="retried"/> handles.</summary>
+    private static RetryStrategyOptions Retries(ResilienceOptions options, PredicateBuilder<object> retried) => new()
+    {
+        ShouldHandle = retried,
+        MaxRetryAttempts = options.MaxRetryAttempts,
+        Delay = options.RetryBaseDelay,
+        MaxDelay = options.RetryMaxDelay,
+        BackoffType = DelayBackoffType.Exponential,
+        UseJitter = true,
+        OnRetry = _ =>
+        {
+            ProfileSyncTelemetry.Retried();
+            return default;
+        },
+    };
 
     /// <summary>Deadline outermost, so it bounds every retry; the breaker innermost sees each attempt.</summary>
     public static ResiliencePipelineBuilder Configure(ResiliencePipelineBuilder builder, ResilienceOptions options)
@@ -175,20 +179,7 @@ public static class DatabaseResilience
         var transient = new PredicateBuilder().Handle<Exception>(IsTransient);
         return builder
             .AddTimeout(new TimeoutStrategyOptions { Timeout = options.Deadline })
-            .AddRetry(new RetryStrategyOptions
-            {
-                ShouldHandle = transient,
-                MaxRetryAttempts = options.MaxRetryAttempts,
-                Delay = options.RetryBaseDelay,
-                MaxDelay = options.RetryMaxDelay,
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-                OnRetry = _ =>
-                {
-                    ProfileSyncTelemetry.Retried();
-                    return default;
-                },
-            })
+            .AddRetry(Retries(options, transient))
             .AddCircuitBreaker(new CircuitBreakerStrategyOptions
             {
                 ShouldHandle = transient,
