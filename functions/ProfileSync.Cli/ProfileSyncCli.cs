@@ -77,7 +77,7 @@ public static class ProfileSyncCli
         }
         catch (Exception e) when (DatabaseResilience.IsPassBudgetSpent(e))
         {
-            await error.WriteLineAsync($"profilesync: a statement ran past its time budget ({PassOptions.StatementTimeoutSetting}, 30 minutes unless set); raise it, e.g. {PassOptions.StatementTimeoutSetting}=01:00:00, and run again (what was committed stays)");
+            await error.WriteLineAsync($"profilesync: a statement ran past its time budget ({PassOptions.StatementTimeoutSetting}, {new PassOptions().StatementTimeout.TotalMinutes:0} minutes unless set); raise it, e.g. {PassOptions.StatementTimeoutSetting}=01:00:00, and run again (what was committed stays)");
             return Failure;
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException)

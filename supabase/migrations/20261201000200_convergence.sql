@@ -249,16 +249,14 @@ set search_path = ''
 as $$
 #variable_conflict use_column
 declare
-  done_ids uuid[];
-  done_outcomes text[];
   ids uuid[];
   half integer;
   failed_constraint text;
   failure text;
 begin
   begin
-    select pg_catalog.array_agg(c.user_id), pg_catalog.array_agg(c.outcome) into done_ids, done_outcomes
-    from profile_sync.converge_now(user_ids, via, dry_run) c;
+    -- As in converge: a failure adds none of converge_now's rows.
+    return query select c.user_id, c.outcome from profile_sync.converge_now(user_ids, via, dry_run) c;
   exception when others then
     if profile_sync.is_database_failure(sqlstate) then
       raise;
@@ -274,9 +272,7 @@ begin
     return query select c.user_id, c.outcome from profile_sync.converge_apart(ids[1:half], via, dry_run) c
                  union all
                  select c.user_id, c.outcome from profile_sync.converge_apart(ids[half + 1:], via, dry_run) c;
-    return;
   end;
-  return query select x.id, x.outcome from rows from (pg_catalog.unnest(done_ids), pg_catalog.unnest(done_outcomes)) x(id, outcome);
 end
 $$;
 
