@@ -37,7 +37,7 @@ public sealed partial class ReplayFunctions(ReplayHandler handler, ProfileReplay
         }
         catch (Exception e) when (!cancellationToken.IsCancellationRequested)
         {
-            // The batches done are kept; the next tick goes on from the start.
+            // The batches done are kept; the next tick goes on from where this one stopped.
             LogStopped(logger, DatabaseResilience.Describe(e is ReplayLockLostException { InnerException: { } inner } ? inner : e));
         }
     }

@@ -143,6 +143,11 @@ internal static class ReplayCommand
         }
 
         lines.Add(string.Create(CultureInfo.InvariantCulture, $"Elapsed                   {report.ElapsedMs,9:N0} ms"));
+        if (report.Resumed)
+        {
+            lines.Add("Went on from where an earlier replay of everyone stopped: the users before that were done by it.");
+        }
+
         if (report.DryRun)
         {
             lines.Add("Dry run: nothing was written.");

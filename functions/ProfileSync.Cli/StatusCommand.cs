@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using ProfileSync.Status;
@@ -45,6 +46,8 @@ internal static class StatusCommand
             lines.AddRange(report.SampleFailedProfiles.Select(f => $"  {f.UserId}   {f.Reason}"));
         }
 
+        lines.AddRange(report.UnfinishedReplays.Select(r => string.Create(CultureInfo.InvariantCulture,
+            $"Unfinished {(r.DryRun ? "dry run" : "replay"),-15}{r.Done,12:P0}   of everyone, started {r.StartedAt.UtcDateTime:yyyy-MM-dd HH:mm:ss} UTC, stopped {r.StoppedAt.UtcDateTime:yyyy-MM-dd HH:mm:ss} UTC: the next replay of everyone goes on from there")));
         lines.Add("");
         lines.AddRange(report.Warnings.Select(warning => $"Warning: {warning}"));
         lines.Add(report.InSync

@@ -17,6 +17,11 @@ public sealed class ProfileSyncOptionsValidator : IValidateOptions<ProfileSyncOp
             failures.Add($"{PassOptions.StatementTimeoutSetting} must be at least 1 second (a time span such as 00:30:00).");
         }
 
+        if (options.Passes.HttpReplayBudget < TimeSpan.FromSeconds(1))
+        {
+            failures.Add($"{PassOptions.HttpReplayBudgetSetting} must be at least 1 second (a time span such as 00:03:20; below the host's 230 s).");
+        }
+
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 

@@ -14,23 +14,21 @@ namespace ProfileSync.Replay;
 /// users, profile_sync.converge_range for a range of everyone): creates what is missing (<c>created_via = 'replay'</c>),
 /// refreshes what is stale, removes profiles whose user is gone. Set-based, in batches keyed by user id, each committed
 /// on its own (short locks; safe to stop and run again), in constant memory. One replay at a time, by an advisory lock.
+/// A replay of everyone that stopped before its end (a time budget, a fault) is gone on with by the next one.
 /// </summary>
 public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipelineProvider<string> pipelines, IOptions<ProfileSyncOptions> options)
 {
     // An arbitrary constant that names "profile replay" among advisory locks.
     private const long LockKey = 0x5052_4F46_5245_504C; // "PROFREPL"
 
-    // A replay of everyone goes through the users in id ranges of a batch each: profile_sync.converge_range() converges
-    // every user in (after, upto] and removes the profiles in it whose user is gone, as one plain statement (a range of
-    // the primary key, no per-id lookups). The last range is open-ended. last_id null: that was the last batch.
-    private const string RangeBatchSql = """
-        with upto as (
-          select u.id from auth.users u where u.id > $1 order by u.id offset $2 - 1 limit 1
-        )
-        select (select upto.id from upto) as last_id, c.*
-        from profile_sync.converge_range($1, coalesce((select upto.id from upto), 'ffffffff-ffff-ffff-ffff-ffffffffffff'),
-                                         'replay', $3) c
-        """;
+    // A replay of everyone goes through the users in id ranges of a batch each: profile_sync.replay_range() converges
+    // every user in (after, the batch's last user] and removes the profiles in it whose user is gone, as one plain
+    // statement (a range of the primary key, no per-id lookups), and keeps the replay's progress in
+    // profile_sync.unfinished_replays. The last range is open-ended. last_id null: that was the last batch.
+    private const string RangeBatchSql = "select * from profile_sync.replay_range($1, $2, $3)";
+
+    // Where an earlier replay of everyone of the same kind (run or dry run) stopped, if one did.
+    private const string UnfinishedSql = "select r.last_id from profile_sync.unfinished_replays r where r.dry_run = $1";
 
     // A scoped replay's batch (some users, or those created in a window) hands its users to profile_sync.converge(),
     // which reads each once under its lock and writes what drifted; its outcomes are the counts (on a dry run, what it
@@ -90,8 +88,8 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
         try
         {
             var report = await RunLockedAsync(request, progress, cancellationToken);
-            ProfileSyncTelemetry.ReplayRan(request.Trigger, request.DryRun, "completed", report.Created, report.Refreshed, report.Removed);
-            if (request.CoversEveryone)
+            ProfileSyncTelemetry.ReplayRan(request.Trigger, request.DryRun, report.Complete ? "completed" : "unfinished", report.Created, report.Refreshed, report.Removed);
+            if (request.CoversEveryone && report.Complete)
             {
                 ProfileSyncTelemetry.DriftFound(report.Missing, report.Stale, report.Orphaned);
             }
@@ -105,7 +103,8 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
         }
         catch (Exception)
         {
-            // What the committed batches changed is not counted here: the next run's counts show what is left.
+            // What the committed batches changed is not counted here: a replay of everyone goes on from them next time
+            // (profile_sync.unfinished_replays), and a scoped one's next run counts what is left.
             ProfileSyncTelemetry.ReplayRan(request.Trigger, request.DryRun, "failed", 0, 0, 0);
             throw;
         }
@@ -130,34 +129,58 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
             }
         }
 
+        var after = Guid.Empty;
+        var counts = ReplayCounts.None;
+        var resumed = false;
         if (request.CoversEveryone)
         {
             await EnsureLockHeldAsync(lockConnection, lockTransaction, cancellationToken);
-            using var pass = ProfileSyncTelemetry.StartReplayStep("pass", 0);
-            var whole = await _pipeline.ExecuteAsync(
-                static async (state, token) => await state.self.RunWholeAsync(state.request, token),
+            var stoppedAt = await _pipeline.ExecuteAsync(
+                static async (state, token) => await state.self.ReadUnfinishedAsync(state.request.DryRun, token),
                 (self: this, request),
                 cancellationToken);
-            ProfileSyncTelemetry.ReplayStepDone(pass, whole?.Scanned ?? 0, whole is { } w ? w.Created + w.Refreshed + w.Removed : 0);
-            if (whole is { } all)
+            if (stoppedAt is { } last)
             {
-                progress?.Report(new ReplayProgress(1, all, clock.Elapsed, Done: 1));
-                await lockTransaction.CommitAsync(cancellationToken);
-                return new ReplayReport(all, request.DryRun, clock.ElapsedMilliseconds);
+                // An earlier replay of everyone stopped there: go on from it.
+                (after, resumed) = (last, true);
+            }
+            else
+            {
+                using var pass = ProfileSyncTelemetry.StartReplayStep("pass", 0);
+                var whole = await _pipeline.ExecuteAsync(
+                    static async (state, token) => await state.self.RunWholeAsync(state.request, token),
+                    (self: this, request),
+                    cancellationToken);
+                ProfileSyncTelemetry.ReplayStepDone(pass, whole?.Scanned ?? 0, whole is { } w ? w.Created + w.Refreshed + w.Removed : 0);
+                if (whole is { } all)
+                {
+                    progress?.Report(new ReplayProgress(1, all, clock.Elapsed, Done: 1));
+                    await lockTransaction.CommitAsync(cancellationToken);
+                    return new ReplayReport(all, request.DryRun, clock.ElapsedMilliseconds);
+                }
             }
         }
 
-        var after = Guid.Empty;
-        var counts = ReplayCounts.None;
         var batches = 0;
+        var longestBatch = TimeSpan.Zero;
         while (true)
         {
+            // Room for one more batch, at the pace of the slowest so far? Else stop here: what is done is committed,
+            // and the next replay of everyone goes on from it.
+            if (request.TimeBudget is { } budget && longestBatch > TimeSpan.Zero && clock.Elapsed + longestBatch > budget)
+            {
+                await lockTransaction.CommitAsync(cancellationToken);
+                return new ReplayReport(counts, request.DryRun, clock.ElapsedMilliseconds, complete: false, resumed, Done(request.Scope, counts, after));
+            }
+
             await EnsureLockHeldAsync(lockConnection, lockTransaction, cancellationToken);
             using var step = ProfileSyncTelemetry.StartReplayStep("batch", batches + 1);
+            var started = clock.Elapsed;
             var batch = await _pipeline.ExecuteAsync(
                 static async (state, token) => await state.self.RunBatchAsync(state.request, state.after, token),
                 (self: this, request, after),
                 cancellationToken);
+            longestBatch = TimeSpan.FromTicks(Math.Max(longestBatch.Ticks, (clock.Elapsed - started).Ticks));
             ProfileSyncTelemetry.ReplayStepDone(step, batch.Counts.Scanned, batch.Counts.Created + batch.Counts.Refreshed + batch.Counts.Removed);
             counts = counts.Add(batch.Counts);
             if (batch.Counts.Scanned > 0 || batch.Counts.Orphaned > 0)
@@ -175,21 +198,11 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
         }
 
         await lockTransaction.CommitAsync(cancellationToken);
-        return new ReplayReport(counts, request.DryRun, clock.ElapsedMilliseconds);
+        return new ReplayReport(counts, request.DryRun, clock.ElapsedMilliseconds, complete: true, resumed);
     }
 
-    // How far a replay is, without counting anything first: batches go in id order, and Supabase's user ids are
-    // random (v4) UUIDs, spread evenly, so the last id's place among all UUIDs is the share done.
-    private static double Done(ReplayScope scope, ReplayCounts counts, Guid lastId)
-    {
-        if (scope.UserIds is { Count: > 0 } ids)
-        {
-            return Math.Min(1, (double)counts.Scanned / ids.Count);
-        }
-
-        var bytes = lastId.ToByteArray(bigEndian: true); // PostgreSQL orders uuids by these bytes
-        return System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(bytes) / 18446744073709551616.0; // 2^64
-    }
+    private static double Done(ReplayScope scope, ReplayCounts counts, Guid lastId) =>
+        scope.UserIds is { Count: > 0 } ids ? Math.Min(1, (double)counts.Scanned / ids.Count) : ReplayProgress.ShareUpTo(lastId);
 
     // Without the lock another replay could start; both would still be correct, but one at a time is the promise.
     private static async Task EnsureLockHeldAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken)
@@ -221,6 +234,13 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
             parameters.Add(new NpgsqlParameter<long> { TypedValue = request.BatchSize });
         }, static reader => reader.GetBoolean(reader.GetOrdinal("converged")), cancellationToken);
         return converged ? counts : null;
+    }
+
+    private async Task<Guid?> ReadUnfinishedAsync(bool dryRun, CancellationToken cancellationToken)
+    {
+        await using var command = dataSource.CreateCommand(UnfinishedSql);
+        command.Parameters.Add(new NpgsqlParameter<bool> { TypedValue = dryRun });
+        return await command.ExecuteScalarAsync(cancellationToken) as Guid?;
     }
 
     private async Task<Batch> RunBatchAsync(ReplayRequest request, Guid after, CancellationToken cancellationToken)

@@ -31,17 +31,32 @@ public record ReplayCounts(long Scanned, long Missing, long Created, long Stale,
     public override int GetHashCode() => HashCode.Combine(Scanned, Missing, Created, Stale, Refreshed, Orphaned, Removed, Failed);
 }
 
-/// <summary>A finished replay: its counts, whether it was a dry run, and how long it took (the JSON answer and <c>--json</c>).</summary>
+/// <summary>
+/// What a replay did (the JSON answer and <c>--json</c>): its counts, whether it was a dry run, and how long it took.
+/// A replay of everyone goes on from where an earlier one stopped, if one did (<see cref="Resumed"/>; the counts are
+/// this run's), and may stop before the end when its time budget runs out (<see cref="Complete"/> false;
+/// <see cref="Done"/> says how far it got, and the next replay of everyone goes on from there).
+/// </summary>
 public sealed record ReplayReport : ReplayCounts
 {
-    public ReplayReport(ReplayCounts counts, bool dryRun, long elapsedMs)
+    public ReplayReport(ReplayCounts counts, bool dryRun, long elapsedMs, bool complete = true, bool resumed = false, double done = 1)
         : base(counts)
     {
         DryRun = dryRun;
         ElapsedMs = elapsedMs;
+        Complete = complete;
+        Resumed = resumed;
+        Done = done;
     }
 
     public bool DryRun { get; }
 
     public long ElapsedMs { get; }
+
+    public bool Complete { get; }
+
+    public bool Resumed { get; }
+
+    /// <summary>The share of the users covered, 0 to 1.</summary>
+    public double Done { get; }
 }

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using ProfileSync.Events;
 using ProfileSync.Http;
 using ProfileSync.Resilience;
@@ -9,9 +10,12 @@ namespace ProfileSync.Replay;
 
 /// <summary>
 /// <c>POST /api/profiles/replay</c> with <c>{}</c>, <c>{"userIds":[…]}</c> or <c>{"createdAfter":…,"createdBefore":…}</c>,
-/// each with optional <c>"dryRun":true</c> (and <c>"batchSize"</c>).
+/// each with optional <c>"dryRun":true</c> (and <c>"batchSize"</c>). A replay of everyone answers within the host's
+/// limit for a request (230 s on Azure): 200 when it is done, or 202 when its time (ProfileSync__Passes__HttpReplayBudget)
+/// ran out first, with what it did so far; the next replay of everyone (this route again, the timer, the CLI) goes on
+/// from there, and <c>profilesync status</c> shows how far it got.
 /// </summary>
-public sealed partial class ReplayHandler(ProfileReplayer replayer, ILogger<ReplayHandler> logger)
+public sealed partial class ReplayHandler(ProfileReplayer replayer, IOptions<ProfileSyncOptions> options, ILogger<ReplayHandler> logger)
 {
     private const int MaxBodyBytes = 1024 * 1024;
 
@@ -38,14 +42,19 @@ public sealed partial class ReplayHandler(ProfileReplayer replayer, ILogger<Repl
 
         try
         {
-            var report = await replayer.RunAsync(request, cancellationToken: context.RequestAborted);
+            var report = await replayer.RunAsync(request with { TimeBudget = options.Value.Passes.HttpReplayBudget }, cancellationToken: context.RequestAborted);
             LogReplayed(logger, report.Scanned, report.Created, report.Refreshed, report.Removed, report.DryRun, report.ElapsedMs);
             if (report.Failed > 0)
             {
                 LogSetAside(logger, report.Failed, string.Join(", ", report.FailedUserIds));
             }
 
-            await JsonResponses.WriteAsync(context, StatusCodes.Status200OK, report);
+            if (!report.Complete)
+            {
+                LogUnfinished(logger, report.Done);
+            }
+
+            await JsonResponses.WriteAsync(context, report.Complete ? StatusCodes.Status200OK : StatusCodes.Status202Accepted, report);
         }
         catch (ReplayAlreadyRunningException e)
         {
@@ -155,6 +164,9 @@ public sealed partial class ReplayHandler(ProfileReplayer replayer, ILogger<Repl
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Replay set aside {Failed} users whose profile cannot be written (among them {UserIds}); profilesync explain --user-id says why")]
     private static partial void LogSetAside(ILogger logger, long failed, string userIds);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Replay of everyone answered at {Done:P0} done, its time for one request spent; the next replay of everyone goes on from there")]
+    private static partial void LogUnfinished(ILogger logger, double done);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Replay stopped ({Failure}); answered 503")]
     private static partial void LogStopped(ILogger logger, string failure);

@@ -17,7 +17,10 @@ public sealed record ReplayFieldNames(string UserIds, string CreatedAfter, strin
 /// <see cref="Validated"/>. Messages name each field as the caller named it (<c>--user-id</c>, <c>'userIds'</c>).
 /// </summary>
 /// <param name="Trigger">who asked, for metrics: cli, http or timer</param>
-public sealed record ReplayRequest(ReplayScope Scope, bool DryRun = false, int BatchSize = ReplayRequest.DefaultBatchSize, string Trigger = "cli")
+/// <param name="TimeBudget">a replay of everyone stops between two batches before this runs out (the HTTP route's), and
+/// the next replay of everyone goes on from there; none: it runs to the end</param>
+public sealed record ReplayRequest(ReplayScope Scope, bool DryRun = false, int BatchSize = ReplayRequest.DefaultBatchSize, string Trigger = "cli",
+    TimeSpan? TimeBudget = null)
 {
     public const int DefaultBatchSize = 10_000;
 

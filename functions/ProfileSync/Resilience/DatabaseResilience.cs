@@ -39,6 +39,14 @@ public sealed class PassOptions
 
     /// <summary>The setting as a user writes it, for messages.</summary>
     public const string StatementTimeoutSetting = "ProfileSync__Passes__StatementTimeout";
+
+    /// <summary>
+    /// How long an HTTP replay of everyone goes on before it answers 202 with what it did so far (the next replay of
+    /// everyone goes on from there): below the 230 s an Azure Functions host gives an HTTP request.
+    /// </summary>
+    public TimeSpan HttpReplayBudget { get; set; } = TimeSpan.FromSeconds(200);
+
+    public const string HttpReplayBudgetSetting = "ProfileSync__Passes__HttpReplayBudget";
 }
 
 /// <summary>The resilience pipelines every database call of the app goes through: one for events, one for passes.</summary>

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Microsoft.Extensions.Options;
 using Npgsql;
+using ProfileSync.Replay;
 using ProfileSync.Resilience;
 using ProfileSync.Telemetry;
 
@@ -24,6 +25,7 @@ public sealed record DriftReport(
     IReadOnlyList<Guid> SampleProfilesWithoutUser,
     long FailedProfiles,
     IReadOnlyList<SetAside> SampleFailedProfiles,
+    IReadOnlyList<UnfinishedReplay> UnfinishedReplays,
     IReadOnlyList<string> Warnings)
 {
     public bool InSync => UsersWithoutProfile == 0 && StaleProfiles == 0 && ProfilesWithoutUser == 0;
@@ -31,6 +33,12 @@ public sealed record DriftReport(
 
 /// <summary>A user whose profile a convergence could not write, and why (a SQLSTATE and the constraint, never the row).</summary>
 public sealed record SetAside(Guid UserId, string Reason);
+
+/// <summary>
+/// A replay of everyone that stopped before its end (an HTTP replay whose time for one request ran out, a fault): the
+/// next replay of everyone goes on from where it stopped. Done: the share of the users it covered, 0 to 1.
+/// </summary>
+public sealed record UnfinishedReplay(bool DryRun, DateTimeOffset StartedAt, DateTimeOffset StoppedAt, double Done);
 
 /// <summary>Reads <c>profile_sync.status()</c>, where drift is defined (SQL-only projects call it too), by column name.</summary>
 public sealed class DriftReader(NpgsqlDataSource dataSource, IOptions<ProfileSyncOptions> options)
@@ -47,6 +55,8 @@ public sealed class DriftReader(NpgsqlDataSource dataSource, IOptions<ProfileSyn
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await using var batch = DatabaseResilience.PassBatch(connection, transaction, options.Value.Passes, "select * from profile_sync.status($1)");
         batch.BatchCommands[^1].Parameters.Add(new NpgsqlParameter<int> { TypedValue = sampleSize });
+        batch.BatchCommands.Add(new NpgsqlBatchCommand(
+            "select r.dry_run, r.started_at, r.updated_at, r.last_id from profile_sync.unfinished_replays r order by r.dry_run"));
         await using var reader = await batch.ExecuteReaderAsync(cancellationToken);
         await reader.ReadAsync(cancellationToken);
         long Count(string name) => reader.GetInt64(reader.GetOrdinal(name));
@@ -64,7 +74,17 @@ public sealed class DriftReader(NpgsqlDataSource dataSource, IOptions<ProfileSyn
             SampleProfilesWithoutUser: Sample("orphaned_sample"),
             FailedProfiles: Count("failed"),
             SampleFailedProfiles: [.. Sample("failed_sample").Zip(reader.GetFieldValue<string[]>(reader.GetOrdinal("failed_reasons")), (id, reason) => new SetAside(id, reason))],
+            UnfinishedReplays: [],
             Warnings: Warnings(Count("domain_rules"), Count("confirmed_without_proof")));
+        await reader.NextResultAsync(cancellationToken);
+        var unfinished = new List<UnfinishedReplay>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            unfinished.Add(new UnfinishedReplay(reader.GetBoolean(0), reader.GetFieldValue<DateTimeOffset>(1),
+                reader.GetFieldValue<DateTimeOffset>(2), ReplayProgress.ShareUpTo(reader.GetGuid(3))));
+        }
+
+        report = report with { UnfinishedReplays = unfinished };
         ProfileSyncTelemetry.DriftFound(report.UsersWithoutProfile, report.StaleProfiles, report.ProfilesWithoutUser);
         return report;
     }
