@@ -108,7 +108,7 @@ public static class ProfileSyncTelemetry
         activity?.SetTag("profilesync.replay.scanned", scanned).SetTag("profilesync.replay.changed", changed);
 
     /// <param name="trigger">cli, http, timer</param>
-    /// <param name="result">completed, busy, failed</param>
+    /// <param name="result">completed, unfinished (its time budget ran out; the next one goes on), busy, failed</param>
     public static void ReplayRan(string trigger, bool dryRun, string result, long created, long refreshed, long removed)
     {
         ReplayRuns.Add(1, new TagList { { "profilesync.trigger", trigger }, { "profilesync.dry_run", dryRun }, { "profilesync.result", result } });
