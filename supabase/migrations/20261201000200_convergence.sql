@@ -47,6 +47,26 @@ create or replace trigger user_profiles_forget_source_fingerprint
   for each row when (pg_catalog.current_setting('profile_sync.writer', true) is distinct from 'sync')
   execute function profile_sync.forget_source_fingerprint();
 
+-- A convergence that writes only the fingerprint changes nothing anyone sees: the profile keeps its updated_at (which
+-- profile_sync.before_profile_update, before this, set to now). Its name sorts after user_profiles_before_update's.
+create or replace function profile_sync.keep_updated_at()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  new.updated_at := old.updated_at;
+  return new;
+end
+$$;
+revoke all on function profile_sync.keep_updated_at() from public, anon, authenticated, service_role;
+create or replace trigger user_profiles_fingerprint_only
+  before update on public.user_profiles
+  for each row when (pg_catalog.current_setting('profile_sync.writer', true) = 'sync'
+                     and (new.email, new.display_name, new.is_active, new.attributes, new.owned_fields)
+                         is not distinct from (old.email, old.display_name, old.is_active, old.attributes, old.owned_fields))
+  execute function profile_sync.keep_updated_at();
+
 -- Profiles whose auth user is gone (left from before the foreign key, or made while it was not valid).
 create or replace view profile_sync.orphaned_profiles as
 select p.user_id, p.created_at
@@ -221,7 +241,8 @@ begin
     -- while this statement waited for the row. Also where only the fingerprint is outdated (outcome unchanged).
     update public.user_profiles p
     set email = t.email, display_name = t.display_name, is_active = t.is_active, attributes = t.attributes,
-        source_updated_at = t.source_updated_at, source_fingerprint = t.fingerprint
+        source_updated_at = case when t.stale_fields <> '{}' then t.source_updated_at else p.source_updated_at end,
+        source_fingerprint = t.fingerprint
     from target t
     where p.user_id = t.user_id and (t.stale_fields <> '{}' or t.fingerprint_stale) and not dry_run
     returning p.user_id
@@ -353,7 +374,8 @@ declare
     ), refreshed as (
       update public.user_profiles p
       set email = t.email, display_name = t.display_name, is_active = t.is_active, attributes = t.attributes,
-          source_updated_at = t.source_updated_at, source_fingerprint = t.fingerprint
+          source_updated_at = case when t.stale_fields <> '{}' then t.source_updated_at else p.source_updated_at end,
+          source_fingerprint = t.fingerprint
       from target t
       where p.user_id = t.user_id and (t.stale_fields <> '{}' or t.fingerprint_stale) and not $4
       returning t.stale_fields <> '{}' as visible
@@ -440,8 +462,9 @@ begin
     on conflict (user_id) do nothing;
   elsif state.stale_fields <> '{}' or state.fingerprint_stale then
     update public.user_profiles p
-    set email = state.email, display_name = state.display_name, is_active = state.is_active,
-        attributes = state.attributes, source_updated_at = state.source_updated_at, source_fingerprint = state.fingerprint
+    set email = state.email, display_name = state.display_name, is_active = state.is_active, attributes = state.attributes,
+        source_updated_at = case when state.stale_fields <> '{}' then state.source_updated_at else p.source_updated_at end,
+        source_fingerprint = state.fingerprint
     where p.user_id = uid;
   end if;
   perform pg_catalog.set_config('profile_sync.writer', '', true);
