@@ -23,14 +23,16 @@ select
     case when not p.owned_fields @> '{attributes}' and p.attributes is distinct from d.attributes then 'attributes' end
   ], null) end as stale_fields,
   d.fingerprint,
-  coalesce(p.source_fingerprint = d.fingerprint, false) as fingerprint_current,
+  -- Null first: a user without a profile pays for no fingerprint here.
+  p.source_fingerprint is not null and p.source_fingerprint = d.fingerprint as fingerprint_current,
   p.user_id is not null and p.source_fingerprint is distinct from d.fingerprint as fingerprint_stale
 from profile_sync.derived_profiles d
 left join public.user_profiles p on p.user_id = d.user_id;
 revoke all on profile_sync.profile_state from public, anon, authenticated, service_role;
 
--- A profile written by anyone but sync (the Data API, the SQL editor, the service role, a restore) may hold anything:
--- its fingerprint goes, and the next pass derives it again.
+-- A profile changed by anyone but sync (the Data API, the SQL editor, the service role) may hold anything: its
+-- fingerprint goes, and the next pass derives it again. A row inserted (a restore) keeps the fingerprint it comes with,
+-- which was written with its fields.
 create or replace function profile_sync.forget_source_fingerprint()
 returns trigger
 language plpgsql
@@ -43,7 +45,7 @@ end
 $$;
 revoke all on function profile_sync.forget_source_fingerprint() from public, anon, authenticated, service_role;
 create or replace trigger user_profiles_forget_source_fingerprint
-  before insert or update on public.user_profiles
+  before update on public.user_profiles
   for each row when (pg_catalog.current_setting('profile_sync.writer', true) is distinct from 'sync')
   execute function profile_sync.forget_source_fingerprint();
 
