@@ -23,8 +23,9 @@ select
     case when not p.owned_fields @> '{attributes}' and p.attributes is distinct from d.attributes then 'attributes' end
   ], null) end as stale_fields,
   d.fingerprint,
-  -- Null first: a user without a profile pays for no fingerprint here.
-  p.source_fingerprint is not null and p.source_fingerprint = d.fingerprint as fingerprint_current,
+  -- Never null; and a user without a profile pays for no fingerprint here.
+  case when p.source_fingerprint is null then false else coalesce(p.source_fingerprint = d.fingerprint, false) end
+    as fingerprint_current,
   p.user_id is not null and p.source_fingerprint is distinct from d.fingerprint as fingerprint_stale
 from profile_sync.derived_profiles d
 left join public.user_profiles p on p.user_id = d.user_id;
