@@ -37,7 +37,7 @@ comment on column public.user_profiles.created_via is
 comment on column public.user_profiles.source_updated_at is 'auth.users.updated_at when the profile last changed to follow it.';
 comment on column public.user_profiles.source_fingerprint is
   'What the derived fields were derived from (profile_sync.derived_profiles.fingerprint); null: unknown, derive again. '
-  'Kept by sync; any other write of the row empties it.';
+  'Kept by sync; a change of the row by anyone else empties it.';
 comment on column public.user_profiles.owned_fields is
   'Fields a user or an admin set (display_name, is_active, attributes): no sync path changes them. Set a field to null to hand it back.';
 

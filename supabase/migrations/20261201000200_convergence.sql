@@ -113,9 +113,11 @@ revoke all on profile_sync.drift from public, anon, authenticated, service_role;
 -- (the primary key), so the orphans are all profiles but those of the users that have one: counted, status and
 -- reconcile search for them only when there are some, which in sync spares a second join of every profile with every
 -- user.
+-- Parallel safe, as failed_summary: a function that is not would keep status's whole statement, its pass over users and
+-- profiles included, from running with parallel workers.
 create or replace function profile_sync.totals(missing bigint)
 returns table (users bigint, profiles bigint, orphaned bigint)
-language sql stable
+language sql stable parallel safe
 set search_path = ''
 as $$
   select u.users, p.profiles, p.profiles - (u.users - missing)
@@ -182,7 +184,7 @@ revoke all on profile_sync.failed_profiles from public, anon, authenticated, ser
 -- own: in status's statement, which is large enough to be compiled by JIT, this view's plan cost more than it reads.
 create or replace function profile_sync.failed_summary(sample_size integer)
 returns table (failed bigint, failed_sample uuid[], failed_reasons text[])
-language sql stable
+language sql stable parallel safe
 set search_path = ''
 as $$
   with f as materialized (select x.user_id, x.reason, x.failed_at from profile_sync.failed_profiles x)
@@ -356,7 +358,7 @@ set search_path = ''
 -- every profile, in every batch (the planner picks one once the table has grown: quadratic over a replay).
 set enable_hashjoin = off
 set enable_mergejoin = off
--- Compiling a batch's statement (JIT) costs more than it saves: the per-row work is in functions it does not compile.
+-- Each batch's statement is planned anew: compiling it (JIT) every time cost more than it saved.
 set jit = off
 as $$
 declare
@@ -474,6 +476,20 @@ begin
 end
 $$;
 
+-- What a reconcile converges (users_to_converge), max_changes + 1 rows at most (all without max_changes). A statement
+-- of its own: in reconcile's, which writes, PostgreSQL would plan it without parallel workers. Materialized, so that
+-- it is planned for all its rows (a join by hash, as status's) and read only as far as the limit needs: under the
+-- limit itself the planner chose a fast-start merge join by both primary keys, twice as slow in sync.
+create or replace function profile_sync.users_to_converge_first(max_changes bigint)
+returns table (user_id uuid, kind text)
+language sql stable parallel safe
+set search_path = ''
+as $$
+  with d as materialized (select c.user_id, c.kind from profile_sync.users_to_converge c)
+  select d.user_id, d.kind from d limit max_changes + 1 -- no limit without max_changes
+$$;
+revoke all on function profile_sync.users_to_converge_first(bigint) from public, anon, authenticated, service_role;
+
 -- Everything that drifted, at once: `select * from profile_sync.reconcile();` for SQL-only operators, and the first
 -- pass of `profilesync replay` and the reconcile timer (one pass of hash joins over both tables: on a project in sync,
 -- that is all there is to do). With max_changes, converges only when no more than that many profiles drifted; else it
@@ -492,12 +508,8 @@ set search_path = ''
 set jit = off
 as $$
   -- Orphans are searched for only when the counts say there are some (profile_sync.totals).
-  with drifted as materialized (
-    -- Planned apart, for all its rows (a join by hash, as status's), and read only as far as the limit below needs:
-    -- under the limit itself the planner chose a fast-start merge join by both primary keys, twice as slow in sync.
-    select d.user_id, d.kind from profile_sync.users_to_converge d
-  ), users_found as materialized (
-    select d.user_id, d.kind from drifted d limit max_changes + 1 -- no limit without max_changes
+  with users_found as materialized (
+    select d.user_id, d.kind from profile_sync.users_to_converge_first(max_changes) d
   ), totals as (
     select c.users, c.orphaned
     from (select count(*) as missing from users_found f where f.kind = 'missing') m, profile_sync.totals(m.missing) c
