@@ -527,12 +527,31 @@ revoke all on function profile_sync.plain_display_name(text) from public, anon;
 -- The constraint calls it as whoever writes a profile: a signed-in user renaming themselves, the service role.
 grant execute on function profile_sync.plain_display_name(text) to authenticated, service_role;
 
+-- The domains that rules name (the first item of each rule in attribute_rules_in_order), null when none does.
+create or replace function profile_sync.rule_domains(rules jsonb)
+returns text[]
+language sql immutable parallel safe
+set search_path = ''
+as $$
+  select nullif(array(select r ->> 0 from pg_catalog.jsonb_array_elements(rules) r where r ->> 0 is not null), '{}')
+$$;
+revoke all on function profile_sync.rule_domains(jsonb) from public, anon, authenticated, service_role;
+
 -- The one mapping from an auth user to the profile fields it implies. A view, not functions: its names and operators
 -- are bound when it is created (no search_path can redirect them) and the planner inlines it into every query.
 --   display_name  the first of user metadata display_name, full_name, name, then the e-mail, then the phone, that
 --                 is not blank once made plain (profile_sync.plain_display_name)
 --   is_active     false while soft-deleted or banned until a time still to come
 --   attributes    the defaults, with the matching attribute rules merged over them
+--   fingerprint   what these fields were derived from, which convergence stores on the profile (source_fingerprint):
+--                 equal fingerprints, equal fields, so a pass over everyone derives again only the profiles whose
+--                 fingerprint differs (profile_sync.profile_state). A digest of the mapping's version (this view's,
+--                 below, and the defaults, rules and trusted providers), of the columns the fields read (the names'
+--                 candidates, e-mail, phone, and the app metadata when there are rules) and of is_active itself, which
+--                 time alone changes (a ban lapses). Null, "derive every time", for a user whose address is in a domain
+--                 a rule names: whether it is proven is kept in other tables (email_proofs, auth.identities,
+--                 auth.sso_domains). A 64-bit hash: the passes trust it (a user who could read their fingerprint and
+--                 write their metadata to collide with it would hide drift from a pass only), convergence does not.
 create or replace view profile_sync.derived_profiles as
 select
   u.id as user_id,
@@ -547,7 +566,7 @@ select
                      profile_sync.plain_display_name(u.email),
                      profile_sync.plain_display_name(u.phone))
        else n.name end as display_name,
-  u.deleted_at is null and (u.banned_until is null or u.banned_until <= pg_catalog.now()) as is_active,
+  n.active as is_active,
   -- Uncorrelated subqueries, read once per statement: the defaults and the rules. Without rules no user pays for
   -- them. A function, not a correlated subquery: that would keep every query of the view from running in parallel.
   -- The defaults are read in each branch on purpose: one `||` for both would concatenate for every user even when
@@ -560,12 +579,28 @@ select
               u.id, u.email, u.raw_app_meta_data), '{}'::jsonb)
   end as attributes,
   u.updated_at as source_updated_at,
-  u.created_at
+  u.created_at,
+  case when pg_catalog.cardinality((select profile_sync.rule_domains(o.rules) from profile_sync.attribute_rules_in_order o
+                                    where o.singleton)) is null
+         or not coalesce(profile_sync.email_domain(u.email) = any(
+               (select profile_sync.rule_domains(o.rules) from profile_sync.attribute_rules_in_order o where o.singleton)::text[]),
+                  false)
+    -- Seeded with the version: the name changes when this view or a function it calls derives differently.
+    then pg_catalog.hash_record_extended(row(
+      u.email, u.phone, u.raw_user_meta_data ->> 'display_name', u.raw_user_meta_data ->> 'full_name',
+      u.raw_user_meta_data ->> 'name', n.active,
+      case when (select o.rules from profile_sync.attribute_rules_in_order o where o.singleton) is not null
+           then u.raw_app_meta_data end),
+      (select pg_catalog.hash_record_extended(row('derived_profiles 1'::text, s.default_attributes, s.email_verifying_providers, o.rules), 0)
+       from profile_sync.settings s left join profile_sync.attribute_rules_in_order o on o.singleton
+       where s.singleton))
+  end as fingerprint
 from auth.users u
 cross join lateral (select coalesce(
     nullif(pg_catalog.btrim(u.raw_user_meta_data ->> 'display_name'), ''),
     nullif(pg_catalog.btrim(u.raw_user_meta_data ->> 'full_name'), ''),
     nullif(pg_catalog.btrim(u.raw_user_meta_data ->> 'name'), ''),
     nullif(pg_catalog.btrim(u.email), ''),
-    nullif(pg_catalog.btrim(u.phone), '')) as name) n;
+    nullif(pg_catalog.btrim(u.phone), '')) as name,
+  u.deleted_at is null and (u.banned_until is null or u.banned_until <= pg_catalog.now()) as active) n;
 revoke all on profile_sync.derived_profiles from public, anon, authenticated, service_role;

@@ -18,6 +18,10 @@ alter table public.user_profiles
   -- Null until decided below: rows from before the product get their owned fields from what they hold.
   add column if not exists owned_fields text[];
 
+-- What the derived fields were derived from (profile_sync.derived_profiles.fingerprint), kept by the convergence
+-- functions: a pass over everyone derives again only the profiles whose fingerprint differs.
+alter table public.user_profiles add column if not exists source_fingerprint bigint;
+
 comment on table public.user_profiles is 'One profile per auth.users row, kept by ProfileFunctions.';
 comment on column public.user_profiles.email is 'auth.users.email, always (null for phone-only and anonymous users).';
 comment on column public.user_profiles.display_name is
@@ -31,6 +35,9 @@ comment on column public.user_profiles.attributes is
 comment on column public.user_profiles.created_via is
   'Path that created the row: auth_trigger, webhook or replay (null: created before ProfileFunctions).';
 comment on column public.user_profiles.source_updated_at is 'auth.users.updated_at when the profile last changed to follow it.';
+comment on column public.user_profiles.source_fingerprint is
+  'What the derived fields were derived from (profile_sync.derived_profiles.fingerprint); null: unknown, derive again. '
+  'Kept by sync; a change of the row by anyone else empties it.';
 comment on column public.user_profiles.owned_fields is
   'Fields a user or an admin set (display_name, is_active, attributes): no sync path changes them. Set a field to null to hand it back.';
 

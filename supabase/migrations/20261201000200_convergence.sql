@@ -6,6 +6,12 @@
 
 -- Each auth user with what its profile should be, whether it has one, and which of its fields are stale. Owned fields
 -- are never stale.
+--   fingerprint_current  the profile's source_fingerprint is the one its user's facts give now
+--                        (derived_profiles.fingerprint; false when either is null): its derived fields are what those
+--                        facts imply, so a pass over everyone (users_drift, users_to_converge) derives it no further.
+--                        Convergence does not rely on it: it derives every profile it is given.
+--   fingerprint_stale    the profile's source_fingerprint is not that one, whether or not a field differs: a
+--                        convergence writes it (with the fields), so that the next pass need not derive the profile
 create or replace view profile_sync.profile_state as
 select
   d.user_id, d.email, d.display_name, d.is_active, d.attributes, d.source_updated_at, d.created_at,
@@ -15,10 +21,54 @@ select
     case when not p.owned_fields @> '{display_name}' and p.display_name is distinct from d.display_name then 'display_name' end,
     case when not p.owned_fields @> '{is_active}' and p.is_active is distinct from d.is_active then 'is_active' end,
     case when not p.owned_fields @> '{attributes}' and p.attributes is distinct from d.attributes then 'attributes' end
-  ], null) end as stale_fields
+  ], null) end as stale_fields,
+  d.fingerprint,
+  -- Never null; and a user without a profile pays for no fingerprint here.
+  case when p.source_fingerprint is null then false else coalesce(p.source_fingerprint = d.fingerprint, false) end
+    as fingerprint_current,
+  p.user_id is not null and p.source_fingerprint is distinct from d.fingerprint as fingerprint_stale
 from profile_sync.derived_profiles d
 left join public.user_profiles p on p.user_id = d.user_id;
 revoke all on profile_sync.profile_state from public, anon, authenticated, service_role;
+
+-- A profile changed by anyone but sync (the Data API, the SQL editor, the service role) may hold anything: its
+-- fingerprint goes, and the next pass derives it again. A row inserted (a restore) keeps the fingerprint it comes with,
+-- which was written with its fields.
+create or replace function profile_sync.forget_source_fingerprint()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  new.source_fingerprint := null;
+  return new;
+end
+$$;
+revoke all on function profile_sync.forget_source_fingerprint() from public, anon, authenticated, service_role;
+create or replace trigger user_profiles_forget_source_fingerprint
+  before update on public.user_profiles
+  for each row when (pg_catalog.current_setting('profile_sync.writer', true) is distinct from 'sync')
+  execute function profile_sync.forget_source_fingerprint();
+
+-- A convergence that writes only the fingerprint changes nothing anyone sees: the profile keeps its updated_at (which
+-- profile_sync.before_profile_update, before this, set to now). Its name sorts after user_profiles_before_update's.
+create or replace function profile_sync.keep_updated_at()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  new.updated_at := old.updated_at;
+  return new;
+end
+$$;
+revoke all on function profile_sync.keep_updated_at() from public, anon, authenticated, service_role;
+create or replace trigger user_profiles_fingerprint_only
+  before update on public.user_profiles
+  for each row when (pg_catalog.current_setting('profile_sync.writer', true) = 'sync'
+                     and (new.email, new.display_name, new.is_active, new.attributes, new.owned_fields)
+                         is not distinct from (old.email, old.display_name, old.is_active, old.attributes, old.owned_fields))
+  execute function profile_sync.keep_updated_at();
 
 -- Profiles whose auth user is gone (left from before the foreign key, or made while it was not valid).
 create or replace view profile_sync.orphaned_profiles as
@@ -32,12 +82,23 @@ revoke all on profile_sync.orphaned_profiles from public, anon, authenticated, s
 --   stale_fields  for stale profiles, the fields that differ (email, display_name, is_active, attributes)
 --   since         about when it began: the user's creation (missing), last change (stale), the profile's creation (orphaned)
 -- The users' part alone first: status and reconcile count orphans before they search for them (profile_sync.totals).
+-- In sync, a profile costs its fingerprint (profile_state.fingerprint_current).
 create or replace view profile_sync.users_drift as
 select s.user_id, case when s.has_profile then 'stale' else 'missing' end as kind, s.stale_fields,
        case when s.has_profile then s.source_updated_at else s.created_at end as since
 from profile_sync.profile_state s
-where not s.has_profile or s.stale_fields <> '{}';
+where not s.has_profile or (not s.fingerprint_current and s.stale_fields <> '{}');
 revoke all on profile_sync.users_drift from public, anon, authenticated, service_role;
+
+-- What a reconcile converges: the users' drift, and the profiles that hold every field as it should be but not the
+-- current fingerprint (kind 'outdated': after a change of the rules or defaults, or of a fact no field shows, or a
+-- write by someone else), whose fingerprint it writes so that the next pass does not derive them again. Not drift:
+-- nothing a user sees differs.
+create or replace view profile_sync.users_to_converge as
+select s.user_id, case when not s.has_profile then 'missing' when s.stale_fields <> '{}' then 'stale' else 'outdated' end as kind
+from profile_sync.profile_state s
+where not s.has_profile or (not s.fingerprint_current and (s.stale_fields <> '{}' or s.fingerprint_stale));
+revoke all on profile_sync.users_to_converge from public, anon, authenticated, service_role;
 
 create or replace view profile_sync.drift as
 select d.user_id, d.kind, d.stale_fields, d.since
@@ -52,9 +113,11 @@ revoke all on profile_sync.drift from public, anon, authenticated, service_role;
 -- (the primary key), so the orphans are all profiles but those of the users that have one: counted, status and
 -- reconcile search for them only when there are some, which in sync spares a second join of every profile with every
 -- user.
+-- Parallel safe, as failed_summary: a function that is not would keep status's whole statement, its pass over users and
+-- profiles included, from running with parallel workers.
 create or replace function profile_sync.totals(missing bigint)
 returns table (users bigint, profiles bigint, orphaned bigint)
-language sql stable
+language sql stable parallel safe
 set search_path = ''
 as $$
   select u.users, p.profiles, p.profiles - (u.users - missing)
@@ -121,7 +184,7 @@ revoke all on profile_sync.failed_profiles from public, anon, authenticated, ser
 -- own: in status's statement, which is large enough to be compiled by JIT, this view's plan cost more than it reads.
 create or replace function profile_sync.failed_summary(sample_size integer)
 returns table (failed bigint, failed_sample uuid[], failed_reasons text[])
-language sql stable
+language sql stable parallel safe
 set search_path = ''
 as $$
   with f as materialized (select x.user_id, x.reason, x.failed_at from profile_sync.failed_profiles x)
@@ -171,20 +234,22 @@ begin
   ), orphans as (
     select o.user_id from ids i join profile_sync.orphaned_profiles o on o.user_id = i.id
   ), created as (
-    insert into public.user_profiles as p (user_id, email, display_name, is_active, attributes, source_updated_at, created_via)
-    select t.user_id, t.email, t.display_name, t.is_active, t.attributes, t.source_updated_at, via
+    insert into public.user_profiles as p (user_id, email, display_name, is_active, attributes, source_updated_at,
+                                           source_fingerprint, created_via)
+    select t.user_id, t.email, t.display_name, t.is_active, t.attributes, t.source_updated_at, t.fingerprint, via
     from target t
     where not t.has_profile and not dry_run
     on conflict (user_id) do nothing
     returning p.user_id
   ), refreshed as (
     -- All fields are written; the guard trigger keeps owned ones as they are, even if an admin changed one
-    -- while this statement waited for the row.
+    -- while this statement waited for the row. Also where only the fingerprint is outdated (outcome unchanged).
     update public.user_profiles p
     set email = t.email, display_name = t.display_name, is_active = t.is_active, attributes = t.attributes,
-        source_updated_at = t.source_updated_at
+        source_updated_at = case when t.stale_fields <> '{}' then t.source_updated_at else p.source_updated_at end,
+        source_fingerprint = t.fingerprint
     from target t
-    where p.user_id = t.user_id and t.stale_fields <> '{}' and not dry_run
+    where p.user_id = t.user_id and (t.stale_fields <> '{}' or t.fingerprint_stale) and not dry_run
     returning p.user_id
   ), removed as (
     delete from public.user_profiles p
@@ -293,6 +358,8 @@ set search_path = ''
 -- every profile, in every batch (the planner picks one once the table has grown: quadratic over a replay).
 set enable_hashjoin = off
 set enable_mergejoin = off
+-- Each batch's statement is planned anew: compiling it (JIT) every time cost more than it saved.
+set jit = off
 as $$
 declare
   -- %s: how the insert meets a profile that appeared since the statement read the range (see below).
@@ -302,8 +369,9 @@ declare
     ), orphans as (
       select o.user_id from profile_sync.orphaned_profiles o where o.user_id > $1 and o.user_id <= $2
     ), created as (
-      insert into public.user_profiles as p (user_id, email, display_name, is_active, attributes, source_updated_at, created_via)
-      select t.user_id, t.email, t.display_name, t.is_active, t.attributes, t.source_updated_at, $3
+      insert into public.user_profiles as p (user_id, email, display_name, is_active, attributes, source_updated_at,
+                                             source_fingerprint, created_via)
+      select t.user_id, t.email, t.display_name, t.is_active, t.attributes, t.source_updated_at, t.fingerprint, $3
       from target t
       where not t.has_profile and not $4
       %s
@@ -311,10 +379,11 @@ declare
     ), refreshed as (
       update public.user_profiles p
       set email = t.email, display_name = t.display_name, is_active = t.is_active, attributes = t.attributes,
-          source_updated_at = t.source_updated_at
+          source_updated_at = case when t.stale_fields <> '{}' then t.source_updated_at else p.source_updated_at end,
+          source_fingerprint = t.fingerprint
       from target t
-      where p.user_id = t.user_id and t.stale_fields <> '{}' and not $4
-      returning 1
+      where p.user_id = t.user_id and (t.stale_fields <> '{}' or t.fingerprint_stale) and not $4
+      returning t.stale_fields <> '{}' as visible
     ), removed as (
       delete from public.user_profiles p
       using orphans o
@@ -324,7 +393,7 @@ declare
       delete from profile_sync.convergence_failures f where f.user_id > $1 and f.user_id <= $2 and not $4
     )
     select count(*), count(*) filter (where not t.has_profile), count(*) filter (where t.stale_fields <> '{}'),
-           (select count(*) from orphans), (select count(*) from created), (select count(*) from refreshed),
+           (select count(*) from orphans), (select count(*) from created), (select count(*) from refreshed r where r.visible),
            (select count(*) from removed)
     from target t
   $statement$;
@@ -391,18 +460,35 @@ begin
   if not found then
     delete from public.user_profiles p where p.user_id = uid; -- the user is gone
   elsif not state.has_profile then
-    insert into public.user_profiles (user_id, email, display_name, is_active, attributes, source_updated_at, created_via)
-    values (state.user_id, state.email, state.display_name, state.is_active, state.attributes, state.source_updated_at, via)
+    insert into public.user_profiles (user_id, email, display_name, is_active, attributes, source_updated_at,
+                                      source_fingerprint, created_via)
+    values (state.user_id, state.email, state.display_name, state.is_active, state.attributes, state.source_updated_at,
+            state.fingerprint, via)
     on conflict (user_id) do nothing;
-  elsif state.stale_fields <> '{}' then
+  elsif state.stale_fields <> '{}' or state.fingerprint_stale then
     update public.user_profiles p
-    set email = state.email, display_name = state.display_name, is_active = state.is_active,
-        attributes = state.attributes, source_updated_at = state.source_updated_at
+    set email = state.email, display_name = state.display_name, is_active = state.is_active, attributes = state.attributes,
+        source_updated_at = case when state.stale_fields <> '{}' then state.source_updated_at else p.source_updated_at end,
+        source_fingerprint = state.fingerprint
     where p.user_id = uid;
   end if;
   perform pg_catalog.set_config('profile_sync.writer', '', true);
 end
 $$;
+
+-- What a reconcile converges (users_to_converge), max_changes + 1 rows at most (all without max_changes). A statement
+-- of its own: in reconcile's, which writes, PostgreSQL would plan it without parallel workers. Materialized, so that
+-- it is planned for all its rows (a join by hash, as status's) and read only as far as the limit needs: under the
+-- limit itself the planner chose a fast-start merge join by both primary keys, twice as slow in sync.
+create or replace function profile_sync.users_to_converge_first(max_changes bigint)
+returns table (user_id uuid, kind text)
+language sql stable parallel safe
+set search_path = ''
+as $$
+  with d as materialized (select c.user_id, c.kind from profile_sync.users_to_converge c)
+  select d.user_id, d.kind from d limit max_changes + 1 -- no limit without max_changes
+$$;
+revoke all on function profile_sync.users_to_converge_first(bigint) from public, anon, authenticated, service_role;
 
 -- Everything that drifted, at once: `select * from profile_sync.reconcile();` for SQL-only operators, and the first
 -- pass of `profilesync replay` and the reconcile timer (one pass of hash joins over both tables: on a project in sync,
@@ -410,20 +496,20 @@ $$;
 -- stops looking as soon as more have, converges nothing and says converged = false, with no counts (replay then goes on
 -- in batches, which count; an adoption's first pass is then over in a moment instead of a pass over everyone).
 -- missing, stale, orphaned: found; created, refreshed, removed: done (0 on a dry run); failed: the users set aside,
--- whose profile could not be written (every other user converged), and a few of them.
+-- whose profile could not be written (every other user converged), and a few of them. Profiles whose only difference
+-- is an outdated fingerprint (profile_sync.users_to_converge) are written too, counted in none of these, and count
+-- towards max_changes.
 create or replace function profile_sync.reconcile(dry_run boolean default false, max_changes bigint default null)
 returns table (users bigint, missing bigint, stale bigint, orphaned bigint,
                created bigint, refreshed bigint, removed bigint, failed bigint, failed_sample uuid[], converged boolean)
 language sql security definer
 set search_path = ''
+-- In sync, a pass over both tables that compares fingerprints: compiling it (JIT) would cost more than running it.
+set jit = off
 as $$
   -- Orphans are searched for only when the counts say there are some (profile_sync.totals).
-  with drifted as materialized (
-    -- Planned apart, for all its rows (a join by hash, as status's), and read only as far as the limit below needs:
-    -- under the limit itself the planner chose a fast-start merge join by both primary keys, twice as slow in sync.
-    select d.user_id, d.kind from profile_sync.users_drift d
-  ), users_found as materialized (
-    select d.user_id, d.kind from drifted d limit max_changes + 1 -- no limit without max_changes
+  with users_found as materialized (
+    select d.user_id, d.kind from profile_sync.users_to_converge_first(max_changes) d
   ), totals as (
     select c.users, c.orphaned
     from (select count(*) as missing from users_found f where f.kind = 'missing') m, profile_sync.totals(m.missing) c
@@ -522,6 +608,8 @@ returns table (users bigint, profiles bigint, missing bigint, stale bigint, orph
                domain_rules bigint, confirmed_without_proof bigint)
 language sql stable security definer
 set search_path = ''
+-- As reconcile: compiling (JIT) would cost more than running.
+set jit = off
 as $$
   -- Orphans are counted (profile_sync.totals), and searched for only for their sample when there are some: in sync
   -- (the usual case) status is one pass over users and profiles and two counts.

@@ -5,7 +5,7 @@ select plan(15);
 select has_table('public', 'user_profiles', 'user_profiles exists');
 select columns_are('public', 'user_profiles',
   array['user_id', 'email', 'display_name', 'is_active', 'attributes', 'created_via',
-        'created_at', 'updated_at', 'source_updated_at', 'owned_fields'], 'user_profiles has exactly the contract''s columns');
+        'created_at', 'updated_at', 'source_updated_at', 'source_fingerprint', 'owned_fields'], 'user_profiles has exactly the contract''s columns');
 select col_is_pk('public', 'user_profiles', 'user_id', 'user_id is the primary key');
 select fk_ok('public', 'user_profiles', 'user_id', 'auth', 'users', 'id', 'user_id references auth.users(id)');
 select is((select confdeltype from pg_constraint where conname = 'user_profiles_user_id_fkey'), 'c'::"char",

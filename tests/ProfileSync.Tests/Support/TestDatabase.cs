@@ -151,10 +151,13 @@ public sealed class TestDatabase(PostgresCluster cluster, string name, bool drop
         return users;
     }
 
-    /// <summary>The profiles of these users as JSON, to compare before and after.</summary>
+    /// <summary>
+    /// The profiles of these users as JSON, to compare before and after: every column but source_fingerprint, sync's
+    /// note of what the derived fields were derived from.
+    /// </summary>
     public Task<string> ProfilesJsonAsync(params Guid[] ids) =>
         ScalarAsync<string>(
-            "select coalesce(json_agg(p order by p.user_id)::text, '[]') from public.user_profiles p where p.user_id = any($1)",
+            "select coalesce(json_agg(to_jsonb(p) - 'source_fingerprint' order by p.user_id)::text, '[]') from public.user_profiles p where p.user_id = any($1)",
             "postgres",
             ids);
 
