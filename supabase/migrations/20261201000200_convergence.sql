@@ -405,27 +405,31 @@ end
 $$;
 
 -- The fallback's convergence of many users at once, for a transaction that changed several (an admin's bulk statement
--- on auth.users): the same mapping, writes and ownership rules as converge_user, as one set-based statement, which
--- joins by hash where the users are many instead of looking each one up. Returns the users it could not converge:
--- none, or those set aside (a row that cannot be written fails the statement: profile_sync.converge_apart then
--- converges them apart, the one whose profile fails set aside). Profiles of deleted users went with them (the foreign
--- key's cascade). Takes no locks of its own, as converge_user: it runs in the transaction that holds the users' rows.
+-- on auth.users): the same mapping, writes and ownership rules as converge_user, as one set-based statement. Returns
+-- the users it could not converge: none, or those set aside (a row that cannot be written fails the statement:
+-- profile_sync.converge_apart then converges them apart, the one whose profile fails set aside). Profiles of deleted
+-- users went with them (the foreign key's cascade). Takes no locks of its own, as converge_user: it runs in the
+-- transaction that holds the users' rows.
 create or replace function profile_sync.converge_changed(user_ids uuid[], via text)
 returns uuid[]
 language plpgsql security definer
 set search_path = ''
+-- Each user looked up by key, unless they are a good part of all users (below): then the planner, which knows how many
+-- ids it joins (a statement planned for its values), reads both tables whole and joins them by hash, twice as fast
+-- for an update of everyone. Left to itself for a few thousand ids of a large table, it sorted every user.
+set enable_hashjoin = off
+set enable_mergejoin = off
 as $$
-begin
-  perform pg_catalog.set_config('profile_sync.writer', 'sync', true); -- see converge_now
-  begin
+declare
+  statement constant text := $statement$
     with target as materialized (
       -- No DISTINCT (a user twice is written once): grouped, the ids would be estimated at a few hundred.
-      select s.* from pg_catalog.unnest(user_ids) i(id)
+      select s.* from pg_catalog.unnest($1::uuid[]) i(id)
       join profile_sync.profile_state s on s.user_id = i.id
       where not s.has_profile or s.stale_fields <> '{}'
     ), created as (
       insert into public.user_profiles (user_id, email, display_name, is_active, attributes, source_updated_at, created_via)
-      select t.user_id, t.email, t.display_name, t.is_active, t.attributes, t.source_updated_at, via
+      select t.user_id, t.email, t.display_name, t.is_active, t.attributes, t.source_updated_at, $2
       from target t
       where not t.has_profile
       on conflict (user_id) do nothing
@@ -434,7 +438,15 @@ begin
     set email = t.email, display_name = t.display_name, is_active = t.is_active, attributes = t.attributes,
         source_updated_at = t.source_updated_at
     from target t
-    where p.user_id = t.user_id and t.has_profile;
+    where p.user_id = t.user_id and t.has_profile
+  $statement$;
+begin
+  perform pg_catalog.set_config('profile_sync.writer', 'sync', true); -- see converge_now
+  if pg_catalog.cardinality(user_ids) * 4 > (select c.reltuples from pg_catalog.pg_class c where c.oid = 'auth.users'::regclass) then
+    perform pg_catalog.set_config('enable_hashjoin', 'on', true);
+  end if;
+  begin
+    execute statement using user_ids, via;
   exception when others then
     if profile_sync.is_database_failure(sqlstate) then
       raise;
@@ -443,7 +455,7 @@ begin
     return array(select c.user_id from profile_sync.converge_apart(user_ids, via, false) c where c.outcome = 'failed');
   end;
   perform pg_catalog.set_config('profile_sync.writer', '', true);
-  return '{}';
+  return '{}'::uuid[];
 end
 $$;
 

@@ -66,7 +66,6 @@ set search_path = ''
 as $$
 declare
   user_id uuid := case when tg_op = 'DELETE' then old.id else new.id end;
-  fallback boolean;
   user_ids uuid[];
   unconverged uuid[];
   failed_constraint text;
@@ -77,24 +76,25 @@ begin
   if pg_catalog.current_setting('profile_sync.waiting_event', true) = user_id::text then
     perform pg_catalog.set_config('profile_sync.waiting_event', '', true);
   end if;
-  fallback := (select s.fallback_trigger_enabled from profile_sync.settings s where s.singleton) is not false;
 
   if pg_catalog.current_setting('profile_sync.changed_users_buffered', true) = 'on' then
     -- Other users of this transaction wait in the buffer: all of them at once, and the buffer emptied for what a later
     -- statement of the transaction may add.
-    user_ids := array(select user_id union select b.user_id from pg_temp.profile_sync_changed_users b);
-    delete from pg_temp.profile_sync_changed_users;
-    unconverged := user_ids;
-    if fallback then
-      begin
+    unconverged := array[user_id];
+    perform 'PRAGMA:TABLE: profile_sync_changed_users (user_id uuid)'; -- for plpgsql_check, as in needs_event
+    begin
+      user_ids := array(select user_id union select b.user_id from pg_temp.profile_sync_changed_users b);
+      delete from pg_temp.profile_sync_changed_users;
+      unconverged := user_ids;
+      if (select s.fallback_trigger_enabled from profile_sync.settings s where s.singleton) is not false then
         unconverged := profile_sync.converge_changed(user_ids, 'auth_trigger');
-      exception when others then
-        -- The database failed (a row that cannot be written is set aside inside): the statement goes on, the wiring
-        -- or the reconcile converges them later.
-        raise warning 'profile_sync: no profile converged for % auth users changed together (SQLSTATE %)',
-          pg_catalog.cardinality(user_ids), sqlstate;
-      end;
-    end if;
+      end if;
+    exception when others then
+      -- The database failed (a row that cannot be written is set aside inside): the statement goes on, and the
+      -- function (posted below) or the reconcile converges them later.
+      raise warning 'profile_sync: no profile converged for % auth users changed together (SQLSTATE %)',
+        pg_catalog.cardinality(unconverged), sqlstate;
+    end;
     -- Nothing to post for a user whose profile converged here; the rest, 1,000 users per request.
     for chunk in 0 .. (coalesce(pg_catalog.cardinality(unconverged), 0) + 999) / 1000 - 1 loop
       perform profile_sync.post_auth_event('BULK', unconverged[chunk * 1000 + 1 : chunk * 1000 + 1000]);
@@ -104,7 +104,7 @@ begin
 
   -- The foreign key's cascade has removed a deleted user's profile already.
   begin
-    if tg_op <> 'DELETE' and fallback then
+    if tg_op <> 'DELETE' and (select s.fallback_trigger_enabled from profile_sync.settings s where s.singleton) is not false then
       perform profile_sync.converge_user(user_id, 'auth_trigger');
     end if;
   exception when others then
@@ -151,9 +151,9 @@ declare
   changed text := pg_catalog.current_setting('profile_sync.changed_users', true);
   waiting text := pg_catalog.current_setting('profile_sync.waiting_event', true);
 begin
-  if changed is distinct from '*' then
+  if changed is distinct from '*' and changed is distinct from user_id::text then
     perform pg_catalog.set_config('profile_sync.changed_users',
-      case when coalesce(changed, '') in ('', user_id::text) then user_id::text else '*' end, true);
+      case when coalesce(changed, '') = '' then user_id::text else '*' end, true);
   end if;
   if coalesce(waiting, '') = '' then
     perform pg_catalog.set_config('profile_sync.waiting_event', user_id::text, true);
@@ -170,6 +170,7 @@ begin
     end;
     perform pg_catalog.set_config('profile_sync.changed_users_buffered', 'on', true);
   end if;
+  perform 'PRAGMA:TABLE: profile_sync_changed_users (user_id uuid)'; -- what plpgsql_check (`supabase db lint`) checks it against
   insert into pg_temp.profile_sync_changed_users (user_id) values (needs_event.user_id);
   return false;
 end
