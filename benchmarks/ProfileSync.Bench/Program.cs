@@ -212,7 +212,10 @@ try
         await Execute(admin, triggers
             ? "update profile_sync.settings set fallback_trigger_enabled = true; select vault.create_secret('http://127.0.0.1:1/api/auth-events', 'profile_sync_function_url'); select vault.create_secret('v1,whsec_dGVzdC1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZg==', 'profile_sync_webhook_secret')"
             : "alter table auth.users disable trigger user");
-        await Execute(admin, "truncate net.http_request_queue; vacuum auth.users; vacuum public.user_profiles; checkpoint");
+        await Execute(admin, "truncate net.http_request_queue");
+        await Execute(admin, "vacuum auth.users");
+        await Execute(admin, "vacuum public.user_profiles");
+        await Execute(admin, "checkpoint");
         var clock = Stopwatch.StartNew();
         await Execute(admin, statement.Replace("{round}", (++bulkRound).ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal));
         var seconds = Seconds(clock);
