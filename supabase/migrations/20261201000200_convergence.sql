@@ -415,7 +415,7 @@ returns uuid[]
 language plpgsql security definer
 set search_path = ''
 -- Each user looked up by key, unless they are a good part of all users (below): then the planner, which knows how many
--- ids it joins (a statement planned for its values), reads both tables whole and joins them by hash, twice as fast
+-- ids it joins (a statement planned for its values), reads both tables whole and joins them by hash, cheaper
 -- for an update of everyone. Left to itself for a few thousand ids of a large table, it sorted every user.
 set enable_hashjoin = off
 set enable_mergejoin = off
