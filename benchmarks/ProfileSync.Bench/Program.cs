@@ -204,7 +204,46 @@ try
             return Seconds(clock);
         });
 
-    // 3. Signups as Supabase Auth writes them (INSERT, then role, app and user metadata, confirmation token, in one
+    // 3. An admin's bulk statements on auth.users, every user in one statement, as run in the SQL editor: with the
+    // product's triggers (the fallback on, the wiring configured) against the same statement with no trigger.
+    var bulkRound = 0;
+    async Task<double> BulkAsync(string statement, bool triggers)
+    {
+        await Execute(admin, triggers
+            ? "update profile_sync.settings set fallback_trigger_enabled = true; select vault.create_secret('http://127.0.0.1:1/api/auth-events', 'profile_sync_function_url'); select vault.create_secret('v1,whsec_dGVzdC1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZg==', 'profile_sync_webhook_secret')"
+            : "alter table auth.users disable trigger user");
+        await Execute(admin, "truncate net.http_request_queue");
+        await Execute(admin, "vacuum auth.users");
+        await Execute(admin, "vacuum public.user_profiles");
+        await Execute(admin, "checkpoint");
+        var clock = Stopwatch.StartNew();
+        await Execute(admin, statement.Replace("{round}", (++bulkRound).ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal));
+        var seconds = Seconds(clock);
+        await Execute(admin, "alter table auth.users enable trigger user; update profile_sync.settings set fallback_trigger_enabled = false; delete from vault.secrets");
+        if (triggers)
+        {
+            Check(await Scalar<long>(admin, "select count(*) from net.http_request_queue") == 0, "the wiring posted nothing for users the fallback converged");
+            Check((await drift.ReadAsync()).InSync, "every profile followed the bulk statement");
+        }
+        else
+        {
+            await Execute(admin, "select * from profile_sync.reconcile()"); // the profiles follow again, outside the clock
+        }
+
+        return seconds;
+    }
+
+    const string BulkPlan = "update auth.users set raw_app_meta_data = raw_app_meta_data || jsonb_build_object('plan', 'plan-{round}')";
+    await MeasureAsync($"bulk update of {users:N0} users' app metadata", "the same statement with no trigger", "≤ 2×",
+        product: () => BulkAsync(BulkPlan, triggers: true),
+        baseline: () => BulkAsync(BulkPlan, triggers: false));
+    // Every other statement bans everyone, the next lifts it: every product round rewrites every profile's is_active.
+    const string BulkBan = "update auth.users set banned_until = case when {round} % 2 = 1 then now() + interval '1 day' end";
+    await MeasureAsync($"bulk ban and unban of {users:N0} users", "the same statement with no trigger", "≤ 2×",
+        product: () => BulkAsync(BulkBan, triggers: true),
+        baseline: () => BulkAsync(BulkBan, triggers: false));
+
+    // 4. Signups as Supabase Auth writes them (INSERT, then role, app and user metadata, confirmation token, in one
     // transaction), 16 at a time, with and without the product's triggers on auth.users.
     (string Sql, Func<string, int, string> Value)[] SignupStatements =
     [
@@ -528,7 +567,7 @@ try
         baseline: () => HookCallsPerSecondAsync(BareHook),
         unit: "/s");
 
-    // 4. Webhook deliveries through a real `profilesync serve` process, against raw upserts of the same rows.
+    // 5. Webhook deliveries through a real `profilesync serve` process, against raw upserts of the same rows.
     var startup = new List<(double Product, double Baseline)>();
     for (var round = 0; round < (Wanted("serve: process start") ? rounds : 0); round++)
     {

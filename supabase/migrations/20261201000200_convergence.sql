@@ -490,6 +490,62 @@ as $$
 $$;
 revoke all on function profile_sync.users_to_converge_first(bigint) from public, anon, authenticated, service_role;
 
+-- The fallback's convergence of many users at once, for a transaction that changed several (an admin's bulk statement
+-- on auth.users): the same mapping, writes and ownership rules as converge_user, as one set-based statement. Returns
+-- the users it could not converge: none, or those set aside (a row that cannot be written fails the statement:
+-- profile_sync.converge_apart then converges them apart, the one whose profile fails set aside). Profiles of deleted
+-- users went with them (the foreign key's cascade). Takes no locks of its own, as converge_user: it runs in the
+-- transaction that holds the users' rows.
+create or replace function profile_sync.converge_changed(user_ids uuid[], via text)
+returns uuid[]
+language plpgsql security definer
+set search_path = ''
+-- Each user looked up by key, unless they are a good part of all users (below): then the planner, which knows how many
+-- ids it joins (a statement planned for its values), reads both tables whole and joins them by hash, cheaper
+-- for an update of everyone. Left to itself for a few thousand ids of a large table, it sorted every user.
+set enable_hashjoin = off
+set enable_mergejoin = off
+as $$
+declare
+  statement constant text := $statement$
+    with target as materialized (
+      -- No DISTINCT (a user twice is written once): grouped, the ids would be estimated at a few hundred.
+      select s.* from pg_catalog.unnest($1::uuid[]) i(id)
+      join profile_sync.profile_state s on s.user_id = i.id
+      where not s.has_profile or s.stale_fields <> '{}' or s.fingerprint_stale
+    ), created as (
+      insert into public.user_profiles (user_id, email, display_name, is_active, attributes, source_updated_at,
+                                        source_fingerprint, created_via)
+      select t.user_id, t.email, t.display_name, t.is_active, t.attributes, t.source_updated_at, t.fingerprint, $2
+      from target t
+      where not t.has_profile
+      on conflict (user_id) do nothing
+    )
+    update public.user_profiles p
+    set email = t.email, display_name = t.display_name, is_active = t.is_active, attributes = t.attributes,
+        source_updated_at = t.source_updated_at, source_fingerprint = t.fingerprint
+    from target t
+    where p.user_id = t.user_id and t.has_profile
+  $statement$;
+begin
+  perform pg_catalog.set_config('profile_sync.writer', 'sync', true); -- see converge_now
+  if pg_catalog.cardinality(user_ids) * 4 > (select c.reltuples from pg_catalog.pg_class c where c.oid = 'auth.users'::regclass) then
+    perform pg_catalog.set_config('enable_hashjoin', 'on', true);
+  end if;
+  begin
+    execute statement using user_ids, via;
+  exception when others then
+    if profile_sync.is_database_failure(sqlstate) then
+      raise;
+    end if;
+    perform pg_catalog.set_config('profile_sync.writer', '', true);
+    return array(select c.user_id from profile_sync.converge_apart(user_ids, via, false) c where c.outcome = 'failed');
+  end;
+  perform pg_catalog.set_config('profile_sync.writer', '', true);
+  return '{}'::uuid[];
+end
+$$;
+
 -- Everything that drifted, at once: `select * from profile_sync.reconcile();` for SQL-only operators, and the first
 -- pass of `profilesync replay` and the reconcile timer (one pass of hash joins over both tables: on a project in sync,
 -- that is all there is to do). With max_changes, converges only when no more than that many profiles drifted; else it
@@ -731,6 +787,7 @@ $$;
 
 revoke all on function profile_sync.converge_now(uuid[], text, boolean) from public, anon, authenticated, service_role;
 revoke all on function profile_sync.converge_user(uuid, text) from public, anon, authenticated, service_role;
+revoke all on function profile_sync.converge_changed(uuid[], text) from public, anon, authenticated, service_role;
 revoke all on function profile_sync.converge_apart(uuid[], text, boolean) from public, anon, authenticated, service_role;
 revoke all on function profile_sync.converge(uuid[], text, boolean) from public, anon, authenticated;
 revoke all on function profile_sync.converge_range(uuid, uuid, text, boolean) from public, anon, authenticated;

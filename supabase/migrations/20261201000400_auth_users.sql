@@ -46,12 +46,16 @@ begin
   end if;
 end $$;
 
--- What the triggers do, at the commit of the auth server's transaction, once per user and transaction: converge the
--- user's profile (unless the fallback is switched off) and post the change (once the wiring is configured).
+-- What the triggers do, at the commit of the auth server's transaction: converge the profiles of the users it changed
+-- (unless the fallback is switched off) and post the change (once the wiring is configured).
 -- Supabase Auth writes a user in several statements of one transaction (a signup: INSERT, then role, app and user
 -- metadata, the confirmation token); deferred to the commit, the user's first event sees every write, so the later
 -- writes queue none (profile_sync.needs_event, in the triggers' WHEN). The profile commits with the signup, atomically.
 -- Later statements of the signup's own transaction do not see it; one that needs to can `set constraints all immediate`.
+-- A transaction that changes several users (an admin's bulk statement) queues one event too, for its first user; the
+-- others wait in a buffer (pg_temp.profile_sync_changed_users, see needs_event), and that one event converges them all
+-- in one set-based statement (profile_sync.converge_changed) and posts only what the fallback did not converge, up to
+-- 1,000 users per request. So a statement over a million users costs one pass, not a million convergences and posts.
 -- Switch the fallback at runtime (no migration):
 --   update profile_sync.settings set fallback_trigger_enabled = false;   -- off
 --   update profile_sync.settings set fallback_trigger_enabled = true;    -- on (as shipped)
@@ -62,13 +66,40 @@ set search_path = ''
 as $$
 declare
   user_id uuid := case when tg_op = 'DELETE' then old.id else new.id end;
+  user_ids uuid[];
+  unconverged uuid[];
   failed_constraint text;
   failure text;
 begin
-  -- The event the user's writes were waiting for has come: a write after it (`set constraints all immediate`) needs
+  -- The event the users' writes were waiting for has come: a write after it (`set constraints all immediate`) needs
   -- an event of its own.
   if pg_catalog.current_setting('profile_sync.waiting_event', true) = user_id::text then
     perform pg_catalog.set_config('profile_sync.waiting_event', '', true);
+  end if;
+
+  if pg_catalog.current_setting('profile_sync.changed_users_buffered', true) = 'on' then
+    -- Other users of this transaction wait in the buffer: all of them at once, and the buffer emptied for what a later
+    -- statement of the transaction may add.
+    unconverged := array[user_id];
+    perform 'PRAGMA:TABLE: profile_sync_changed_users (user_id uuid)'; -- for plpgsql_check, as in needs_event
+    begin
+      user_ids := array(select user_id union select b.user_id from pg_temp.profile_sync_changed_users b);
+      delete from pg_temp.profile_sync_changed_users;
+      unconverged := user_ids;
+      if (select s.fallback_trigger_enabled from profile_sync.settings s where s.singleton) is not false then
+        unconverged := profile_sync.converge_changed(user_ids, 'auth_trigger');
+      end if;
+    exception when others then
+      -- The database failed (a row that cannot be written is set aside inside): the statement goes on, and the
+      -- function (posted below) or the reconcile converges them later.
+      raise warning 'profile_sync: no profile converged for % auth users changed together (SQLSTATE %)',
+        pg_catalog.cardinality(unconverged), sqlstate;
+    end;
+    -- Nothing to post for a user whose profile converged here; the rest, 1,000 users per request.
+    for chunk in 0 .. (coalesce(pg_catalog.cardinality(unconverged), 0) + 999) / 1000 - 1 loop
+      perform profile_sync.post_auth_event('BULK', unconverged[chunk * 1000 + 1 : chunk * 1000 + 1000]);
+    end loop;
+    return null;
   end if;
 
   -- The foreign key's cascade has removed a deleted user's profile already.
@@ -91,38 +122,57 @@ begin
       end;
     end if;
   end;
-  perform profile_sync.post_auth_event(tg_op, user_id);
+  perform profile_sync.post_auth_event(tg_op, array[user_id]);
   return null;
 end
 $$;
 revoke all on function profile_sync.on_auth_user_change() from public, anon, authenticated, service_role;
 
--- Evaluated in the WHEN of profile_sync_user_created and profile_sync_user_changed as each write happens (only the
--- trigger's function waits for the commit). Two things a transaction keeps in settings of its own, so that they roll
--- back with a savepoint as the queued events do:
+-- Evaluated in the WHEN of the three triggers above as each write happens (only the trigger's function waits for the
+-- commit). What it keeps lives in the transaction (settings and a temporary table), so it rolls back with a savepoint
+-- as the queued events do:
 -- * Which users it changed, for the token hook (migration 5 of 7), which reads a user's committed profile unless this
 --   transaction changed who the user is (then the profile is about to change, and the hook reads what it will be):
 --   profile_sync.changed_users, the one user, or '*' once a second user changes (a bulk update), so it stays short.
--- * Whether the user's event already waits for the commit (profile_sync.waiting_event, the last user queued): then
---   this write needs none, since that event sees it. A signup queues one event instead of three.
+-- * Whether an event already waits for the commit (profile_sync.waiting_event, its user): then this write queues
+--   none. The user's own later writes need nothing (that event sees them: a signup queues one event instead of
+--   three); another user's id goes into the buffer that event converges, a temporary table made at the transaction's
+--   second user (dropped at commit; open to the session's roles, the only ones that can see it, as the trigger's
+--   function reads it as its owner). Where it cannot be made, that user gets an event of its own, as a single write.
 -- In the WHEN rather than a trigger of its own, which would cost every signup's writes a trigger call. Executable by
--- every role that may write auth.users (it sets settings of the caller's own transaction, nothing else): a WHEN
+-- every role that may write auth.users (it keeps state of the caller's own transaction, nothing else): a WHEN
 -- clause's function needs EXECUTE like any other.
 create or replace function profile_sync.needs_event(user_id uuid)
 returns boolean
 language plpgsql
 set search_path = ''
 as $$
+declare
+  changed text := pg_catalog.current_setting('profile_sync.changed_users', true);
+  waiting text := pg_catalog.current_setting('profile_sync.waiting_event', true);
 begin
-  perform pg_catalog.set_config('profile_sync.changed_users',
-    case when coalesce(pg_catalog.current_setting('profile_sync.changed_users', true), '') in ('', user_id::text)
-         then user_id::text else '*' end,
-    true);
-  if pg_catalog.current_setting('profile_sync.waiting_event', true) = user_id::text then
+  if changed is distinct from '*' and changed is distinct from user_id::text then
+    perform pg_catalog.set_config('profile_sync.changed_users',
+      case when coalesce(changed, '') = '' then user_id::text else '*' end, true);
+  end if;
+  if coalesce(waiting, '') = '' then
+    perform pg_catalog.set_config('profile_sync.waiting_event', user_id::text, true);
+    return true;
+  elsif waiting = user_id::text then
     return false;
   end if;
-  perform pg_catalog.set_config('profile_sync.waiting_event', user_id::text, true);
-  return true;
+  if pg_catalog.current_setting('profile_sync.changed_users_buffered', true) is distinct from 'on' then
+    begin
+      create temporary table if not exists profile_sync_changed_users (user_id uuid not null) on commit drop;
+      grant select, delete on pg_temp.profile_sync_changed_users to public;
+    exception when others then
+      return true;
+    end;
+    perform pg_catalog.set_config('profile_sync.changed_users_buffered', 'on', true);
+  end if;
+  perform 'PRAGMA:TABLE: profile_sync_changed_users (user_id uuid)'; -- what plpgsql_check (`supabase db lint`) checks it against
+  insert into pg_temp.profile_sync_changed_users (user_id) values (needs_event.user_id);
+  return false;
 end
 $$;
 
@@ -196,7 +246,8 @@ begin
     create constraint trigger profile_sync_user_deleted
       after delete on auth.users
       deferrable initially deferred
-      for each row execute function profile_sync.on_auth_user_change();
+      for each row when (profile_sync.needs_event(old.id))
+      execute function profile_sync.on_auth_user_change();
   end if;
 end $$;
 

@@ -13,6 +13,9 @@ public enum AuthEventType
 
     /// <summary>Supabase Auth Hook carrying a user.</summary>
     Hook,
+
+    /// <summary>Several users one transaction changed together (the signed wiring's <c>BULK</c> body).</summary>
+    Bulk,
 }
 
 /// <summary>
@@ -20,6 +23,15 @@ public enum AuthEventType
 /// profile is converged from auth.users itself, so the body's field values never decide what is written.
 /// </summary>
 public sealed record AuthEvent(AuthEventType Type, Guid UserId);
+
+/// <summary>
+/// Users one transaction changed together (a bulk statement on auth.users), as the signed wiring posts them: up to
+/// <see cref="AuthEventParser.MaxBulkUsers"/> distinct ids. Like <see cref="AuthEvent"/>, a notification only.
+/// </summary>
+public sealed record BulkAuthEvent(IReadOnlyList<Guid> UserIds);
+
+/// <summary>What converging a bulk event's users did, by outcome (absent: neither a user nor a profile).</summary>
+public sealed record BulkOutcome(int Users, int Created, int Updated, int Unchanged, int Deleted, int Absent, int Failed);
 
 public enum ProfileOutcome
 {

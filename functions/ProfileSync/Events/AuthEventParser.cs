@@ -14,9 +14,11 @@ public enum ParseStatus
     Unsupported,
 }
 
-public readonly record struct ParseResult(ParseStatus Status, AuthEvent? Event, string? Problem)
+public readonly record struct ParseResult(ParseStatus Status, AuthEvent? Event, string? Problem, BulkAuthEvent? Bulk = null)
 {
     public static ParseResult Ok(AuthEvent authEvent) => new(ParseStatus.Parsed, authEvent, null);
+
+    public static ParseResult Ok(BulkAuthEvent bulk) => new(ParseStatus.Parsed, null, null, bulk);
 
     public static ParseResult Malformed(string problem) => new(ParseStatus.Malformed, null, problem);
 
@@ -24,12 +26,16 @@ public readonly record struct ParseResult(ParseStatus Status, AuthEvent? Event, 
 }
 
 /// <summary>
-/// Reads a Supabase Database Webhook body (<c>type, table, schema, record, old_record</c>) or an Auth Hook body
-/// (<c>metadata, user</c>). Only what identifies the event is read: its type, table and user id. The rest of the
+/// Reads a Supabase Database Webhook body (<c>type, table, schema, record, old_record</c>), the signed wiring's body
+/// for users changed together (<c>type</c> <c>BULK</c>, <c>table, schema, user_ids</c>) or an Auth Hook body
+/// (<c>metadata, user</c>). Only what identifies the event is read: its type, table and user ids. The rest of the
 /// row (e-mail, metadata, password hash, tokens) is never looked at: auth.users is the truth.
 /// </summary>
 public static class AuthEventParser
 {
+    /// <summary>The most users one BULK body may name: what the wiring puts in one request (about 40 KB).</summary>
+    public const int MaxBulkUsers = 1000;
+
     // A key given twice could mean one thing here and another to whatever else reads the body: refused.
     private static readonly JsonDocumentOptions Options = new() { MaxDepth = 64, AllowDuplicateProperties = false };
 
@@ -109,9 +115,38 @@ public static class AuthEventParser
                 return ParseResult.Ok(new AuthEvent(AuthEventType.Update, RowId(root, "record")));
             case "DELETE":
                 return ParseResult.Ok(new AuthEvent(AuthEventType.Delete, RowId(root, "old_record")));
+            case "BULK":
+                return ParseResult.Ok(new BulkAuthEvent(UserIds(root)));
             default:
-                return ParseResult.Unsupported($"event type '{Echo(type)}' is not handled; only INSERT, UPDATE and DELETE");
+                return ParseResult.Unsupported($"event type '{Echo(type)}' is not handled; only INSERT, UPDATE, DELETE and BULK");
         }
+    }
+
+    private static List<Guid> UserIds(JsonElement root)
+    {
+        if (!root.TryGetProperty("user_ids", out var ids) || ids.ValueKind != JsonValueKind.Array)
+        {
+            throw new FormatException("'user_ids' must be an array");
+        }
+
+        var count = ids.GetArrayLength();
+        if (count is 0 or > MaxBulkUsers)
+        {
+            throw new FormatException($"'user_ids' must name 1 to {MaxBulkUsers} users");
+        }
+
+        var userIds = new HashSet<Guid>(count);
+        foreach (var id in ids.EnumerateArray())
+        {
+            if (id.ValueKind != JsonValueKind.String || !UserId.TryParse(id.GetString(), out var userId))
+            {
+                throw new FormatException("'user_ids' must hold UUIDs");
+            }
+
+            userIds.Add(userId);
+        }
+
+        return [.. userIds];
     }
 
     private static ParseResult ParseAuthHook(JsonElement root) =>

@@ -79,6 +79,11 @@ public sealed partial class AuthEventsHandler(
             return Handled.Refused("rejected");
         }
 
+        if (parsed.Bulk is { } bulk)
+        {
+            return await ApplyBulkAsync(context, logId, bulk);
+        }
+
         var authEvent = parsed.Event!;
         try
         {
@@ -119,6 +124,38 @@ public sealed partial class AuthEventsHandler(
         }
     }
 
+    // Users one transaction changed together: converged in one call, answered with how many of each outcome. A user
+    // that cannot be written is set aside, as for a single event; delivering the body again would change nothing.
+    private async Task<Handled> ApplyBulkAsync(HttpContext context, string logId, BulkAuthEvent bulk)
+    {
+        try
+        {
+            var outcome = await _pipeline.ExecuteWithinDeadlineAsync(
+                options.Value.Resilience.Deadline,
+                static async (state, token) => await state.store.ApplyManyAsync(state.bulk, token),
+                (store, bulk),
+                context.RequestAborted);
+            LogAppliedBulk(logger, logId, outcome.Users, outcome.Created, outcome.Updated, outcome.Unchanged, outcome.Deleted, outcome.Absent, outcome.Failed);
+            await JsonResponses.WriteAsync(context, StatusCodes.Status200OK, outcome);
+            return new Handled(Name(AuthEventType.Bulk), outcome.Failed > 0 ? "failed" : "applied", null);
+        }
+        catch (Exception e) when (!context.RequestAborted.IsCancellationRequested)
+        {
+            var unavailable = DatabaseResilience.IsUnavailable(e);
+            if (unavailable)
+            {
+                LogBulkUnavailable(logger, logId, bulk.UserIds.Count, DatabaseResilience.Describe(e));
+            }
+            else
+            {
+                LogBulkFailed(logger, logId, bulk.UserIds.Count, DatabaseResilience.Describe(e));
+            }
+
+            await JsonResponses.UnavailableAsync(context, "the database is unavailable; retry later");
+            return new Handled(Name(AuthEventType.Bulk), unavailable ? "unavailable" : "error", null);
+        }
+    }
+
     // snake_case, as OpenTelemetry attribute values go ("user_created", "unchanged"), worked out once per value.
     private static string Name<T>(T value) where T : struct, Enum => SnakeCase<T>.Names[value];
 
@@ -136,6 +173,15 @@ public sealed partial class AuthEventsHandler(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Auth event {EventId} {EventType} for user {UserId}: {Outcome}")]
     private static partial void LogApplied(ILogger logger, string eventId, AuthEventType eventType, Guid userId, ProfileOutcome outcome);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Auth event {EventId} BULK for {Users} users: {Created} created, {Updated} updated, {Unchanged} unchanged, {Deleted} deleted, {Absent} absent, {Failed} set aside")]
+    private static partial void LogAppliedBulk(ILogger logger, string eventId, int users, int created, int updated, int unchanged, int deleted, int absent, int failed);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Auth event {EventId} BULK for {Users} users not applied: database unavailable ({Failure}); answered 503")]
+    private static partial void LogBulkUnavailable(ILogger logger, string eventId, int users, string failure);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Auth event {EventId} BULK for {Users} users not applied: unexpected failure ({Failure}); answered 503")]
+    private static partial void LogBulkFailed(ILogger logger, string eventId, int users, string failure);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Auth event {EventId} {EventType} for user {UserId}: the profile cannot be written and was set aside (profilesync explain --user-id says why)")]
     private static partial void LogSetAside(ILogger logger, string eventId, AuthEventType eventType, Guid userId);

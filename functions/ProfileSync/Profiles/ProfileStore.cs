@@ -12,6 +12,9 @@ namespace ProfileSync.Profiles;
 public interface IProfileStore
 {
     Task<ProfileOutcome> ApplyAsync(AuthEvent authEvent, CancellationToken cancellationToken);
+
+    /// <summary>Converges the users of a bulk event in one call of the convergence statement.</summary>
+    Task<BulkOutcome> ApplyManyAsync(BulkAuthEvent bulk, CancellationToken cancellationToken);
 }
 
 /// <summary>
@@ -28,6 +31,7 @@ public interface IProfileStore
 public sealed class ProfileStore : IProfileStore, IDisposable
 {
     private const string ConvergeSql = "select c.user_id, c.outcome from profile_sync.converge($1, 'webhook') c";
+    private const string ConvergeManySql = "select c.outcome, count(*)::int from profile_sync.converge($1, 'webhook') c group by c.outcome";
 
     // Two calls in flight keep the database busy; beyond that, events wait and join the next call, which is cheaper
     // than another call (measured with 16 senders on 2 cores: 4 workers 0.60x raw upserts, 2 workers 0.81x).
@@ -64,6 +68,23 @@ public sealed class ProfileStore : IProfileStore, IDisposable
             "absent" => authEvent.Type == AuthEventType.Delete ? ProfileOutcome.Deleted : ProfileOutcome.Ignored,
             _ => throw new InvalidOperationException($"profile_sync.converge answered an unknown outcome '{outcome}'"),
         };
+    }
+
+    // Up to a thousand users that one transaction changed: one call of their own, already as large as the workers' calls.
+    public async Task<BulkOutcome> ApplyManyAsync(BulkAuthEvent bulk, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(bulk);
+        await using var command = _dataSource.CreateCommand(ConvergeManySql);
+        command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid, Value = bulk.UserIds.ToArray() });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var counts = new Dictionary<string, int>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            counts[reader.GetString(0)] = reader.GetInt32(1);
+        }
+
+        int Count(string outcome) => counts.GetValueOrDefault(outcome);
+        return new BulkOutcome(bulk.UserIds.Count, Count("created"), Count("updated"), Count("unchanged"), Count("deleted"), Count("absent"), Count("failed"));
     }
 
     // The workers end once what is waiting is done.

@@ -57,6 +57,29 @@ public sealed class AuthEventParserTests
         Assert.Equal(new AuthEvent(AuthEventType.Hook, Guid.Parse(UserId)), result.Event);
     }
 
+    [Fact]
+    public void Reads_the_users_of_a_bulk_body_once_each()
+    {
+        var other = Guid.NewGuid();
+        var result = Parse($$$"""{"type":"BULK","table":"users","schema":"auth","user_ids":["{{{UserId}}}","{{{other}}}","{{{UserId}}}"]}""");
+
+        Assert.Equal(ParseStatus.Parsed, result.Status);
+        Assert.Null(result.Event);
+        Assert.Equal([Guid.Parse(UserId), other], result.Bulk!.UserIds);
+    }
+
+    [Fact]
+    public void A_bulk_body_of_1000_users_is_read_and_one_of_1001_is_refused()
+    {
+        static string Body(int users) =>
+            System.Text.Json.JsonSerializer.Serialize(new { type = "BULK", table = "users", schema = "auth", user_ids = Enumerable.Range(0, users).Select(_ => Guid.NewGuid()) });
+
+        Assert.Equal(1000, Parse(Body(1000)).Bulk!.UserIds.Count);
+        var refused = Parse(Body(1001));
+        Assert.Equal(ParseStatus.Malformed, refused.Status);
+        Assert.Contains("1 to 1000 users", refused.Problem, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("""{"type":"INSERT","table":"identities","schema":"auth","record":{"id":"2f7c1a4e-0d5b-4c8e-9a31-6b2f1e3d4c5a"}}""", "auth.identities")]
     [InlineData("""{"type":"INSERT","table":"users","schema":"public","record":{"id":"2f7c1a4e-0d5b-4c8e-9a31-6b2f1e3d4c5a"}}""", "public.users")]
@@ -93,6 +116,11 @@ public sealed class AuthEventParserTests
     [InlineData("""{"type":"UPDATE","table":"users","schema":"auth","record":{"id":42}}""", "'record.id' must be a UUID")]
     [InlineData("""{"type":"DELETE","table":"users","schema":"auth","record":null,"old_record":null}""", "'old_record' must be an object")]
     [InlineData("""{"type":"DELETE","table":"users","schema":"auth","old_record":{}}""", "'old_record.id' must be a UUID")]
+    [InlineData("""{"type":"BULK","table":"users","schema":"auth"}""", "'user_ids' must be an array")]
+    [InlineData("""{"type":"BULK","table":"users","schema":"auth","user_ids":"2f7c1a4e-0d5b-4c8e-9a31-6b2f1e3d4c5a"}""", "'user_ids' must be an array")]
+    [InlineData("""{"type":"BULK","table":"users","schema":"auth","user_ids":[]}""", "'user_ids' must name 1 to 1000 users")]
+    [InlineData("""{"type":"BULK","table":"users","schema":"auth","user_ids":["2f7c1a4e-0d5b-4c8e-9a31-6b2f1e3d4c5a",42]}""", "'user_ids' must hold UUIDs")]
+    [InlineData("""{"type":"BULK","table":"users","schema":"auth","user_ids":[{"id":"2f7c1a4e-0d5b-4c8e-9a31-6b2f1e3d4c5a"}]}""", "'user_ids' must hold UUIDs")]
     [InlineData("""{"metadata":{},"user":"someone"}""", "'user' must be an object")]
     [InlineData("""{"metadata":{},"user":{"email":"a@example.com"}}""", "'user.id' must be a UUID")]
     public void Malformed_bodies_are_refused_with_the_reason(string body, string reason)
