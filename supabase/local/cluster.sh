@@ -18,6 +18,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 migrations="$here/../migrations"
 bindir="$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)"
+libdir="$(pg_config --pkglibdir 2>/dev/null || echo /usr/lib/postgresql/15/lib)"
 export PGPASSWORD=postgres PGHOST=127.0.0.1 PGCONNECT_TIMEOUT=5 PGOPTIONS="-c client_min_messages=warning"
 
 # initdb and pg_ctl refuse to run as root.
@@ -117,7 +118,7 @@ start() { # start DIR PORT [--fast]
       # supautils as hosted Supabase loads it (supabase/local/supautils; ./dev.sh builds and installs it): postgres is
       # the privileged role, and may manage policies on, and drop triggers of, the auth tables listed below, which
       # supautils locks (ACCESS EXCLUSIVE, until commit) for every such statement postgres runs, whichever its table.
-      if [ -f "$(pg_config --pkglibdir)/supautils.so" ]; then
+      if [ -f "$libdir/supautils.so" ]; then
         preload+=(supautils)
         local auth_tables='["auth.audit_log_entries","auth.identities","auth.refresh_tokens","auth.sessions","auth.users"]'
         echo "supautils.superuser = 'supabase_admin'"
