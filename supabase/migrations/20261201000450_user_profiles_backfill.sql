@@ -9,11 +9,10 @@
 -- that breaks a check): run it again; it goes on where the rows still need it.
 do $$
 declare
-  batch_size constant int := 5000;
+  batch_blocks constant int := 100; -- about 4,000 profiles of the original table
+  blocks bigint;
   -- The catalog steps take ACCESS EXCLUSIVE on the table for a moment; signups queue behind them at most this long.
   catalog_lock_timeout constant text := '1s';
-  low uuid := '00000000-0000-0000-0000-000000000000';
-  high uuid;
   filled text;
 begin
   -- From here on a new row owns nothing until someone sets a field (take_ownership).
@@ -23,31 +22,35 @@ begin
 
   -- Each row from before, once: what was somebody's choice (profile_sync.chosen_before, decided from the row as it
   -- was), a plain display name (today's rule, profile_sync.plain_display_name), and the defaults where it has none.
-  -- Key ranges in key order; a batch writes only the rows that need it. The profile of a user that is gone owns
-  -- nothing (the reconcile removes it).
+  -- In the table's physical order, a range of pages per batch: a batch reads neighbouring pages, and so mostly do
+  -- its users' lookups (profiles were made in the order of their users); a batch writes only the rows that need it.
+  -- The profile of a user that is gone owns nothing (the reconcile removes it). A row another write moved to a page
+  -- already passed is found by the next round.
   loop
-    select k.user_id into high
-    from (select p.user_id from public.user_profiles p where p.user_id > low order by p.user_id limit batch_size) k
-    order by k.user_id desc limit 1;
-    exit when high is null;
-    perform pg_catalog.set_config('profile_sync.writer', 'upgrade', true);
-    update public.user_profiles p
-    set owned_fields = coalesce(p.owned_fields, case when u.id is null then '{}'::text[] else profile_sync.chosen_before(
-                         p, d, coalesce(u.raw_user_meta_data ->> 'display_name', u.email::text),
-                         u.banned_until is not null or u.deleted_at is not null) end),
-        display_name = profile_sync.plain_display_name(p.display_name),
-        attributes = coalesce(p.attributes, profile_sync.default_attributes()),
-        is_active = coalesce(p.is_active, true),
-        created_at = coalesce(p.created_at, pg_catalog.now()),
-        updated_at = coalesce(p.updated_at, p.created_at, pg_catalog.now())
-    from public.user_profiles k
-    left join auth.users u on u.id = k.user_id and u.id > low and u.id <= high
-    left join profile_sync.derived_profiles d on d.user_id = k.user_id and d.user_id > low and d.user_id <= high
-    where k.user_id > low and k.user_id <= high and p.user_id = k.user_id
-      and (p.owned_fields is null or p.attributes is null or p.is_active is null or p.created_at is null
-           or p.updated_at is null or p.display_name is distinct from profile_sync.plain_display_name(p.display_name));
-    commit;
-    low := high;
+    blocks := pg_catalog.pg_relation_size('public.user_profiles') / pg_catalog.current_setting('block_size')::bigint;
+    for first_block in 0 .. blocks - 1 by batch_blocks loop
+      perform pg_catalog.set_config('profile_sync.writer', 'upgrade', true);
+      update public.user_profiles p
+      set owned_fields = coalesce(p.owned_fields, (
+            select profile_sync.chosen_before(p, d, coalesce(u.raw_user_meta_data ->> 'display_name', u.email::text),
+                                              u.banned_until is not null or u.deleted_at is not null)
+            from auth.users u join profile_sync.derived_profiles d on d.user_id = u.id
+            where u.id = p.user_id), '{}'),
+          display_name = profile_sync.plain_display_name(p.display_name),
+          attributes = coalesce(p.attributes, profile_sync.default_attributes()),
+          is_active = coalesce(p.is_active, true),
+          created_at = coalesce(p.created_at, pg_catalog.now()),
+          updated_at = coalesce(p.updated_at, p.created_at, pg_catalog.now())
+      where p.ctid >= pg_catalog.format('(%s,0)', first_block)::tid
+        and p.ctid < pg_catalog.format('(%s,0)', first_block + batch_blocks)::tid
+        and (p.owned_fields is null or p.attributes is null or p.is_active is null or p.created_at is null
+             or p.updated_at is null or p.display_name is distinct from profile_sync.plain_display_name(p.display_name));
+      commit;
+    end loop;
+    exit when not exists (
+      select 1 from public.user_profiles p
+      where p.owned_fields is null or p.attributes is null or p.is_active is null or p.created_at is null
+            or p.updated_at is null or p.display_name is distinct from profile_sync.plain_display_name(p.display_name));
   end loop;
 
   -- The checks, NOT VALID first (a catalog change: from now on every write is checked), then validated apart: that
