@@ -15,7 +15,10 @@ dir="$(mktemp -d /tmp/live-upgrade-XXXXXX)"
 chmod 755 "$dir" # the cluster runs as postgres when this runs as root
 port=$((30000 + RANDOM % 9999))
 export PGPASSWORD=postgres PGHOST=127.0.0.1 PGPORT=$port
-stop_cluster() { bash supabase/local/cluster.sh stop "$dir/cluster" --remove; rm -rf "$dir"; }
+stop_cluster() {
+  touch "$dir/stop"; [ -z "${loop:-}" ] || wait "$loop" || true # the signup loop ends first
+  bash supabase/local/cluster.sh stop "$dir/cluster" --remove; rm -rf "$dir"
+}
 trap stop_cluster EXIT
 bash supabase/local/cluster.sh start "$dir/cluster" "$port" --fast
 bash supabase/local/cluster.sh createdb "$port" live supabase_base

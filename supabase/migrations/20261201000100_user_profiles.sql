@@ -4,7 +4,7 @@
 -- trigger (create_user_profile_trigger) still inserts here until …_auth_users.sql retires it, so nothing is added that
 -- its rows could break. The rows from before are decided and checked in batches by …_user_profiles_backfill.sql; the
 -- key of a table without one comes from …_user_profiles_key.sql, the policies from …_user_profiles_policies.sql.
--- On "canceling statement due to lock timeout": run it again.
+-- If it cannot lock the table in time, it fails saying so: run it again.
 set local lock_timeout = '1s';
 
 create table if not exists public.user_profiles (user_id uuid primary key);
@@ -34,6 +34,31 @@ begin
     end if;
   end if;
 end $$;
+
+-- What changes the catalog of public.user_profiles takes ACCESS EXCLUSIVE on it until the commit, and signups queue
+-- behind a request for it (the original trigger and the fallback write here). So it is taken first, waiting at most
+-- lock_timeout each time and trying again after a pause: signups wait for a moment, never for a long transaction that
+-- holds the table. After its last try it fails: run the file again.
+create or replace function profile_sync.lock_user_profiles()
+returns void
+language plpgsql
+set search_path = ''
+as $$
+begin
+  for attempt in 1 .. 20 loop
+    begin
+      lock table public.user_profiles in access exclusive mode;
+      return; -- the block's subtransaction commits: the lock is the transaction's until it ends
+    exception when lock_not_available then
+      perform pg_catalog.pg_sleep(0.1 + pg_catalog.random() * 0.2);
+    end;
+  end loop;
+  raise exception 'public.user_profiles could not be locked in time'
+    using errcode = 'lock_not_available', hint = 'Run the migration again (supabase db push again).';
+end
+$$;
+revoke all on function profile_sync.lock_user_profiles() from public, anon, authenticated, service_role;
+select profile_sync.lock_user_profiles();
 
 -- Each column once, added where missing (an older table lacks some). Nullable and without a volatile default, so
 -- adding them rewrites nothing; NOT NULL and the checks come once the rows from before are filled in

@@ -11,12 +11,14 @@ do $$
 declare
   batch_blocks constant int := 100; -- about 4,000 profiles of the original table
   blocks bigint;
-  -- The catalog steps take ACCESS EXCLUSIVE on the table for a moment; signups queue behind them at most this long.
+  -- The catalog steps take ACCESS EXCLUSIVE on the table for a moment (profile_sync.lock_user_profiles); signups
+  -- queue behind each try at most this long.
   catalog_lock_timeout constant text := '1s';
   filled text;
 begin
   -- From here on a new row owns nothing until someone sets a field (take_ownership).
   perform pg_catalog.set_config('lock_timeout', catalog_lock_timeout, true);
+  perform profile_sync.lock_user_profiles();
   alter table public.user_profiles alter column owned_fields set default '{}';
   commit;
 
@@ -57,6 +59,7 @@ begin
   -- reads the table under a lock writers do not wait for. NOT NULL comes from one check that every column is filled,
   -- so setting it reads nothing.
   perform pg_catalog.set_config('lock_timeout', catalog_lock_timeout, true);
+  perform profile_sync.lock_user_profiles();
   if not exists (select 1 from pg_catalog.pg_constraint c
                  where c.conrelid = 'public.user_profiles'::regclass and c.conname = 'user_profiles_created_via_check') then
     alter table public.user_profiles add constraint user_profiles_created_via_check
@@ -104,6 +107,7 @@ begin
 
   -- NOT NULL, proved by the check (so nothing is read), and the key built by …_user_profiles_key.sql as the primary key.
   perform pg_catalog.set_config('lock_timeout', catalog_lock_timeout, true);
+  perform profile_sync.lock_user_profiles();
   alter table public.user_profiles
     alter column user_id set not null,
     alter column is_active set not null,
