@@ -88,7 +88,7 @@ started=$(date +%s.%N)
 push_ms=$(( ($(date +%s%N) - origin) / 1000000 ))
 (cd "$dir/project" && "$supabase" db push --db-url "postgresql://postgres:postgres@127.0.0.1:$port/live?sslmode=disable" --yes 2>&1) |
   while IFS= read -r line; do printf '%7.1f s  %s\n' "$(echo "$(date +%s.%N) - $started" | bc)" "$line"; done |
-  grep -v '^ *[0-9.]* s   •'
+  grep -v '^ *[0-9.]* s   •' || echo "supabase db push failed: run it again to go on from the file that failed"
 sleep 1
 touch "$dir/stop"; wait "$loop"
 
