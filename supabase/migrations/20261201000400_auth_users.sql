@@ -4,15 +4,14 @@
 -- the token hook and record and settle proofs of addresses, and the retirement of the original setup's trigger.
 -- Nothing here reads or writes rows: every statement changes the catalog only, so the locks it takes on auth.users
 -- (which every signup and sign-in waits for) last milliseconds. Under a lock_timeout, it gives up rather than queue
--- the auth server behind a long transaction: run it again. Each wait stays under PostgreSQL's deadlock check (1 s),
--- so where a signup holds auth.users and waits for this transaction, this transaction is the one that gives up.
+-- the auth server behind a long transaction: run it again.
 --
 -- Triggers on auth.users are made once and never replaced. Plain PostgreSQL lets only the owner of auth.users
 -- (supabase_auth_admin) drop or alter them; hosted Supabase lets postgres drop them (supautils'
 -- drop_trigger_grants), but its check locks auth.users and other auth tables (ACCESS EXCLUSIVE) until the migration
 -- commits. So their names, events and WHEN clauses are chosen to last, and what they do lives in a function that a
 -- later version can replace.
-set local lock_timeout = '100ms';
+set local lock_timeout = '5s';
 
 -- A profile goes with its user: a cascading foreign key (an older one without cascade is replaced). Added NOT VALID:
 -- checking the rows that exist reads the whole profile table, which migration 7 of 7 does in a transaction of its own.
