@@ -17,7 +17,8 @@ say() { printf '==> %s\n' "$*" >&2; }
 
 # Debian packages the tests and the emulator need; installed once, quietly.
 ensure_packages() {
-  local wanted=(postgresql-15 postgresql-client-15 postgresql-contrib postgresql-15-pgtap pgtap postgresql-15-plpgsql-check postgresql-15-cron pgbouncer curl openssl)
+  local wanted=(postgresql-15 postgresql-client-15 postgresql-contrib postgresql-15-pgtap pgtap postgresql-15-plpgsql-check postgresql-15-cron pgbouncer curl openssl
+                postgresql-server-dev-15 build-essential)
   local missing=() package
   for package in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -34,7 +35,22 @@ ensure_packages() {
     say "stopping Debian's own PostgreSQL cluster (15/main on 5432): nothing here uses it (start it again with: pg_ctlcluster 15 main start)"
     pg_ctlcluster 15 main stop 2>/dev/null || true
   fi
+  ensure_supautils
   command -v dotnet >/dev/null || { echo "dotnet (the .NET 10 SDK) is required: https://dot.net" >&2; exit 1; }
+}
+
+# supautils, as hosted Supabase loads it (supabase/local/supautils, vendored): built and installed into PostgreSQL's
+# lib dir when missing; supabase/local/cluster.sh loads it into every cluster it makes.
+ensure_supautils() {
+  [ -f "$(pg_config --pkglibdir)/supautils.so" ] && return
+  say "building supautils (supabase/local/supautils) and installing it into $(pg_config --pkglibdir)"
+  local build sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  build="$(mktemp -d /tmp/supautils-build-XXXXXX)"
+  cp -r supabase/local/supautils/. "$build"
+  make -s -C "$build" >/dev/null
+  $sudo make -s -C "$build" install >/dev/null
+  rm -rf "$build"
 }
 
 free_port() {

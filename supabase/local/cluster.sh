@@ -18,6 +18,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 migrations="$here/../migrations"
 bindir="$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)"
+libdir="$(pg_config --pkglibdir 2>/dev/null || echo /usr/lib/postgresql/15/lib)"
 export PGPASSWORD=postgres PGHOST=127.0.0.1 PGCONNECT_TIMEOUT=5 PGOPTIONS="-c client_min_messages=warning"
 
 # initdb and pg_ctl refuse to run as root.
@@ -34,7 +35,13 @@ migrate() { # migrate PORT DB [USER]
   local port=$1 db=$2 user=${3:-postgres} file
   for file in "$migrations"/*.sql; do
     [ -e "$file" ] || continue
-    sql "$port" "$db" "$user" --single-transaction -f "$file" >/dev/null
+    # One transaction per file, as supabase db push gives, except the files whose header says they run without
+    # --single-transaction (they commit between batches, or build an index concurrently), as db push runs them.
+    if grep -q -- 'without --single-transaction' "$file"; then
+      sql "$port" "$db" "$user" -f "$file" >/dev/null
+    else
+      sql "$port" "$db" "$user" --single-transaction -f "$file" >/dev/null
+    fi
   done
 }
 
@@ -102,10 +109,28 @@ start() { # start DIR PORT [--fast]
       echo "shared_buffers = 1GB"
       # pg_cron, as Supabase ships it (Debian: postgresql-15-cron), for profile_sync.schedule_reconcile(); its jobs run
       # in the database `postgres`, on background workers (no password needed).
+      local preload=()
       if [ -f "$(pg_config --sharedir)/extension/pg_cron.control" ]; then
-        echo "shared_preload_libraries = 'pg_cron'"
+        preload+=(pg_cron)
         echo "cron.database_name = 'postgres'"
         echo "cron.use_background_workers = on"
+      fi
+      # supautils as hosted Supabase loads it (supabase/local/supautils; ./dev.sh builds and installs it): postgres is
+      # the privileged role, and may manage policies on, and drop triggers of, the auth tables listed below, which
+      # supautils locks (ACCESS EXCLUSIVE, until commit) for every such statement postgres runs, whichever its table.
+      if [ -f "$libdir/supautils.so" ]; then
+        preload+=(supautils)
+        local auth_tables='["auth.audit_log_entries","auth.identities","auth.refresh_tokens","auth.sessions","auth.users"]'
+        echo "supautils.superuser = 'supabase_admin'"
+        echo "supautils.privileged_role = 'postgres'"
+        echo "supautils.privileged_extensions = 'pg_cron, pg_net, pgcrypto, pgtap, plpgsql_check, supabase_vault, uuid-ossp'"
+        echo "supautils.reserved_roles = 'supabase_admin, supabase_auth_admin, service_role, authenticator, authenticated, anon'"
+        echo "supautils.reserved_memberships = 'pg_read_server_files, pg_write_server_files, pg_execute_server_program, authenticator'"
+        echo "supautils.policy_grants = '{\"postgres\":$auth_tables}'"
+        echo "supautils.drop_trigger_grants = '{\"postgres\":$auth_tables}'"
+      fi
+      if [ ${#preload[@]} -gt 0 ]; then
+        echo "shared_preload_libraries = '$(IFS=,; echo "${preload[*]}")'"
       fi
       if [ "$fast" = --fast ]; then
         # Throwaway test data: durability buys nothing here.

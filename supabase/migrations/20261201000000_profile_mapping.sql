@@ -1,4 +1,4 @@
--- ProfileFunctions, 1 of 7: what each auth user's profile should be.
+-- ProfileFunctions: what each auth user's profile should be.
 -- The schema profile_sync, its settings (default attributes, the fallback switch), the attribute rules, and the one
 -- mapping from an auth.users row to the profile fields it implies (profile_sync.derived_profiles), which every path
 -- reads: the fallback trigger, the webhook, replay, reconcile, status.

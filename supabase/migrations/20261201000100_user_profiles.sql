@@ -1,11 +1,68 @@
--- ProfileFunctions, 2 of 7: public.user_profiles, one row per auth user, with row-level security and ownership.
--- New, or the original setup's table upgraded in place: its rows are kept, missing columns and constraints are added,
--- and what those rows hold that the mapping does not imply is marked as somebody's choice (owned).
--- This transaction rewrites profiles and takes no lock on auth.users that the auth server waits for (it only reads
--- auth.users): the foreign key and the triggers on auth.users come in the short migration 6 of 7 (…_auth_users.sql).
+-- ProfileFunctions: public.user_profiles, one row per auth user, and ownership (derived until owned).
+-- New, or the original setup's table upgraded in place, in a short transaction that changes the catalog only: the
+-- columns, their defaults, the ownership triggers and the privileges. Signups keep flowing: the original setup's
+-- trigger (create_user_profile_trigger) still inserts here until …_auth_users.sql retires it, so nothing is added that
+-- its rows could break. The rows from before are decided and checked in batches by …_user_profiles_backfill.sql; the
+-- key of a table without one comes from …_user_profiles_key.sql, the policies from …_user_profiles_policies.sql.
+-- If it cannot lock the table in time, it fails saying so: run it again.
+set local lock_timeout = '1s';
 
-create table if not exists public.user_profiles (user_id uuid not null);
--- Each column once, added where missing (an older table lacks some).
+create table if not exists public.user_profiles (user_id uuid primary key);
+
+-- A table from before without a key on user_id gets one built concurrently (…_user_profiles_key.sql); two rows for
+-- one user would make that build fail, so they are refused here, with how to fix them. An index an interrupted build
+-- left invalid goes, to be built again.
+do $$
+declare
+  duplicates bigint;
+begin
+  if exists (select 1 from pg_catalog.pg_index i
+             where i.indexrelid = pg_catalog.to_regclass('public.user_profiles_pkey') and not i.indisvalid) then
+    drop index public.user_profiles_pkey;
+  end if;
+  if not exists (
+    select 1 from pg_catalog.pg_index i
+    where i.indrelid = 'public.user_profiles'::regclass and i.indisunique and i.indisvalid and i.indpred is null
+      and i.indkey::int2[] = array[(select a.attnum from pg_catalog.pg_attribute a
+                                    where a.attrelid = 'public.user_profiles'::regclass and a.attname = 'user_id')]
+  ) then
+    select count(*) into duplicates
+    from (select p.user_id from public.user_profiles p group by p.user_id having count(*) > 1) d;
+    if duplicates > 0 then
+      raise exception 'public.user_profiles has % user ids with more than one row', duplicates
+        using hint = 'Keep one row per user_id (select user_id from public.user_profiles group by 1 having count(*) > 1), then run the migrations again.';
+    end if;
+  end if;
+end $$;
+
+-- What changes the catalog of public.user_profiles takes ACCESS EXCLUSIVE on it until the commit, and signups queue
+-- behind a request for it (the original trigger and the fallback write here). So it is taken first, waiting at most
+-- lock_timeout each time and trying again after a pause: signups wait for a moment, never for a long transaction that
+-- holds the table. After its last try it fails: run the file again.
+create or replace function profile_sync.lock_user_profiles()
+returns void
+language plpgsql
+set search_path = ''
+as $$
+begin
+  for attempt in 1 .. 20 loop
+    begin
+      lock table public.user_profiles in access exclusive mode;
+      return; -- the block's subtransaction commits: the lock is the transaction's until it ends
+    exception when lock_not_available then
+      perform pg_catalog.pg_sleep(0.1 + pg_catalog.random() * 0.2);
+    end;
+  end loop;
+  raise exception 'public.user_profiles could not be locked in time'
+    using errcode = 'lock_not_available', hint = 'Run the migration again (supabase db push again).';
+end
+$$;
+revoke all on function profile_sync.lock_user_profiles() from public, anon, authenticated, service_role;
+select profile_sync.lock_user_profiles();
+
+-- Each column once, added where missing (an older table lacks some). Nullable and without a volatile default, so
+-- adding them rewrites nothing; NOT NULL and the checks come once the rows from before are filled in
+-- (…_user_profiles_backfill.sql).
 alter table public.user_profiles
   add column if not exists email text,
   add column if not exists display_name text,
@@ -15,8 +72,13 @@ alter table public.user_profiles
   add column if not exists created_at timestamptz,
   add column if not exists updated_at timestamptz,
   add column if not exists source_updated_at timestamptz,
-  -- Null until decided below: rows from before the product get their owned fields from what they hold.
-  add column if not exists owned_fields text[];
+  -- Null until decided (profile_sync.owned_before); its default, '{}', comes with the backfill, after the original
+  -- trigger has gone: a row that trigger inserts is decided like the others from before.
+  add column if not exists owned_fields text[],
+  alter column is_active set default true,
+  alter column attributes set default profile_sync.default_attributes(),
+  alter column created_at set default pg_catalog.now(),
+  alter column updated_at set default pg_catalog.now();
 
 -- What the derived fields were derived from (profile_sync.derived_profiles.fingerprint), kept by the convergence
 -- functions: a pass over everyone derives again only the profiles whose fingerprint differs.
@@ -39,105 +101,57 @@ comment on column public.user_profiles.source_fingerprint is
   'What the derived fields were derived from (profile_sync.derived_profiles.fingerprint); null: unknown, derive again. '
   'Kept by sync; a change of the row by anyone else empties it.';
 comment on column public.user_profiles.owned_fields is
-  'Fields a user or an admin set (display_name, is_active, attributes): no sync path changes them. Set a field to null to hand it back.';
+  'Fields a user or an admin set (display_name, is_active, attributes): no sync path changes them. Set a field to null to hand it back. '
+  'Null only on a row from before ProfileFunctions that is not decided yet (profile_sync.owned_before).';
+
 
 -- Rows from before: what was somebody's choice stays theirs (owned); what a formula wrote is derived and follows
 -- today's mapping from the next convergence. A value is owned when it differs both from what auth.users implies today
 -- and from what the original setup's trigger (create_user_profile_trigger) and one-off backfill wrote:
 -- display_name = coalesce(metadata display_name, email), and attributes = their defaults plus a created_via key
 -- ("auth_trigger" from the trigger, "manual_fix" from the backfill). An inactive flag that a lapsed ban or a soft
--- delete explains is sync's own and heals. Decided once, before the defaults below fill the gaps (a missing value is
--- nobody's choice).
-with original(attributes) as (
-  select '{"role":"user","department":"General","is_admin":false,"is_super_admin":false,"permissions":{},"access_level":"basic"}'::jsonb
-         || via
-  from (values ('{}'::jsonb), ('{"created_via":"auth_trigger"}'), ('{"created_via":"manual_fix"}')) v(via)
-)
-update public.user_profiles p
-set owned_fields = array_remove(array[
-      case when p.display_name is not null and p.display_name is distinct from d.display_name
-                and p.display_name is distinct from coalesce(u.raw_user_meta_data ->> 'display_name', u.email::text)
-           then 'display_name' end,
-      case when p.is_active is not null and not p.is_active and u.banned_until is null and u.deleted_at is null then 'is_active' end,
-      case when p.attributes is not null and p.attributes is distinct from d.attributes
-                and p.attributes not in (select o.attributes from original o)
-           then 'attributes' end
-    ], null)
-from profile_sync.derived_profiles d, auth.users u
-where p.owned_fields is null and d.user_id = p.user_id and u.id = p.user_id;
-update public.user_profiles set owned_fields = '{}' where owned_fields is null; -- profiles of users that are gone
--- Names from before that break today's rule (profile_sync.plain_display_name) are made plain, so the rule can hold.
-update public.user_profiles set display_name = profile_sync.plain_display_name(display_name)
-where display_name is distinct from profile_sync.plain_display_name(display_name);
-update public.user_profiles set attributes = profile_sync.default_attributes() where attributes is null;
-update public.user_profiles set is_active = true where is_active is null;
-update public.user_profiles set created_at = pg_catalog.now() where created_at is null;
-update public.user_profiles set updated_at = created_at where updated_at is null;
+-- delete explains is sync's own and heals. A missing value is nobody's choice. The backfill decides every row from
+-- before in batches; a write that meets a row not decided yet decides it first, from the row as it was.
+-- original_name is what the original formula gives for the user, inactive_explained whether a ban or a soft delete
+-- (lapsed or not) explains an inactive flag.
+create or replace function profile_sync.chosen_before(
+  profile public.user_profiles, derived profile_sync.derived_profiles, original_name text, inactive_explained boolean)
+returns text[]
+language sql stable
+set search_path = ''
+as $$
+  select pg_catalog.array_remove(array[
+    case when profile.display_name is not null and profile.display_name is distinct from derived.display_name
+              and profile.display_name is distinct from original_name
+         then 'display_name' end,
+    case when profile.is_active is not null and not profile.is_active and not inactive_explained then 'is_active' end,
+    case when profile.attributes is not null and profile.attributes is distinct from derived.attributes
+              and profile.attributes not in (
+                select '{"role":"user","department":"General","is_admin":false,"is_super_admin":false,"permissions":{},"access_level":"basic"}'::jsonb
+                       operator(pg_catalog.||) v.via
+                from (values ('{}'::jsonb), ('{"created_via":"auth_trigger"}'), ('{"created_via":"manual_fix"}')) v(via))
+         then 'attributes' end
+  ], null)
+$$;
 
-alter table public.user_profiles
-  alter column user_id set not null,
-  alter column is_active set default true,
-  alter column is_active set not null,
-  alter column attributes set default profile_sync.default_attributes(),
-  alter column attributes set not null,
-  alter column created_at set default pg_catalog.now(),
-  alter column created_at set not null,
-  alter column updated_at set default pg_catalog.now(),
-  alter column updated_at set not null,
-  alter column owned_fields set default '{}',
-  alter column owned_fields set not null;
-
-do $$
-declare
-  duplicates bigint;
-begin
-  -- One row per user: the key every path's ON CONFLICT relies on.
-  if not exists (
-    select 1 from pg_catalog.pg_constraint c
-    where c.conrelid = 'public.user_profiles'::regclass and c.contype in ('p', 'u')
-      and c.conkey = array[(select a.attnum from pg_catalog.pg_attribute a
-                            where a.attrelid = 'public.user_profiles'::regclass and a.attname = 'user_id')]
-  ) then
-    select count(*) into duplicates
-    from (select p.user_id from public.user_profiles p group by p.user_id having count(*) > 1) d;
-    if duplicates > 0 then
-      raise exception 'public.user_profiles has % user ids with more than one row', duplicates
-        using hint = 'Keep one row per user_id (select user_id from public.user_profiles group by 1 having count(*) > 1), then run the migration again.';
-    end if;
-    if exists (select 1 from pg_catalog.pg_constraint c
-               where c.conrelid = 'public.user_profiles'::regclass and c.contype = 'p') then
-      alter table public.user_profiles add constraint user_profiles_user_id_key unique (user_id);
-    else
-      alter table public.user_profiles add constraint user_profiles_pkey primary key (user_id);
-    end if;
-  end if;
-
-  if not exists (select 1 from pg_catalog.pg_constraint c
-                 where c.conrelid = 'public.user_profiles'::regclass and c.conname = 'user_profiles_created_via_check') then
-    alter table public.user_profiles add constraint user_profiles_created_via_check
-      check (created_via in ('auth_trigger', 'webhook', 'replay'));
-  end if;
-  if not exists (select 1 from pg_catalog.pg_constraint c
-                 where c.conrelid = 'public.user_profiles'::regclass and c.conname = 'user_profiles_display_name_check') then
-    -- The guarantee, whoever writes and however (the ownership trigger first says the rule in words).
-    alter table public.user_profiles add constraint user_profiles_display_name_check
-      check (display_name is not distinct from profile_sync.plain_display_name(display_name));
-  end if;
-  if not exists (select 1 from pg_catalog.pg_constraint c
-                 where c.conrelid = 'public.user_profiles'::regclass and c.conname = 'user_profiles_attributes_check') then
-    alter table public.user_profiles add constraint user_profiles_attributes_check
-      check (jsonb_typeof(attributes) = 'object');
-  end if;
-  if not exists (select 1 from pg_catalog.pg_constraint c
-                 where c.conrelid = 'public.user_profiles'::regclass and c.conname = 'user_profiles_owned_fields_check') then
-    alter table public.user_profiles add constraint user_profiles_owned_fields_check
-      check (owned_fields operator(pg_catalog.<@) array['display_name', 'is_active', 'attributes']);
-  end if;
-end $$;
+-- What a row from before owns, reading its user (none: the user is gone, and nothing is owned). Security definer: it reads
+-- auth.users for whichever writer meets the row.
+create or replace function profile_sync.owned_before(profile public.user_profiles)
+returns text[]
+language sql stable security definer
+set search_path = ''
+as $$
+  select coalesce((
+    select profile_sync.chosen_before(profile, d, coalesce(u.raw_user_meta_data ->> 'display_name', u.email::text),
+                                     u.banned_until is not null or u.deleted_at is not null)
+    from profile_sync.derived_profiles d join auth.users u on u.id = d.user_id
+    where d.user_id = profile.user_id), '{}')
+$$;
 
 -- Ownership: derived until owned, kept by triggers on this table so that it holds whoever writes: the Data API, the
 -- SQL editor, the service role. Sync writes (profile_sync.writer = 'sync', set by the convergence functions for their
--- own statements) never change an owned field. Hand a field back by setting it to null:
+-- own statements) never change an owned field. The backfill of rows from before writes as 'upgrade': what it decides
+-- is written as it is. Hand a field back by setting it to null:
 --   update public.user_profiles set display_name = null where user_id = '…';   -- also works for the user
 --   update public.user_profiles set attributes = null where user_id = '…';
 --   update public.user_profiles set is_active = null where user_id = '…';      -- or = true: an admin re-activates
@@ -147,13 +161,18 @@ returns trigger
 language plpgsql
 set search_path = ''
 as $$
+declare
+  writer text := pg_catalog.current_setting('profile_sync.writer', true);
 begin
+  if writer = 'upgrade' then
+    return new;
+  end if;
   new.updated_at := pg_catalog.now();
-  if pg_catalog.current_setting('profile_sync.writer', true) = 'sync' then
-    new.owned_fields := old.owned_fields;
-    if old.owned_fields @> '{display_name}' then new.display_name := old.display_name; end if;
-    if old.owned_fields @> '{is_active}' then new.is_active := old.is_active; end if;
-    if old.owned_fields @> '{attributes}' then new.attributes := old.attributes; end if;
+  if writer = 'sync' then
+    new.owned_fields := coalesce(old.owned_fields, profile_sync.owned_before(old));
+    if new.owned_fields @> '{display_name}' then new.display_name := old.display_name; end if;
+    if new.owned_fields @> '{is_active}' then new.is_active := old.is_active; end if;
+    if new.owned_fields @> '{attributes}' then new.attributes := old.attributes; end if;
   end if;
   return new;
 end
@@ -161,6 +180,8 @@ $$;
 
 -- A user or an admin set one field (TG_ARGV[0]) of a profile, or inserted a profile: what they set is theirs,
 -- null hands the field back (it takes the value auth.users implies). An insert owns only what differs from that.
+-- A row from before not decided yet is decided first, from what it held; a row inserted without owned_fields while
+-- the column has no default yet (by the original trigger, during the upgrade) is left for the backfill to decide.
 -- Security definer: a signed-in user handing back their display name cannot read auth.users themselves.
 create or replace function profile_sync.take_ownership()
 returns trigger
@@ -172,6 +193,12 @@ declare
   derived profile_sync.derived_profiles;
   owns boolean;
 begin
+  if new.owned_fields is null then
+    if tg_op = 'INSERT' then
+      return new;
+    end if;
+    new.owned_fields := coalesce(old.owned_fields, profile_sync.owned_before(old));
+  end if;
   select d.* into derived from profile_sync.derived_profiles d where d.user_id = new.user_id;
   case field
     when 'display_name' then
@@ -196,6 +223,9 @@ begin
 end
 $$;
 
+revoke all on function profile_sync.chosen_before(public.user_profiles, profile_sync.derived_profiles, text, boolean)
+  from public, anon, authenticated, service_role;
+revoke all on function profile_sync.owned_before(public.user_profiles) from public, anon, authenticated, service_role;
 revoke all on function profile_sync.before_profile_update() from public, anon, authenticated, service_role;
 revoke all on function profile_sync.take_ownership() from public, anon, authenticated, service_role;
 
@@ -205,42 +235,19 @@ create or replace trigger user_profiles_before_update
 -- One trigger per field: "update of <field>" fires only when a statement sets that field, even to its old value.
 create or replace trigger user_profiles_own_display_name
   before insert or update of display_name on public.user_profiles
-  for each row when (pg_catalog.current_setting('profile_sync.writer', true) is distinct from 'sync')
+  for each row when (coalesce(pg_catalog.current_setting('profile_sync.writer', true), '') not in ('sync', 'upgrade'))
   execute function profile_sync.take_ownership('display_name');
 create or replace trigger user_profiles_own_is_active
   before insert or update of is_active on public.user_profiles
-  for each row when (pg_catalog.current_setting('profile_sync.writer', true) is distinct from 'sync')
+  for each row when (coalesce(pg_catalog.current_setting('profile_sync.writer', true), '') not in ('sync', 'upgrade'))
   execute function profile_sync.take_ownership('is_active');
 create or replace trigger user_profiles_own_attributes
   before insert or update of attributes on public.user_profiles
-  for each row when (pg_catalog.current_setting('profile_sync.writer', true) is distinct from 'sync')
+  for each row when (coalesce(pg_catalog.current_setting('profile_sync.writer', true), '') not in ('sync', 'upgrade'))
   execute function profile_sync.take_ownership('attributes');
 
--- Row-level security. Only the policies below apply: older ones could grant more, so they go.
+-- Row-level security: the policies are in …_user_profiles_policies.sql, in a transaction of their own.
 alter table public.user_profiles enable row level security;
-do $$
-declare
-  p record;
-begin
-  for p in select pol.policyname from pg_catalog.pg_policies pol
-           where pol.schemaname = 'public' and pol.tablename = 'user_profiles'
-             and pol.policyname not in ('user_profiles_select_own', 'user_profiles_update_own_display_name')
-  loop
-    raise notice 'dropping policy % on public.user_profiles', p.policyname;
-    execute pg_catalog.format('drop policy %I on public.user_profiles', p.policyname);
-  end loop;
-end $$;
-
-drop policy if exists user_profiles_select_own on public.user_profiles;
-create policy user_profiles_select_own on public.user_profiles
-  for select to authenticated
-  using (user_id = (select auth.uid()));
-
-drop policy if exists user_profiles_update_own_display_name on public.user_profiles;
-create policy user_profiles_update_own_display_name on public.user_profiles
-  for update to authenticated
-  using (user_id = (select auth.uid()))
-  with check (user_id = (select auth.uid()));
 
 -- Column privileges do the rest: a signed-in user may change display_name and nothing else; anon nothing. Supabase's
 -- default privileges give the API roles ALL on new tables in public, TRUNCATE, REFERENCES and TRIGGER included; the

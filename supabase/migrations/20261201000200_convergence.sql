@@ -1,4 +1,4 @@
--- ProfileFunctions, 3 of 7: drift and convergence.
+-- ProfileFunctions: drift and convergence.
 -- auth.users is the truth; every path (fallback trigger, webhook, replay, reconcile timer) ends in one statement that
 -- makes each profile what auth.users, the defaults, the rules and the ownership rules imply, and writes nothing when
 -- nothing differs. Drift (what is missing, stale or orphaned) is defined here once; status, replay and reconcile read

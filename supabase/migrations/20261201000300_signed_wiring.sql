@@ -1,5 +1,5 @@
--- ProfileFunctions, 4 of 7: the signed Database Webhook. The triggers on auth.users (migration 6 of 7) post the
--- changes of users to the function (`/api/auth-events`) through pg_net, with the body Supabase's Database Webhooks
+-- ProfileFunctions: the signed Database Webhook. The triggers on auth.users (…_auth_users.sql) post the changes of
+-- users to the function (`/api/auth-events`) through pg_net, with the body Supabase's Database Webhooks
 -- send, signed as Standard Webhooks in SQL: only a per-request signature sits in pg_net's queue, never the secret.
 --
 -- Inert until both Vault secrets exist:

@@ -1,4 +1,4 @@
--- ProfileFunctions, 5 of 7: roles in the token. A Custom Access Token Hook (Supabase Auth calls it, as supabase_auth_admin,
+-- ProfileFunctions: roles in the token. A Custom Access Token Hook (Supabase Auth calls it, as supabase_auth_admin,
 -- for every access token it issues: sign-in, sign-up, refresh) that adds the profile's role and chosen attributes as
 -- claims, so row-level security can read them: `auth.jwt() ->> 'user_role'`.
 -- Enable it: Dashboard → Authentication → Hooks → Custom Access Token → Postgres, profile_sync.custom_access_token_hook;
@@ -11,7 +11,7 @@
 -- a sign-in that links an identity, verifies an address or brings new metadata issues one before the change is
 -- converged. Then the hook reads the mapping (derived_profiles: defaults, attribute rules, proof of the address) with
 -- the profile's owned fields over it: the same values a convergence writes, from the same view. Which users this
--- transaction changed, the triggers on auth.users note as each write happens (migration 6 of 7).
+-- transaction changed, the triggers on auth.users note as each write happens (…_auth_users.sql).
 --   user_<key>      for each key of settings.token_claim_keys present in the attributes (user_role, user_department, …)
 --   user_is_active  false while banned, soft-deleted or deactivated by an admin
 -- Claims the auth server sent are never changed. A malformed event is answered with an error object (HTTP 400); a

@@ -1,4 +1,4 @@
--- ProfileFunctions, 6 of 7: what this product puts on auth.users, in one short transaction.
+-- ProfileFunctions: what this product puts on auth.users, in one short transaction.
 -- The foreign keys of the profiles and of the proofs of addresses, the triggers that converge a user's profile in the
 -- auth server's own transaction (the fallback path), post the change to the function (the signed wiring), note it for
 -- the token hook and record and settle proofs of addresses, and the retirement of the original setup's trigger.
@@ -14,7 +14,7 @@
 set local lock_timeout = '5s';
 
 -- A profile goes with its user: a cascading foreign key (an older one without cascade is replaced). Added NOT VALID:
--- checking the rows that exist reads the whole profile table, which migration 7 of 7 does in a transaction of its own.
+-- checking the rows that exist reads the whole profile table, which …_validate_user_key.sql does in a transaction of its own.
 do $$
 declare
   fk record;
@@ -131,7 +131,7 @@ revoke all on function profile_sync.on_auth_user_change() from public, anon, aut
 -- Evaluated in the WHEN of the three triggers above as each write happens (only the trigger's function waits for the
 -- commit). What it keeps lives in the transaction (settings and a temporary table), so it rolls back with a savepoint
 -- as the queued events do:
--- * Which users it changed, for the token hook (migration 5 of 7), which reads a user's committed profile unless this
+-- * Which users it changed, for the token hook (…_token_hook.sql), which reads a user's committed profile unless this
 --   transaction changed who the user is (then the profile is about to change, and the hook reads what it will be):
 --   profile_sync.changed_users, the one user, or '*' once a second user changes (a bulk update), so it stays short.
 -- * Whether an event already waits for the commit (profile_sync.waiting_event, its user): then this write queues

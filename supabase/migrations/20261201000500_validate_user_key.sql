@@ -1,4 +1,4 @@
--- ProfileFunctions, 7 of 7: checks the rows that exist against the foreign key that migration 6 of 7 added NOT VALID.
+-- ProfileFunctions: checks the rows that exist against the foreign key that …_auth_users.sql added NOT VALID.
 -- In a transaction of its own: it reads every profile, and holds only a ROW SHARE lock on auth.users, which no write
 -- of the auth server waits for. Profiles of users that are gone (from before the key) are kept, not deleted:
 -- `profilesync status` lists them and a replay removes them; the key stays NOT VALID until then (it still holds for

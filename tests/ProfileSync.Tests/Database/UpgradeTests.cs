@@ -183,7 +183,18 @@ public sealed class UpgradeTests(PostgresCluster cluster)
             "supabase_admin");
         Assert.Equal("supabase_auth_admin", await db.ScalarAsync<string>("select tableowner::text from pg_tables where tablename = 'users' and schemaname = 'auth'"));
 
-        await cluster.MigrateAsync(db.Name);
+        // The clusters here load supautils as hosted Supabase does, whose drop_trigger_grants lets postgres drop it. Where
+        // the role that runs the migrations is not granted that (plain PostgreSQL, or supautils without the setting), a
+        // role with postgres's rights and attributes under another name stands for it.
+        await db.ExecuteAsync(
+            """
+            do $$ begin
+              create role migrator_without_grants login bypassrls password 'postgres' in role postgres;
+            exception when duplicate_object or unique_violation then null;
+            end $$
+            """,
+            "supabase_admin");
+        await cluster.MigrateAsync(db.Name, "migrator_without_grants");
 
         Assert.Equal(1L, await db.ScalarAsync<long>("select count(*) from pg_trigger where tgname = 'create_user_profile_trigger'"));
         var userId = await db.SignUpAsync(email: "through@example.com");
@@ -268,36 +279,35 @@ public sealed class UpgradeTests(PostgresCluster cluster)
         await db.SignUpManyAsync(500);
         await db.ExecuteAsync("update public.user_profiles set display_name = 'Chosen ' || user_id where user_id::text < '8'");
 
-        // Each migration in one transaction, as psql --single-transaction and supabase db push run them; before its
-        // commit, what it holds on auth.users and how many profile rows it read or wrote.
+        // Each migration as supabase db push runs it: its statements sent together, in one implicit transaction (a DO
+        // block that commits between batches, or a concurrent index build, ends it where it stands); then, in the file's
+        // last transaction, before its commit, what it holds on auth.users and how many profile rows it read or wrote.
+        // The batches of a file that commits as it goes are watched from outside by LiveUpgradeTests.
         var transactions = new List<(string File, string[] AuthUsersLocks, long ProfileRowsTouched)>();
         foreach (var file in Directory.GetFiles(Path.Combine(PostgresCluster.RepositoryRoot, "supabase", "migrations"), "*.sql").Order(StringComparer.Ordinal))
         {
             // A connection of its own: a backend's table statistics of earlier transactions may not be flushed yet.
             await using var connection = new NpgsqlConnection(db.ConnectionString() + ";Pooling=false");
             await connection.OpenAsync();
-            await using var transaction = await connection.BeginTransactionAsync();
-            await using (var migrate = new NpgsqlCommand(await File.ReadAllTextAsync(file), connection, transaction))
-            {
-                await migrate.ExecuteNonQueryAsync();
-            }
-
-            await using var probe = new NpgsqlCommand(
-                """
+            await using var migrate = new NpgsqlCommand(
+                $"""
+                {await File.ReadAllTextAsync(file)}
+                ;
                 select array(select l.mode from pg_locks l
                              where l.pid = pg_backend_pid() and l.relation = 'auth.users'::regclass and l.granted order by 1),
                        (select s.seq_tup_read + coalesce(s.idx_tup_fetch, 0) + s.n_tup_ins + s.n_tup_upd + s.n_tup_del
                         from pg_stat_xact_user_tables s where s.relid = 'public.user_profiles'::regclass)
                 """,
-                connection,
-                transaction);
-            await using (var reader = await probe.ExecuteReaderAsync())
+                connection);
+            await using var reader = await migrate.ExecuteReaderAsync();
+            do
             {
-                await reader.ReadAsync();
-                transactions.Add((Path.GetFileName(file), reader.GetFieldValue<string[]>(0), reader.IsDBNull(1) ? 0 : reader.GetInt64(1)));
+                if (reader.FieldCount == 2 && await reader.ReadAsync())
+                {
+                    transactions.Add((Path.GetFileName(file), reader.GetFieldValue<string[]>(0), reader.IsDBNull(1) ? 0 : reader.GetInt64(1)));
+                }
             }
-
-            await transaction.CommitAsync();
+            while (await reader.NextResultAsync());
         }
 
         // Locks that an INSERT or UPDATE of auth.users (a signup, a sign-in) waits for.

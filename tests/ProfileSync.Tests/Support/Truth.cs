@@ -54,6 +54,7 @@ public static class Truth
     private static async Task<List<ProfileFields>> ReadAsync(TestDatabase db, string sql, Func<Npgsql.NpgsqlDataReader, int, string?> displayName)
     {
         await using var command = db.As("supabase_admin").CreateCommand(sql);
+        command.CommandTimeout = 0; // millions of users, by hand (LiveUpgradeTests)
         await using var reader = await command.ExecuteReaderAsync();
         var rows = new List<ProfileFields>();
         while (await reader.ReadAsync())
