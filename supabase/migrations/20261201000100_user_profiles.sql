@@ -35,28 +35,50 @@ begin
   end if;
 end $$;
 
--- What changes the catalog of public.user_profiles takes ACCESS EXCLUSIVE on it until the commit, and signups queue
--- behind a request for it (the original trigger and the fallback write here). So it is taken first, waiting at most
--- lock_timeout each time and trying again after a pause: signups wait for a moment, never for a long transaction that
--- holds the table. After its last try it fails: run the file again.
-create or replace function profile_sync.lock_user_profiles()
+-- A migration that changes the catalog of tables the auth server writes takes ACCESS EXCLUSIVE on them until its
+-- commit, and signups queue behind a request for such a lock. So a file takes every lock it needs first, in the
+-- order given (the auth server's tables before the profiles, as a signup takes them), each try waiting at most
+-- lock_timeout and letting go of all it took when one is not granted, then trying again after a pause: signups wait
+-- for a moment, never for a long transaction, and a signup that holds one table while waiting for another is never
+-- the one a deadlock check cancels. After its last try it fails: run the file again. A table that does not exist, or
+-- that the caller may not lock, is left to the statement that needs it.
+create or replace function profile_sync.lock_briefly(tables text[])
 returns void
 language plpgsql
 set search_path = ''
 as $$
+declare
+  name text;
 begin
   for attempt in 1 .. 20 loop
     begin
-      lock table public.user_profiles in access exclusive mode;
-      return; -- the block's subtransaction commits: the lock is the transaction's until it ends
+      foreach name in array tables loop
+        if pg_catalog.to_regclass(name) is not null then
+          begin
+            execute pg_catalog.format('lock table %s in access exclusive mode', pg_catalog.to_regclass(name));
+          exception when insufficient_privilege then
+            null;
+          end;
+        end if;
+      end loop;
+      return; -- the block's subtransaction commits: the locks are the transaction's until it ends
     exception when lock_not_available then
+      -- The block's subtransaction is rolled back: every lock it took is released before the next try.
       perform pg_catalog.pg_sleep(0.1 + pg_catalog.random() * 0.2);
     end;
   end loop;
-  raise exception 'public.user_profiles could not be locked in time'
+  raise exception 'could not lock % in time', pg_catalog.array_to_string(tables, ', ')
     using errcode = 'lock_not_available', hint = 'Run the migration again (supabase db push again).';
 end
 $$;
+revoke all on function profile_sync.lock_briefly(text[]) from public, anon, authenticated, service_role;
+
+-- The table's own changes need it alone.
+create or replace function profile_sync.lock_user_profiles()
+returns void
+language sql
+set search_path = ''
+as $$ select profile_sync.lock_briefly(array['public.user_profiles']) $$;
 revoke all on function profile_sync.lock_user_profiles() from public, anon, authenticated, service_role;
 select profile_sync.lock_user_profiles();
 

@@ -3,15 +3,23 @@
 -- auth server's own transaction (the fallback path), post the change to the function (the signed wiring), note it for
 -- the token hook and record and settle proofs of addresses, and the retirement of the original setup's trigger.
 -- Nothing here reads or writes rows: every statement changes the catalog only, so the locks it takes on auth.users
--- (which every signup and sign-in waits for) last milliseconds. Under a lock_timeout, it gives up rather than queue
--- the auth server behind a long transaction: run it again.
+-- (which every signup and sign-in waits for) last milliseconds.
 --
 -- Triggers on auth.users are made once and never replaced. Plain PostgreSQL lets only the owner of auth.users
 -- (supabase_auth_admin) drop or alter them; hosted Supabase lets postgres drop them (supautils'
 -- drop_trigger_grants), but its check locks auth.users and other auth tables (ACCESS EXCLUSIVE) until the migration
 -- commits. So their names, events and WHEN clauses are chosen to last, and what they do lives in a function that a
 -- later version can replace.
-set local lock_timeout = '5s';
+--
+-- Every lock it needs is taken first, briefly (profile_sync.lock_briefly): auth.users, the tables supautils' check
+-- locks when the original trigger is dropped (supautils.drop_trigger_grants), then the profiles and the proofs. After
+-- that nothing here waits.
+set local lock_timeout = '100ms';
+select profile_sync.lock_briefly(array['auth.users']
+  || array(select pg_catalog.jsonb_array_elements_text(
+             coalesce(nullif(pg_catalog.current_setting('supautils.drop_trigger_grants', true), '')::jsonb
+                        -> current_user, '[]')))
+  || array['public.user_profiles', 'profile_sync.email_proofs', 'profile_sync.tokens_of_previous_addresses']);
 
 -- A profile goes with its user: a cascading foreign key (an older one without cascade is replaced). Added NOT VALID:
 -- checking the rows that exist reads the whole profile table, which …_validate_user_key.sql does in a transaction of its own.

@@ -187,6 +187,54 @@ public sealed partial class LiveUpgradeTests(PostgresCluster cluster)
         Assert.True(wrong.Count == 0, "profiles that are not what auth.users implies: " + string.Join("; ", wrong.Select(w => $"{w} but {profiles[w.UserId]}")));
     }
 
+    // The file that puts the triggers on auth.users, while a transaction of the auth server's holds auth.users for 3 s:
+    // it lets go between brief tries instead of queueing every signup behind its request until that transaction ends.
+    [Fact]
+    public async Task The_auth_users_file_never_queues_signups_behind_a_long_transaction_on_auth_users()
+    {
+        await using var db = await cluster.CreateDatabaseAsync(PostgresCluster.StandInTemplate);
+        await using var migrator = new NpgsqlConnection(db.ConnectionString() + ";Pooling=false;Command Timeout=0");
+        await migrator.OpenAsync();
+        var files = Directory.GetFiles(MigrationsDirectory, "*.sql").Order(StringComparer.Ordinal).ToList();
+        var authUsersFile = files.Single(f => f.EndsWith("_auth_users.sql", StringComparison.Ordinal));
+        foreach (var file in files.TakeWhile(f => f != authUsersFile))
+        {
+            await using var before = new NpgsqlCommand(await File.ReadAllTextAsync(file), migrator);
+            await before.ExecuteNonQueryAsync();
+        }
+
+        var someone = await db.SignUpAsync(email: "holder@example.com");
+        await using var holder = await db.As("supabase_auth_admin").OpenConnectionAsync();
+        await using var held = await holder.BeginTransactionAsync();
+        await using (var signIn = new NpgsqlCommand("update auth.users set last_sign_in_at = now() where id = $1", holder, held))
+        {
+            signIn.Parameters.AddWithValue(someone);
+            await signIn.ExecuteNonQueryAsync();
+        }
+
+        var waits = new ConcurrentBag<TimeSpan>();
+        var signupsDone = Task.Run(async () =>
+        {
+            for (var i = 0; i < 25; i++)
+            {
+                var clock = Stopwatch.StartNew();
+                await db.SignUpLikeSupabaseAuthAsync($"during-{i}@example.com", $"During {i}");
+                waits.Add(clock.Elapsed);
+                await Task.Delay(100);
+            }
+        });
+        await using var apply = new NpgsqlCommand(await File.ReadAllTextAsync(authUsersFile), migrator);
+        var applied = apply.ExecuteNonQueryAsync();
+        await Task.Delay(3000);
+        await held.CommitAsync();
+        await applied;
+        await signupsDone;
+
+        Assert.True(waits.Max() < TimeSpan.FromSeconds(1), $"a signup waited {waits.Max().TotalSeconds:F2} s");
+        Assert.Equal(1L, await db.ScalarAsync<long>(
+            "select count(*) from pg_trigger where tgrelid = 'auth.users'::regclass and tgname = 'profile_sync_user_created'"));
+    }
+
     // As supabase_admin, without the tests' command timeout: seeding and checking millions of users takes minutes.
     private static async Task<T> LongAsync<T>(TestDatabase db, string sql, params object[] parameters)
     {
