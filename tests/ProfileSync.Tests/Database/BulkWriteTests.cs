@@ -1,7 +1,6 @@
 using System.Net;
 using System.Text;
 using System.Text.Json;
-using PgNetWorker;
 using ProfileSync.Tests.Support;
 
 namespace ProfileSync.Tests.Database;
@@ -233,21 +232,6 @@ public sealed class BulkWriteTests(PostgresCluster cluster) : WebhookPathTest(cl
         }
 
         return requests;
-    }
-
-    private async Task<List<HttpStatusCode>> DeliverQueuedAsync()
-    {
-        using var http = new HttpClient();
-        await new QueueDispatcher(Db.As(), http).DrainAsync();
-        var statuses = new List<HttpStatusCode>();
-        await using var command = Db.As().CreateCommand("select status_code from net._http_response order by id");
-        await using var reader = await command.ExecuteReaderAsync();
-        while (await reader.ReadAsync())
-        {
-            statuses.Add((HttpStatusCode)reader.GetInt32(0));
-        }
-
-        return statuses;
     }
 
     private sealed record Queued(string Body, List<Guid> UserIds);

@@ -14,11 +14,6 @@ public sealed partial class LiveUpgradeTests(PostgresCluster cluster)
 {
     private static readonly string MigrationsDirectory = Path.Combine(PostgresCluster.RepositoryRoot, "supabase", "migrations");
 
-    // The first customer's setup: the table, its trigger (AFTER INSERT on auth.users, inserting without ON CONFLICT),
-    // the one-off backfill's formulas, and a hand-set admin here and there.
-    private const string OriginalDefaults =
-        "{\"role\":\"user\",\"department\":\"General\",\"is_admin\":false,\"is_super_admin\":false,\"permissions\":{},\"access_level\":\"basic\"";
-
     private const string SeedUsers = """
         insert into auth.users (instance_id, id, aud, role, email, raw_user_meta_data, raw_app_meta_data, created_at, updated_at)
         select '00000000-0000-0000-0000-000000000000', gen_random_uuid(), 'authenticated', 'authenticated', 'seed-' || n || '@example.com',
@@ -28,28 +23,15 @@ public sealed partial class LiveUpgradeTests(PostgresCluster cluster)
         from generate_series(1, $1) n
         """;
 
-    private const string OriginalSetup = $$"""
-        create table public.user_profiles (
-          user_id uuid primary key references auth.users (id), email text, display_name text,
-          is_active boolean default true, attributes jsonb default '{}', created_at timestamptz default now(),
-          updated_at timestamptz default now());
-        alter table public.user_profiles owner to postgres;
+    // The first customer's setup (its table and trigger), its rows as the one-off backfill made them, and a hand-set
+    // admin here and there.
+    private const string OriginalSetup = UpgradeTests.OriginalSetup + $$"""
         insert into public.user_profiles (user_id, email, display_name, is_active, attributes)
         select u.id, u.email, coalesce(u.raw_user_meta_data ->> 'display_name', u.email), true,
-               '{{OriginalDefaults}},"created_via":"manual_fix"}'::jsonb
+               '{{UpgradeTests.OriginalDefaults}},"created_via":"manual_fix"}'::jsonb
         from auth.users u;
         update public.user_profiles set display_name = 'Chosen ' || email, attributes = '{"role":"admin","is_admin":true}'
         where email like '%00@example.com';
-        create function public.create_user_profile_trigger() returns trigger language plpgsql security definer as $f$
-        begin
-          insert into public.user_profiles (user_id, email, display_name, is_active, attributes)
-          values (new.id, new.email, coalesce(new.raw_user_meta_data ->> 'display_name', new.email), true,
-                  '{{OriginalDefaults}},"created_via":"auth_trigger"}'::jsonb);
-          return new;
-        end $f$;
-        alter function public.create_user_profile_trigger() owner to postgres;
-        create trigger create_user_profile_trigger after insert on auth.users
-          for each row execute function public.create_user_profile_trigger();
         analyze auth.users;
         analyze public.user_profiles;
         """;

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Text;
 using System.Text.Json;
-using PgNetWorker;
 using ProfileSync.Tests.Support;
 
 namespace ProfileSync.Tests.Database;
@@ -173,22 +172,6 @@ public sealed class SignedWebhookTests(PostgresCluster cluster) : WebhookPathTes
         }
 
         return requests;
-    }
-
-    /// <summary>Sends what is queued with the dispatcher (as pg_net would) and returns the statuses recorded, in order.</summary>
-    private async Task<List<HttpStatusCode>> DeliverQueuedAsync()
-    {
-        using var http = new HttpClient();
-        await new QueueDispatcher(Db.As(), http).DrainAsync();
-        var statuses = new List<HttpStatusCode>();
-        await using var command = Db.As().CreateCommand("select status_code from net._http_response order by id");
-        await using var reader = await command.ExecuteReaderAsync();
-        while (await reader.ReadAsync())
-        {
-            statuses.Add((HttpStatusCode)reader.GetInt32(0));
-        }
-
-        return statuses;
     }
 
     private sealed record QueuedRequest(string Url, string Headers, byte[] Body, int TimeoutMilliseconds);

@@ -65,10 +65,10 @@ public sealed class UpgradeTests(PostgresCluster cluster)
 
     // The first customer's setup, as its SQL was: the table, the trigger (AFTER INSERT, security definer, no
     // search_path) and the one-off backfill with its e-mails written in, which left people out.
-    private const string OriginalDefaults =
+    internal const string OriginalDefaults =
         "{\"role\":\"user\",\"department\":\"General\",\"is_admin\":false,\"is_super_admin\":false,\"permissions\":{},\"access_level\":\"basic\"";
 
-    private const string OriginalSetup = $$"""
+    internal const string OriginalSetup = $$"""
         create table public.user_profiles (
           user_id uuid primary key references auth.users (id), email text, display_name text,
           is_active boolean default true, attributes jsonb default '{}', created_at timestamptz default now(),
