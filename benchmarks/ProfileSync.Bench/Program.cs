@@ -122,7 +122,6 @@ try
     // Supabase Auth's pool (pgx) hands a connection back as it is; Npgsql's would send DISCARD ALL first, which drops
     // every cached plan of the session, the fallback trigger's too, so each signup would plan its convergence again.
     var authConnectionString = connectionString.Replace("Username=postgres", "Username=supabase_auth_admin", StringComparison.Ordinal) + ";No Reset On Close=true";
-    await using var auth = NpgsqlDataSource.Create(authConnectionString);
     await Execute(admin, "update profile_sync.settings set fallback_trigger_enabled = false");
     await Execute(admin, $$"""
         insert into auth.users (instance_id, id, aud, role, email, raw_user_meta_data, raw_app_meta_data, created_at, updated_at)
@@ -264,12 +263,13 @@ try
             : "delete from vault.secrets");
         await Execute(admin, $"update profile_sync.settings set fallback_trigger_enabled = {fallback}; truncate net.http_request_queue; checkpoint");
         var prefix = $"s{++signupRound}-";
+        // Prepared statements, one round trip each, parameters bound, as Supabase Auth (pop over pgx) sends them.
+        await using var authPrepared = AuthPool();
         var clock = Stopwatch.StartNew();
         await Parallel.ForEachAsync(Enumerable.Range(0, signups), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, token) =>
         {
-            // One round trip per statement, parameters bound, as Supabase Auth (pop over pgx) sends them.
             var id = Guid.NewGuid();
-            await using var connection = await auth.OpenConnectionAsync(token);
+            await using var connection = await authPrepared.OpenConnectionAsync(token);
             await using var transaction = await connection.BeginTransactionAsync(token);
             foreach (var (sql, value) in SignupStatements)
             {
