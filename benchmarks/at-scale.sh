@@ -56,7 +56,7 @@ run "profilesync explain --user-id …" cli explain --user-id "$someone" --conne
 
 serve_port=$((20000 + RANDOM % 20000))
 ProfileSync__AdminKey=at-scale ProfileSync__WebhookBearerToken=at-scale-token-0123456789abcdef \
-  cli serve --urls "http://127.0.0.1:$serve_port" --connection "$conn" >"$out/serve.log" 2>&1 &
+  dotnet "$out/cli/ProfileSync.Cli.dll" serve --urls "http://127.0.0.1:$serve_port" --connection "$conn" >"$out/serve.log" 2>&1 & # not through cli(): $! must be serve itself, for the trap to stop it
 serve_pid=$!
 for _ in $(seq 1 60); do curl -sf "http://127.0.0.1:$serve_port/api/health" >/dev/null && break; sleep 1; done
 run "POST /api/profiles/replay {} (in sync)" http_replay

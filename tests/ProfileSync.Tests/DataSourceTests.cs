@@ -18,8 +18,7 @@ public sealed class DataSourceTests
         var built = new NpgsqlConnectionStringBuilder(services.GetRequiredService<NpgsqlDataSource>().ConnectionString);
 
         // Without NoResetOnClose, Npgsql sends DISCARD ALL before reusing a pooled connection, which drops the plans
-        // PostgreSQL cached for the convergence functions: every event planned them again (a third of the webhook's
-        // throughput at 1 sender, docs/benchmarks.md).
+        // PostgreSQL cached for the convergence functions: every event would plan them again.
         Assert.True(built.NoResetOnClose);
         // PostgreSQL's DETAIL can hold row values (e-mails, metadata): never in exceptions, so never in logs.
         Assert.False(built.IncludeErrorDetail);

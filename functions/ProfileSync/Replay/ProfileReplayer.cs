@@ -277,7 +277,7 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
         await using var batch = DatabaseResilience.PassBatch(connection, transaction, options.Value.Passes, sql);
-        // Compiling each batch's plan with JIT costs more than the batch saves (measured: docs/benchmarks.md).
+        // Compiling each batch's plan with JIT costs more than the batch saves.
         batch.BatchCommands.Insert(0, new NpgsqlBatchCommand("set local jit = off"));
         parameters(batch.BatchCommands[^1].Parameters);
 
