@@ -24,9 +24,13 @@ public static class ProfileSyncCli
     /// <summary>What <c>--json</c> prints: the web naming (camelCase), indented for people reading it too.</summary>
     internal static readonly JsonSerializerOptions JsonReport = new(JsonSerializerDefaults.Web) { WriteIndented = true };
 
-    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
+    /// <summary>The option every command takes: the connection string, over the environment's.</summary>
+    internal const string ConnectionOption = "--connection";
+
+    /// <summary>Every command and option of <c>profilesync</c>; what <see cref="RunAsync"/> parses and runs.</summary>
+    internal static RootCommand CreateRootCommand(TextWriter output, TextWriter error)
     {
-        var connection = new Option<string?>("--connection")
+        var connection = new Option<string?>(ConnectionOption)
         {
             Description = "Connection string or postgresql:// URI (default: the ProfileSync__ConnectionString environment variable)",
             Recursive = true,
@@ -39,6 +43,13 @@ public static class ProfileSyncCli
             ServeCommand.Create(connection, error),
         };
         root.Options.Add(connection);
+        return root;
+    }
+
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
+    {
+        var root = CreateRootCommand(output, error);
+        var connection = (Option<string?>)root.Options.Single(o => o.Name == ConnectionOption);
 
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
