@@ -278,7 +278,7 @@ Try a signup (a fresh e-mail each time; says which path made the profile and wha
 fallback trigger on, the trigger makes it at commit and the webhook finds it done: "unchanged"):
   ./dev.sh signup
 Traces and metrics: set OTEL_EXPORTER_OTLP_ENDPOINT (e.g. http://127.0.0.1:4318 with OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf)
-  before ./dev.sh up to export them (README, "Seeing it work"); ./dev.sh down first if it is running.
+  before ./dev.sh up to export them (docs/operations.md, "Seeing it work"); ./dev.sh down first if it is running.
 Stop it with ./dev.sh down.
 EOF
 }

@@ -1,4 +1,4 @@
--- The data contract of public.user_profiles and profile_sync (README, "What you get" and "Settings in the database"), as `supabase test db` would check it (pgTAP in schema extensions).
+-- The data contract of public.user_profiles and profile_sync (docs/database.md, "What you get", and docs/configuration.md, "Settings in the database"), as `supabase test db` would check it (pgTAP in schema extensions).
 begin;
 select plan(15);
 

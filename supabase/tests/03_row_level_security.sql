@@ -1,4 +1,4 @@
--- Row-level security on public.user_profiles (README, "What you get"), tried as PostgREST's roles with request.jwt.claims set.
+-- Row-level security on public.user_profiles (docs/database.md, "What you get"), tried as PostgREST's roles with request.jwt.claims set.
 begin;
 select plan(9);
 set constraints all immediate; -- the fallback converges at commit, and this transaction never commits

@@ -1,4 +1,4 @@
--- Attribute rules (supabase/migrations/20261201000000_profile_mapping.sql; README "Attribute rules"): initial
+-- Attribute rules (supabase/migrations/20261201000000_profile_mapping.sql; docs/attribute-rules.md): initial
 -- attributes from a proven e-mail's domain, the providers and app metadata, never from user metadata.
 begin;
 select plan(10);

@@ -1,4 +1,4 @@
--- Roles in the token (supabase/migrations/20261201000350_token_hook.sql; README "Roles in the token"): the claims are
+-- Roles in the token (supabase/migrations/20261201000350_token_hook.sql; docs/token-hook.md): the claims are
 -- what the profile is, or inside the sign-up's own transaction what it will be; only the auth server may call it.
 begin;
 select plan(8);

@@ -18,7 +18,7 @@ public sealed class PgBouncer : IAsyncDisposable
 
     public int Port { get; }
 
-    /// <summary>The connection-string advice of the README for transaction-mode poolers.</summary>
+    /// <summary>The connection-string advice of docs/configuration.md ("Connection strings and pools") for transaction-mode poolers.</summary>
     public string ConnectionString(string database) =>
         $"Host=127.0.0.1;Port={Port};Database={database};Username=postgres;Password=postgres;No Reset On Close=true;Max Auto Prepare=0;Timeout=10";
 
