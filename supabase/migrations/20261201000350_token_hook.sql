@@ -19,7 +19,7 @@
 -- work does not grow with the event: it reads the user id and the claims and nothing else of it (a user's metadata in
 -- the claims can be as large as the auth server lets them write), so no size is refused.
 --
--- It runs in every token refresh, so it is kept to a few statements (each costs PL/pgSQL a few µs per transaction).
+-- It runs in every token refresh, so it is kept to a few statements (PL/pgSQL pays for each, in every refresh).
 create or replace function profile_sync.custom_access_token_hook(event jsonb)
 returns jsonb
 language plpgsql stable security definer
