@@ -1,11 +1,15 @@
 -- ProfileFunctions: drift and convergence.
--- auth.users is the truth; every path (fallback trigger, webhook, replay, reconcile timer) ends in one statement that
--- makes each profile what auth.users, the defaults, the rules and the ownership rules imply, and writes nothing when
--- nothing differs. Drift (what is missing, stale or orphaned) is defined here once; status, replay and reconcile read
+-- auth.users is the truth; every path makes each profile what profile_state says it should be, and writes nothing
+-- when nothing differs: the fallback trigger through converge_user, a bulk statement on auth.users through
+-- converge_changed, the webhook, a replay of ids and the reconcile through converge, a replay of everyone through
+-- converge_range. Drift (what is missing, stale or orphaned) is defined here once; status, replay and reconcile read
 -- it by column name.
 
--- Each auth user with what its profile should be, whether it has one, and which of its fields are stale. Owned fields
--- are never stale.
+-- Each auth user with what its profile should be: what auth.users, the defaults and the rules imply
+-- (derived_profiles) with the fields a user or an admin owns over it. The one place that rule is read: every write,
+-- the token hook and explain read it here. A profile from before that the backfill has not decided yet (owned_fields
+-- null) keeps every field as it is until it is decided. Also whether the user has a profile, and which of its fields
+-- are stale (never an owned one).
 --   fingerprint_current  the profile's source_fingerprint is the one its user's facts give now
 --                        (derived_profiles.fingerprint; false when either is null): its derived fields are what those
 --                        facts imply, so a pass over everyone (users_drift, users_to_converge) derives it no further.
@@ -14,21 +18,29 @@
 --                        convergence writes it (with the fields), so that the next pass need not derive the profile
 create or replace view profile_sync.profile_state as
 select
-  d.user_id, d.email, d.display_name, d.is_active, d.attributes, d.source_updated_at, d.created_at,
+  d.user_id, d.email,
+  case when owns.display_name then p.display_name else d.display_name end as display_name,
+  case when owns.is_active then p.is_active else d.is_active end as is_active,
+  case when owns.attributes then p.attributes else d.attributes end as attributes,
+  d.source_updated_at, d.created_at,
   p.user_id is not null as has_profile,
   case when p.user_id is null then '{}'::text[] else array_remove(array[
     case when p.email is distinct from d.email then 'email' end,
-    case when not p.owned_fields @> '{display_name}' and p.display_name is distinct from d.display_name then 'display_name' end,
-    case when not p.owned_fields @> '{is_active}' and p.is_active is distinct from d.is_active then 'is_active' end,
-    case when not p.owned_fields @> '{attributes}' and p.attributes is distinct from d.attributes then 'attributes' end
+    case when not owns.display_name and p.display_name is distinct from d.display_name then 'display_name' end,
+    case when not owns.is_active and p.is_active is distinct from d.is_active then 'is_active' end,
+    case when not owns.attributes and p.attributes is distinct from d.attributes then 'attributes' end
   ], null) end as stale_fields,
   d.fingerprint,
   -- Never null; and a user without a profile pays for no fingerprint here.
   case when p.source_fingerprint is null then false else coalesce(p.source_fingerprint = d.fingerprint, false) end
     as fingerprint_current,
-  p.user_id is not null and p.source_fingerprint is distinct from d.fingerprint as fingerprint_stale
+  p.user_id is not null and p.source_fingerprint is distinct from d.fingerprint as fingerprint_stale,
+  p.owned_fields
 from profile_sync.derived_profiles d
-left join public.user_profiles p on p.user_id = d.user_id;
+left join public.user_profiles p on p.user_id = d.user_id
+cross join lateral (select coalesce(p.owned_fields @> '{display_name}', p.user_id is not null) as display_name,
+                           coalesce(p.owned_fields @> '{is_active}', p.user_id is not null) as is_active,
+                           coalesce(p.owned_fields @> '{attributes}', p.user_id is not null) as attributes) owns;
 revoke all on profile_sync.profile_state from public, anon, authenticated, service_role;
 
 -- A profile changed by anyone but sync (the Data API, the SQL editor, the service role) may hold anything: its
@@ -717,11 +729,13 @@ declare
   derived profile_sync.derived_profiles;
   profile public.user_profiles;
   proof text;
+  stale text[];
   rules jsonb;
   replay text;
 begin
   select * into u from auth.users x where x.id = wanted;
   select * into derived from profile_sync.derived_profiles d where d.user_id = wanted;
+  select s.stale_fields into stale from profile_sync.profile_state s where s.user_id = wanted;
   select * into profile from public.user_profiles p where p.user_id = wanted;
   proof := case when u.email is not null then profile_sync.email_proof(wanted, u.email) end;
   select c.outcome into replay from profile_sync.converge_without_locks(array[wanted], 'replay', true) c;
@@ -766,7 +780,7 @@ begin
                'implied', f.implied, 'current', f.current,
                'state', case when profile.user_id is null then null
                              when profile.owned_fields @> array[f.name] then 'owned' else 'derived' end,
-               'stale', profile.user_id is not null and not profile.owned_fields @> array[f.name] and f.implied is distinct from f.current))
+               'stale', profile.user_id is not null and coalesce(stale @> array[f.name], false)))
       from (values ('email', to_jsonb(derived.email), to_jsonb(profile.email)),
                    ('display_name', to_jsonb(derived.display_name), to_jsonb(profile.display_name)),
                    ('is_active', to_jsonb(derived.is_active), to_jsonb(profile.is_active)),
