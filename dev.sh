@@ -81,44 +81,40 @@ run_pgtap() {
   echo "$passed $failed"
 }
 
-# xunit through Microsoft.Testing.Platform. Prints "passed failed skipped" on stdout.
+# xunit through Microsoft.Testing.Platform. Prints "passed failed skipped" on stdout. The platform's own output streams
+# as it comes (failures whole, the summary); the counts, each class's line and the slowest tests are read from the
+# JUnit report the run writes, so a build error or a crashed test host (no report) counts as a failure.
 run_xunit() {
-  local log report status=0
-  log="$(mktemp /tmp/profilesync-xunit-XXXXXX)"
-  report="$(mktemp /tmp/profilesync-report-XXXXXX)"
-  # Streamed as it comes: a line per test class as it starts passing, failures whole at once, each project's summary;
-  # kept whole for the counts below.
-  { PROFILESYNC_TEST_REPORT="$report" dotnet test --solution ProfileFunctions.sln --output Detailed 2>&1; echo $? >"$log.status"; } |
-    tee "$log" | grep --line-buffered -v 'warning NU1603' | awk '
-      /^(passed|skipped) ProfileSync\./ {
-        name = $2; sub(/\(.*/, "", name); sub(/\.[^.]*$/, "", name); sub(/^ProfileSync\.Tests\./, "", name)
-        if (!(name in seen)) { seen[name] = 1; print "    " name; fflush() }
-        quiet = 1; next
-      }
-      /^[^ ]/ { quiet = 0 }
-      quiet && /^ / { next }  # the rest of a passed test name (theory data over several lines)
-      /^  from \// { next }
-      { print; fflush() }' >&2 || true
-  status=$(cat "$log.status"); rm -f "$log.status"
-  sed 's/^/    /' "$report" >&2 # the fuzzer's seed, the fault run's counts
-  rm -f "$report"
-  echo "    slowest tests:" >&2
-  # awk, not head: head stops reading, sort dies of SIGPIPE once the list outgrows a pipe, and pipefail fails the run.
-  awk '/^passed ProfileSync\./ {
-         t = $0; sub(/^passed ProfileSync\.Tests\./, "", t); sub(/ \([^(]*\)$/, "", t); ms = 0
-         if (match($0, /\(([0-9]+m )?([0-9]+s )?[0-9]+ms\)$/)) {
-           span = substr($0, RSTART + 1, RLENGTH - 2); n = split(span, parts, " ")
-           for (i = 1; i <= n; i++) { v = parts[i] + 0; if (parts[i] ~ /ms$/) ms += v; else if (parts[i] ~ /s$/) ms += v * 1000; else if (parts[i] ~ /m$/) ms += v * 60000 }
-         }
-         printf "%9.1f s  %s\n", ms / 1000, t
-       }' "$log" | sort -rn | awk 'NR <= 8' | sed 's/^/    /' >&2
-  local succeeded failed skipped
-  succeeded=$(sed -nE 's/^\s*succeeded: ([0-9]+)/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
-  failed=$(sed -nE 's/^\s*failed: ([0-9]+)/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
-  skipped=$(sed -nE 's/^\s*skipped: ([0-9]+)/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
-  # A build error or a crashed test host counts as a failure even with no test line.
+  local dir status=0
+  dir="$(mktemp -d /tmp/profilesync-xunit-XXXXXX)"
+  { PROFILESYNC_TEST_REPORT="$dir/notes" dotnet test --solution ProfileFunctions.sln \
+      --report-xunit-junit --report-xunit-junit-filename junit.xml --results-directory "$dir" 2>&1
+    echo $? >"$dir/status"; } | grep --line-buffered -v 'warning NU1603' >&2 || true
+  status=$(cat "$dir/status")
+  [ -f "$dir/notes" ] && sed 's/^/    /' "$dir/notes" >&2 # the fuzzer's seed, the fault run's counts
+  local succeeded=0 failed=0 skipped=0
+  if [ -f "$dir/junit.xml" ]; then
+    # One record per test case: class, outcome, seconds, name.
+    awk -v RS='<testcase ' 'NR > 1 {
+        outcome = ($0 ~ /<(failure|error)[ >\/]/) ? "failed" : ($0 ~ /<skipped[ >\/]/) ? "skipped" : "passed"
+        match($0, /classname="[^"]*"/); class = substr($0, RSTART + 11, RLENGTH - 12); sub(/^ProfileSync\.Tests\./, "", class)
+        match($0, /time="[^"]*"/); seconds = substr($0, RSTART + 6, RLENGTH - 7) + 0
+        match($0, /name="[^"]*"/); name = substr($0, RSTART + 6, RLENGTH - 7); sub(/^ProfileSync\.Tests\./, "", name)
+        gsub(/&quot;/, "\"", name); gsub(/&apos;/, "'"'"'", name); gsub(/&lt;/, "<", name); gsub(/&gt;/, ">", name); gsub(/&amp;/, "\\&", name)
+        printf "%s\t%s\t%.3f\t%s\n", class, outcome, seconds, name
+      }' "$dir/junit.xml" >"$dir/cases"
+    awk -F '\t' '{ n[$1]++; t[$1] += $3 } $2 == "failed" { f[$1]++ } $2 == "skipped" { s[$1]++ }
+         END { for (c in n) printf "    %-60s %4d tests %8.1f s%s%s\n", c, n[c], t[c],
+                 (f[c] ? "  " f[c] " failed" : ""), (s[c] ? "  " s[c] " skipped" : "") }' "$dir/cases" | sort >&2
+    echo "    slowest tests:" >&2
+    sort -t "$(printf '\t')" -k3,3 -rn "$dir/cases" | awk -F '\t' 'NR <= 8 { printf "    %9.1f s  %s\n", $3, $4 }' >&2
+    succeeded=$(awk -F '\t' '$2 == "passed"' "$dir/cases" | wc -l)
+    failed=$(awk -F '\t' '$2 == "failed"' "$dir/cases" | wc -l)
+    skipped=$(awk -F '\t' '$2 == "skipped"' "$dir/cases" | wc -l)
+  fi
+  # A build error or a crashed test host counts as a failure even with no failed test in the report.
   if [ "$status" != 0 ] && [ "$failed" = 0 ]; then failed=1; fi
-  rm -f "$log"
+  rm -rf "$dir"
   echo "$succeeded $failed $skipped"
 }
 

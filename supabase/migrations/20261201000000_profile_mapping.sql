@@ -130,7 +130,7 @@ comment on table profile_sync.attribute_rules is
   'Initial profile attributes by rule: each matching rule''s attributes are merged over the defaults, in ascending '
   'position (then id). A null match column matches anything. Only for profiles whose attributes nobody has set.';
 comment on column profile_sync.attribute_rules.email_domain is
-  'Matches the e-mail''s domain (case-insensitive), once email_confirmed_at is set. No subdomains: list each.';
+  'Matches the e-mail''s domain (case-insensitive), once the user has proven the address (profile_sync.email_proof). No subdomains: list each.';
 comment on column profile_sync.attribute_rules.provider is
   'Matches one of raw_app_meta_data provider / providers: email, phone, google, github, sso:<provider id>, …';
 comment on column profile_sync.attribute_rules.app_metadata is 'Matches when raw_app_meta_data @> this object.';

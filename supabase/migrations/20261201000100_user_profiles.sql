@@ -127,6 +127,23 @@ comment on column public.user_profiles.owned_fields is
   'Null only on a row from before ProfileFunctions that is not decided yet (profile_sync.owned_before).';
 
 
+-- Transaction-local settings: how this product's functions and triggers tell each other what the current transaction
+-- is doing. Each is set with set_config(…, true), so it ends with the transaction and rolls back with a savepoint; a
+-- missing setting reads as null, the same as ''. Only this product's functions set them; reading one is all a trigger's
+-- WHEN does (a function call there would cost every row written).
+--   profile_sync.writer                  who writes public.user_profiles now: 'sync' (the convergence functions, for
+--                                        their own statements: the ownership triggers let derived values through and
+--                                        keep owned fields), 'upgrade' (the backfill of rows from before, written as
+--                                        decided), else a user or an admin (their values become theirs).
+--   profile_sync.changed_users           the auth user this transaction changed, or '*' once it changed a second
+--                                        one (set by profile_sync.note_write_needs_event; read by the token hook,
+--                                        which then reads what the profile will be rather than what is committed).
+--   profile_sync.waiting_event           the user whose event waits for the commit (set by note_write_needs_event,
+--                                        cleared by profile_sync.on_auth_user_change when it runs): while it is set,
+--                                        this user's later writes queue no event of their own.
+--   profile_sync.changed_users_buffered  'on' once pg_temp.profile_sync_changed_users holds the other users this
+--                                        transaction changed, which the waiting event converges all at once.
+
 -- Rows from before: what was somebody's choice stays theirs (owned); what a formula wrote is derived and follows
 -- today's mapping from the next convergence. A value is owned when it differs both from what auth.users implies today
 -- and from what the original setup's trigger (create_user_profile_trigger) and one-off backfill wrote:
@@ -156,8 +173,8 @@ as $$
   ], null)
 $$;
 
--- What a row from before owns, reading its user (none: the user is gone, and nothing is owned). Security definer: it reads
--- auth.users for whichever writer meets the row.
+-- What a row from before owns, reading its user (none: the user is gone, and nothing is owned). Security definer: it
+-- reads auth.users for whichever writer meets the row.
 create or replace function profile_sync.owned_before(profile public.user_profiles)
 returns text[]
 language sql stable security definer
@@ -171,8 +188,8 @@ as $$
 $$;
 
 -- Ownership: derived until owned, kept by triggers on this table so that it holds whoever writes: the Data API, the
--- SQL editor, the service role. Sync writes (profile_sync.writer = 'sync', set by the convergence functions for their
--- own statements) never change an owned field. The backfill of rows from before writes as 'upgrade': what it decides
+-- SQL editor, the service role. Sync writes (profile_sync.writer = 'sync', see the transaction-local settings above)
+-- never change an owned field. The backfill of rows from before writes as 'upgrade': what it decides
 -- is written as it is. Hand a field back by setting it to null:
 --   update public.user_profiles set display_name = null where user_id = '…';   -- also works for the user
 --   update public.user_profiles set attributes = null where user_id = '…';

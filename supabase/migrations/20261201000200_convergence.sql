@@ -1,11 +1,15 @@
 -- ProfileFunctions: drift and convergence.
--- auth.users is the truth; every path (fallback trigger, webhook, replay, reconcile timer) ends in one statement that
--- makes each profile what auth.users, the defaults, the rules and the ownership rules imply, and writes nothing when
--- nothing differs. Drift (what is missing, stale or orphaned) is defined here once; status, replay and reconcile read
+-- auth.users is the truth; every path makes each profile what profile_state says it should be, and writes nothing
+-- when nothing differs: the fallback trigger through converge_user, a bulk statement on auth.users through
+-- converge_changed, the webhook, a replay of ids and the reconcile through converge, a replay of everyone through
+-- converge_range. Drift (what is missing, stale or orphaned) is defined here once; status, replay and reconcile read
 -- it by column name.
 
--- Each auth user with what its profile should be, whether it has one, and which of its fields are stale. Owned fields
--- are never stale.
+-- Each auth user with what its profile should be: what auth.users, the defaults and the rules imply
+-- (derived_profiles) with the fields a user or an admin owns over it. The one place that rule is read: every write,
+-- the token hook and explain read it here. A profile from before that the backfill has not decided yet (owned_fields
+-- null) keeps every field as it is until it is decided. Also whether the user has a profile, and which of its fields
+-- are stale (never an owned one).
 --   fingerprint_current  the profile's source_fingerprint is the one its user's facts give now
 --                        (derived_profiles.fingerprint; false when either is null): its derived fields are what those
 --                        facts imply, so a pass over everyone (users_drift, users_to_converge) derives it no further.
@@ -14,21 +18,29 @@
 --                        convergence writes it (with the fields), so that the next pass need not derive the profile
 create or replace view profile_sync.profile_state as
 select
-  d.user_id, d.email, d.display_name, d.is_active, d.attributes, d.source_updated_at, d.created_at,
+  d.user_id, d.email,
+  case when owns.display_name then p.display_name else d.display_name end as display_name,
+  case when owns.is_active then p.is_active else d.is_active end as is_active,
+  case when owns.attributes then p.attributes else d.attributes end as attributes,
+  d.source_updated_at, d.created_at,
   p.user_id is not null as has_profile,
   case when p.user_id is null then '{}'::text[] else array_remove(array[
     case when p.email is distinct from d.email then 'email' end,
-    case when not p.owned_fields @> '{display_name}' and p.display_name is distinct from d.display_name then 'display_name' end,
-    case when not p.owned_fields @> '{is_active}' and p.is_active is distinct from d.is_active then 'is_active' end,
-    case when not p.owned_fields @> '{attributes}' and p.attributes is distinct from d.attributes then 'attributes' end
+    case when not owns.display_name and p.display_name is distinct from d.display_name then 'display_name' end,
+    case when not owns.is_active and p.is_active is distinct from d.is_active then 'is_active' end,
+    case when not owns.attributes and p.attributes is distinct from d.attributes then 'attributes' end
   ], null) end as stale_fields,
   d.fingerprint,
   -- Never null; and a user without a profile pays for no fingerprint here.
   case when p.source_fingerprint is null then false else coalesce(p.source_fingerprint = d.fingerprint, false) end
     as fingerprint_current,
-  p.user_id is not null and p.source_fingerprint is distinct from d.fingerprint as fingerprint_stale
+  p.user_id is not null and p.source_fingerprint is distinct from d.fingerprint as fingerprint_stale,
+  p.owned_fields
 from profile_sync.derived_profiles d
-left join public.user_profiles p on p.user_id = d.user_id;
+left join public.user_profiles p on p.user_id = d.user_id
+cross join lateral (select coalesce(p.owned_fields @> '{display_name}', p.user_id is not null) as display_name,
+                           coalesce(p.owned_fields @> '{is_active}', p.user_id is not null) as is_active,
+                           coalesce(p.owned_fields @> '{attributes}', p.user_id is not null) as attributes) owns;
 revoke all on profile_sync.profile_state from public, anon, authenticated, service_role;
 
 -- A profile changed by anyone but sync (the Data API, the SQL editor, the service role) may hold anything: its
@@ -214,7 +226,7 @@ revoke all on function profile_sync.forget_converged_failures() from public, ano
 -- dry run, would do): created, updated, deleted, unchanged, or absent (neither a user nor a profile). One row that
 -- cannot be written fails the whole statement: profile_sync.converge_apart() then sets its user aside.
 -- Takes no locks of its own: profile_sync.converge() is the entry point.
-create or replace function profile_sync.converge_now(user_ids uuid[], via text, dry_run boolean default false)
+create or replace function profile_sync.converge_without_locks(user_ids uuid[], via text, dry_run boolean default false)
 returns table (user_id uuid, outcome text)
 language plpgsql security definer
 set search_path = ''
@@ -290,8 +302,8 @@ begin
           from pg_catalog.unnest(user_ids) x(id) order by 1) b;
   end if;
   begin
-    -- converge_now returns its rows only once its statement has run whole: a failure adds none of them here.
-    return query select c.user_id, c.outcome from profile_sync.converge_now(user_ids, via, dry_run) c;
+    -- converge_without_locks returns its rows only once its statement has run whole: a failure adds none of them here.
+    return query select c.user_id, c.outcome from profile_sync.converge_without_locks(user_ids, via, dry_run) c;
   exception when others then
     if profile_sync.is_database_failure(sqlstate) then
       raise;
@@ -320,8 +332,8 @@ declare
   failure text;
 begin
   begin
-    -- As in converge: a failure adds none of converge_now's rows.
-    return query select c.user_id, c.outcome from profile_sync.converge_now(user_ids, via, dry_run) c;
+    -- As in converge: a failure adds none of converge_without_locks's rows.
+    return query select c.user_id, c.outcome from profile_sync.converge_without_locks(user_ids, via, dry_run) c;
   exception when others then
     if profile_sync.is_database_failure(sqlstate) then
       raise;
@@ -343,12 +355,13 @@ $$;
 
 -- The convergence statement for every user whose id is in the range (after, upto], and every profile in it whose user
 -- is gone: what a replay of everyone runs, batch by batch. The same mapping (profile_state), writes and ownership rules
--- as converge_now; a range instead of ids makes it the plain statement a one-off backfill would be (the users read by
--- a range of their primary key, written with no per-id lookups or outcomes), near the database's own speed.
--- Takes every lock bucket in order, as converge does for its ids: a batch of thousands of users meets nearly all of them
--- anyway, and then every user the range holds when the statement reads it is covered, a user who signed up meanwhile
--- too. Counts, by the names profile_sync.reconcile() gives them: users, what it found (missing, stale, orphaned),
--- what it did (created, refreshed, removed; 0 on a dry run) and the users it set aside (failed, and a few of them).
+-- as converge_without_locks; a range instead of ids makes it the plain statement a one-off backfill would be (the users
+-- read by a range of their primary key, written with no per-id lookups or outcomes), near the database's own speed.
+-- Takes every lock bucket in order, as converge does for its ids: a batch of thousands of users meets nearly all of
+-- them anyway, and then every user the range holds when the statement reads it is covered, a user who signed up
+-- meanwhile too. Counts, by the names profile_sync.reconcile() gives them: users, what it found (missing, stale,
+-- orphaned), what it did (created, refreshed, removed; 0 on a dry run) and the users it set aside (failed, and a few of
+-- them).
 create or replace function profile_sync.converge_range(after uuid, upto uuid, via text, dry_run boolean default false)
 returns table (users bigint, missing bigint, stale bigint, orphaned bigint, created bigint, refreshed bigint, removed bigint,
                failed bigint, failed_sample uuid[])
@@ -401,13 +414,13 @@ begin
   if not dry_run then
     perform pg_catalog.pg_advisory_xact_lock(1347571270, b.bucket) from pg_catalog.generate_series(0, 1023) b(bucket);
   end if;
-  perform pg_catalog.set_config('profile_sync.writer', 'sync', true); -- see converge_now
+  perform pg_catalog.set_config('profile_sync.writer', 'sync', true); -- transaction-local: …_user_profiles.sql
   failed := 0;
   failed_sample := '{}';
   for attempt in 1 .. 2 loop
     begin
       -- A plain insert: with every bucket held, only a signup's own fallback trigger or an admin's insert can make a
-      -- profile in the range meanwhile, and ON CONFLICT's speculative insertion costs each row (about 10% of a replay).
+      -- profile in the range meanwhile, and ON CONFLICT's speculative insertion costs every row of a replay.
       -- When one did, the batch again with DO NOTHING.
       execute pg_catalog.format(statement, case when attempt = 2 then 'on conflict (user_id) do nothing' else '' end)
         into users, missing, stale, orphaned, created, refreshed, removed
@@ -443,10 +456,10 @@ end
 $$;
 
 -- One user's convergence, for the fallback trigger inside the auth server's transaction: the same mapping
--- (profile_state), the same writes and the same ownership rules as converge_now, as single-row statements by primary
--- key. A signup pays for index lookups and one insert, not for the set-based statement's planning and hash tables;
--- and the plans stay index lookups however small auth.users was when a session first used them (a bulk import into
--- a new project).
+-- (profile_state), the same writes and the same ownership rules as converge_without_locks, as single-row statements by
+-- primary key. A signup pays for index lookups and one insert, not for the set-based statement's planning and hash
+-- tables; and the plans stay index lookups however small auth.users was when a session first used them (a bulk import
+-- into a new project).
 create or replace function profile_sync.converge_user(uid uuid, via text)
 returns void
 language plpgsql security definer
@@ -455,7 +468,7 @@ as $$
 declare
   state profile_sync.profile_state;
 begin
-  perform pg_catalog.set_config('profile_sync.writer', 'sync', true); -- see converge_now
+  perform pg_catalog.set_config('profile_sync.writer', 'sync', true); -- transaction-local: …_user_profiles.sql
   select s.* into state from profile_sync.profile_state s where s.user_id = uid;
   if not found then
     delete from public.user_profiles p where p.user_id = uid; -- the user is gone
@@ -528,7 +541,7 @@ declare
     where p.user_id = t.user_id and t.has_profile
   $statement$;
 begin
-  perform pg_catalog.set_config('profile_sync.writer', 'sync', true); -- see converge_now
+  perform pg_catalog.set_config('profile_sync.writer', 'sync', true); -- transaction-local: …_user_profiles.sql
   if pg_catalog.cardinality(user_ids) * 4 > (select c.reltuples from pg_catalog.pg_class c where c.oid = 'auth.users'::regclass) then
     perform pg_catalog.set_config('enable_hashjoin', 'on', true);
   end if;
@@ -700,10 +713,11 @@ as $$
 $$;
 
 -- Why a user's profile is what it is, for `profilesync explain` (`select profile_sync.explain('…');`): each field as
--- auth.users implies it, as the profile holds it and whether it is derived or owned; the address and how (whether)
--- it is proven; the defaults; every attribute rule, whether it matched and, if not, what did not; and what a replay
--- would do; the claims the user's next token will carry. Everything through the functions every path uses
--- (derived_profiles, matching_attributes, email_proof, converge_now's dry run, the token hook): an explanation can never disagree with what sync does.
+-- auth.users implies it, as the profile holds it and whether it is derived or owned; the address and how (whether) it
+-- is proven; the defaults; every attribute rule, whether it matched and, if not, what did not; and what a replay would
+-- do; the claims the user's next token will carry. Everything through the functions every path uses (derived_profiles,
+-- matching_attributes, email_proof, converge_without_locks's dry run, the token hook): an explanation can never
+-- disagree with what sync does.
 create or replace function profile_sync.explain(user_id uuid)
 returns jsonb
 language plpgsql security definer
@@ -715,14 +729,16 @@ declare
   derived profile_sync.derived_profiles;
   profile public.user_profiles;
   proof text;
+  stale text[];
   rules jsonb;
   replay text;
 begin
   select * into u from auth.users x where x.id = wanted;
   select * into derived from profile_sync.derived_profiles d where d.user_id = wanted;
+  select s.stale_fields into stale from profile_sync.profile_state s where s.user_id = wanted;
   select * into profile from public.user_profiles p where p.user_id = wanted;
   proof := case when u.email is not null then profile_sync.email_proof(wanted, u.email) end;
-  select c.outcome into replay from profile_sync.converge_now(array[wanted], 'replay', true) c;
+  select c.outcome into replay from profile_sync.converge_without_locks(array[wanted], 'replay', true) c;
 
   select coalesce(jsonb_agg(jsonb_build_object(
            'id', r.id, 'position', r.position, 'description', r.description, 'emailDomain', r.email_domain,
@@ -764,7 +780,7 @@ begin
                'implied', f.implied, 'current', f.current,
                'state', case when profile.user_id is null then null
                              when profile.owned_fields @> array[f.name] then 'owned' else 'derived' end,
-               'stale', profile.user_id is not null and not profile.owned_fields @> array[f.name] and f.implied is distinct from f.current))
+               'stale', profile.user_id is not null and coalesce(stale @> array[f.name], false)))
       from (values ('email', to_jsonb(derived.email), to_jsonb(profile.email)),
                    ('display_name', to_jsonb(derived.display_name), to_jsonb(profile.display_name)),
                    ('is_active', to_jsonb(derived.is_active), to_jsonb(profile.is_active)),
@@ -785,7 +801,7 @@ begin
 end
 $$;
 
-revoke all on function profile_sync.converge_now(uuid[], text, boolean) from public, anon, authenticated, service_role;
+revoke all on function profile_sync.converge_without_locks(uuid[], text, boolean) from public, anon, authenticated, service_role;
 revoke all on function profile_sync.converge_user(uuid, text) from public, anon, authenticated, service_role;
 revoke all on function profile_sync.converge_changed(uuid[], text) from public, anon, authenticated, service_role;
 revoke all on function profile_sync.converge_apart(uuid[], text, boolean) from public, anon, authenticated, service_role;

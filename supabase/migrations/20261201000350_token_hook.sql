@@ -19,7 +19,7 @@
 -- work does not grow with the event: it reads the user id and the claims and nothing else of it (a user's metadata in
 -- the claims can be as large as the auth server lets them write), so no size is refused.
 --
--- It runs in every token refresh, so it is kept to a few statements (each costs PL/pgSQL a few µs per transaction).
+-- It runs in every token refresh, so it is kept to a few statements (PL/pgSQL pays for each, in every refresh).
 create or replace function profile_sync.custom_access_token_hook(event jsonb)
 returns jsonb
 language plpgsql stable security definer
@@ -50,15 +50,13 @@ begin
     where p.user_id = uid and s.singleton
       and coalesce(pg_catalog.current_setting('profile_sync.changed_users', true), '') not in (uid::text, '*');
     if not found then
-      -- One statement: the mapping, the owned fields over it, and the settings it needs.
-      select case when p.owned_fields @> '{attributes}' then p.attributes else d.attributes end,
-             case when p.owned_fields @> '{is_active}' then p.is_active else d.is_active end,
-             p.owned_fields, s.token_claim_keys, s.refuse_tokens_when_deactivated
+      -- One statement: what the profile should be (profile_state: the mapping, the owned fields over it) and the
+      -- settings it needs.
+      select e.attributes, e.is_active, e.owned_fields, s.token_claim_keys, s.refuse_tokens_when_deactivated
       into attributes, active, owned, claim_keys, refuse_deactivated
-      from profile_sync.derived_profiles d
-      left join public.user_profiles p on p.user_id = d.user_id
+      from profile_sync.profile_state e
       cross join profile_sync.settings s
-      where d.user_id = uid and s.singleton;
+      where e.user_id = uid and s.singleton;
       if not found then
         return jsonb_build_object('claims', claims); -- not a user (yet): nothing to add
       end if;

@@ -22,7 +22,8 @@ select profile_sync.lock_briefly(array['auth.users']
   || array['public.user_profiles', 'profile_sync.email_proofs', 'profile_sync.tokens_of_previous_addresses']);
 
 -- A profile goes with its user: a cascading foreign key (an older one without cascade is replaced). Added NOT VALID:
--- checking the rows that exist reads the whole profile table, which …_validate_user_key.sql does in a transaction of its own.
+-- checking the rows that exist reads the whole profile table, which …_validate_user_key.sql does in a transaction of
+-- its own.
 do $$
 declare
   fk record;
@@ -55,16 +56,16 @@ begin
 end $$;
 
 -- What the triggers do, at the commit of the auth server's transaction: converge the profiles of the users it changed
--- (unless the fallback is switched off) and post the change (once the wiring is configured).
--- Supabase Auth writes a user in several statements of one transaction (a signup: INSERT, then role, app and user
--- metadata, the confirmation token); deferred to the commit, the user's first event sees every write, so the later
--- writes queue none (profile_sync.needs_event, in the triggers' WHEN). The profile commits with the signup, atomically.
--- Later statements of the signup's own transaction do not see it; one that needs to can `set constraints all immediate`.
--- A transaction that changes several users (an admin's bulk statement) queues one event too, for its first user; the
--- others wait in a buffer (pg_temp.profile_sync_changed_users, see needs_event), and that one event converges them all
--- in one set-based statement (profile_sync.converge_changed) and posts only what the fallback did not converge, up to
--- 1,000 users per request. So a statement over a million users costs one pass, not a million convergences and posts.
--- Switch the fallback at runtime (no migration):
+-- (unless the fallback is switched off) and post the change (once the wiring is configured). Supabase Auth writes a
+-- user in several statements of one transaction (a signup: INSERT, then role, app and user metadata, the confirmation
+-- token); deferred to the commit, the user's first event sees every write, so the later writes queue none
+-- (profile_sync.note_write_needs_event, in the triggers' WHEN). The profile commits with the signup, atomically. Later
+-- statements of the signup's own transaction do not see it; one that needs to can `set constraints all immediate`. A
+-- transaction that changes several users (an admin's bulk statement) queues one event too, for its first user; the
+-- others wait in a buffer (pg_temp.profile_sync_changed_users, see note_write_needs_event), and that one event
+-- converges them all in one set-based statement (profile_sync.converge_changed) and posts only what the fallback did
+-- not converge, up to 1,000 users per request. So a statement over a million users costs one pass, not a million
+-- convergences and posts. Switch the fallback at runtime (no migration):
 --   update profile_sync.settings set fallback_trigger_enabled = false;   -- off
 --   update profile_sync.settings set fallback_trigger_enabled = true;    -- on (as shipped)
 create or replace function profile_sync.on_auth_user_change()
@@ -89,7 +90,7 @@ begin
     -- Other users of this transaction wait in the buffer: all of them at once, and the buffer emptied for what a later
     -- statement of the transaction may add.
     unconverged := array[user_id];
-    perform 'PRAGMA:TABLE: profile_sync_changed_users (user_id uuid)'; -- for plpgsql_check, as in needs_event
+    perform 'PRAGMA:TABLE: profile_sync_changed_users (user_id uuid)'; -- for plpgsql_check, as in note_write_needs_event
     begin
       user_ids := array(select user_id union select b.user_id from pg_temp.profile_sync_changed_users b);
       delete from pg_temp.profile_sync_changed_users;
@@ -136,21 +137,21 @@ end
 $$;
 revoke all on function profile_sync.on_auth_user_change() from public, anon, authenticated, service_role;
 
--- Evaluated in the WHEN of the three triggers above as each write happens (only the trigger's function waits for the
--- commit). What it keeps lives in the transaction (settings and a temporary table), so it rolls back with a savepoint
--- as the queued events do:
--- * Which users it changed, for the token hook (…_token_hook.sql), which reads a user's committed profile unless this
---   transaction changed who the user is (then the profile is about to change, and the hook reads what it will be):
---   profile_sync.changed_users, the one user, or '*' once a second user changes (a bulk update), so it stays short.
--- * Whether an event already waits for the commit (profile_sync.waiting_event, its user): then this write queues
---   none. The user's own later writes need nothing (that event sees them: a signup queues one event instead of
---   three); another user's id goes into the buffer that event converges, a temporary table made at the transaction's
---   second user (dropped at commit; open to the session's roles, the only ones that can see it, as the trigger's
---   function reads it as its owner). Where it cannot be made, that user gets an event of its own, as a single write.
+-- Notes a write to a user and answers whether it needs an event queued. Evaluated in the WHEN of the three triggers
+-- below as each write happens (only the trigger's function waits for the commit). What it keeps lives in the
+-- transaction (the transaction-local settings described in …_user_profiles.sql, and a temporary table), so it rolls
+-- back with a savepoint as the queued events do:
+-- * Which users the transaction changed (profile_sync.changed_users), for the token hook (…_token_hook.sql), which
+--   reads a user's committed profile unless this transaction changed who the user is.
+-- * Whether an event already waits for the commit (profile_sync.waiting_event): then this write queues none. The
+--   user's own later writes need nothing (that event sees them: a signup queues one event instead of three); another
+--   user's id goes into the buffer that event converges, a temporary table made at the transaction's second user
+--   (dropped at commit; open to the session's roles, the only ones that can see it, as the trigger's function reads it
+--   as its owner). Where it cannot be made, that user gets an event of its own, as a single write.
 -- In the WHEN rather than a trigger of its own, which would cost every signup's writes a trigger call. Executable by
 -- every role that may write auth.users (it keeps state of the caller's own transaction, nothing else): a WHEN
 -- clause's function needs EXECUTE like any other.
-create or replace function profile_sync.needs_event(user_id uuid)
+create or replace function profile_sync.note_write_needs_event(user_id uuid)
 returns boolean
 language plpgsql
 set search_path = ''
@@ -179,7 +180,7 @@ begin
     perform pg_catalog.set_config('profile_sync.changed_users_buffered', 'on', true);
   end if;
   perform 'PRAGMA:TABLE: profile_sync_changed_users (user_id uuid)'; -- what plpgsql_check (`supabase db lint`) checks it against
-  insert into pg_temp.profile_sync_changed_users (user_id) values (needs_event.user_id);
+  insert into pg_temp.profile_sync_changed_users (user_id) values (note_write_needs_event.user_id);
   return false;
 end
 $$;
@@ -191,7 +192,7 @@ begin
     create constraint trigger profile_sync_user_created
       after insert on auth.users
       deferrable initially deferred
-      for each row when (profile_sync.needs_event(new.id))
+      for each row when (profile_sync.note_write_needs_event(new.id))
       execute function profile_sync.on_auth_user_change();
   end if;
   if not exists (select 1 from pg_catalog.pg_trigger t
@@ -201,21 +202,21 @@ begin
       -- may follow; never what only records activity (sign-ins, timestamps, the password), so a sign-in fires nothing.
       -- The recovery token is here because a magic link's consumption proves an address and changes nothing else.
       -- UPDATE OF the same columns: an UPDATE that sets none of them (Supabase Auth sets only the columns it changes)
-      -- skips the WHEN, whose expression PostgreSQL reads and prepares again for every statement (about 13 µs).
+      -- skips the WHEN, whose expression PostgreSQL reads and prepares again for every statement.
       -- (A column changed only by a BEFORE trigger of someone else's is not seen: the reconcile catches it.)
       after update of email, phone, raw_user_meta_data, raw_app_meta_data, email_confirmed_at, phone_confirmed_at,
                       banned_until, deleted_at, is_anonymous, is_sso_user, recovery_token on auth.users
       deferrable initially deferred
       for each row
       -- Columns, not a function of old and new, so that the trigger itself says what it follows (a PL/pgSQL function
-      -- would save about 3 µs a statement). Evaluated at once (only the trigger's function waits for the commit), so
+      -- would be a little cheaper). Evaluated at once (only the trigger's function waits for the commit), so
       -- the token hook learns of the change in time.
       when ((old.email, old.phone, old.raw_user_meta_data, old.raw_app_meta_data, old.email_confirmed_at,
              old.phone_confirmed_at, old.banned_until, old.deleted_at, old.is_anonymous, old.is_sso_user, old.recovery_token)
             is distinct from
             (new.email, new.phone, new.raw_user_meta_data, new.raw_app_meta_data, new.email_confirmed_at,
              new.phone_confirmed_at, new.banned_until, new.deleted_at, new.is_anonymous, new.is_sso_user, new.recovery_token)
-            and profile_sync.needs_event(new.id))
+            and profile_sync.note_write_needs_event(new.id))
       execute function profile_sync.on_auth_user_change();
   end if;
   if not exists (select 1 from pg_catalog.pg_trigger t
@@ -254,7 +255,7 @@ begin
     create constraint trigger profile_sync_user_deleted
       after delete on auth.users
       deferrable initially deferred
-      for each row when (profile_sync.needs_event(old.id))
+      for each row when (profile_sync.note_write_needs_event(old.id))
       execute function profile_sync.on_auth_user_change();
   end if;
 end $$;

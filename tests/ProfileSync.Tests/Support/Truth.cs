@@ -23,11 +23,11 @@ public static class Truth
                    from profile_sync.attribute_rules r cross join jsonb_each(r.attributes) kv
                    where (r.email_domain is null or (translate(substring(u.email from '@([^@]*)$'), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
                                                        = translate(r.email_domain, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
-                                                     and (exists (select 1 from profile_sync.email_proofs p where p.user_id = u.id and p.email = u.email and p.presented_in is null)
+                                                     and (exists (select 1 from profile_sync.email_proofs p where p.user_id = u.id and lower(p.email collate "C") = lower(u.email collate "C") and p.presented_in is null)
                                                           or exists (select 1 from auth.identities i
-                                                                     where i.user_id = u.id and (i.identity_data ->> 'email_verified')::boolean
+                                                                     where i.user_id = u.id and i.identity_data -> 'email_verified' = 'true'::jsonb
                                                                        and i.provider in (select unnest(s.email_verifying_providers) from profile_sync.settings s)
-                                                                       and i.identity_data ->> 'email' = u.email)
+                                                                       and lower((i.identity_data ->> 'email') collate "C") = lower(u.email collate "C"))
                                                           or exists (select 1 from auth.identities i, auth.sso_domains d
                                                                      where i.user_id = u.id and i.provider = 'sso:' || d.sso_provider_id
                                                                        and translate(d.domain, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
