@@ -22,9 +22,6 @@ public sealed class ProfileSyncOptions
     /// </summary>
     public string? AdminKey { get; set; }
 
-    /// <summary>NCRONTAB schedule of the reconcile timer.</summary>
-    public string ReconcileSchedule { get; set; } = "0 */10 * * * *";
-
     /// <summary>Largest event body accepted; larger ones get 413 without being read further.</summary>
     public int MaxEventBytes { get; set; } = 256 * 1024;
 
