@@ -21,6 +21,7 @@ public sealed partial class AuthEventsHandler(
     IProfileStore store,
     ResiliencePipelineProvider<string> pipelines,
     IOptions<ProfileSyncOptions> options,
+    IOptions<ResilienceOptions> resilience,
     TimeProvider clock,
     ILogger<AuthEventsHandler> logger)
 {
@@ -88,7 +89,7 @@ public sealed partial class AuthEventsHandler(
         try
         {
             var outcome = await _pipeline.ExecuteWithinDeadlineAsync(
-                options.Value.Resilience.Deadline,
+                resilience.Value.Deadline,
                 static async (state, token) => await state.store.ApplyAsync(state.authEvent, token),
                 (store, authEvent),
                 context.RequestAborted);
@@ -131,7 +132,7 @@ public sealed partial class AuthEventsHandler(
         try
         {
             var outcome = await _pipeline.ExecuteWithinDeadlineAsync(
-                options.Value.Resilience.Deadline,
+                resilience.Value.Deadline,
                 static async (state, token) => await state.store.ApplyManyAsync(state.bulk, token),
                 (store, bulk),
                 context.RequestAborted);
