@@ -46,7 +46,7 @@ public static class ServiceCollectionExtensions
             return builder.Build();
         });
 
-        services.AddSingleton<HealthHandler>();
+        services.AddProfileSyncHealth();
         services.AddSingleton<DriftReader>();
         services.AddSingleton<ProfileExplainer>();
         services.AddSingleton<ProfileReplayer>();
