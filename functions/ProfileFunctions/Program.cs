@@ -1,8 +1,8 @@
 using Microsoft.Azure.Functions.Worker.Builder;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Options;
 using Microsoft.Azure.Functions.Worker.OpenTelemetry;
 using ProfileSync;
+using ProfileSync.Settings;
 using ProfileSync.Telemetry;
 
 var builder = FunctionsApplication.CreateBuilder(args);
@@ -16,10 +16,10 @@ try
     builder.Build().Run();
     return 0;
 }
-catch (OptionsValidationException e)
+catch (Exception e) when (InvalidSettings.Failures(e) is { Count: > 0 } failures)
 {
     // A setting that cannot work: one line each, naming it, instead of the host's stack trace.
-    foreach (var failure in e.Failures)
+    foreach (var failure in failures)
     {
         Console.Error.WriteLine($"ProfileFunctions cannot start: {failure}");
     }

@@ -7,6 +7,7 @@ using Npgsql;
 using Polly.CircuitBreaker;
 using Polly.Timeout;
 using ProfileSync.Resilience;
+using ProfileSync.Settings;
 
 namespace ProfileSync.Cli;
 
@@ -70,10 +71,10 @@ public static class ProfileSyncCli
         {
             return await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
         }
-        catch (OptionsValidationException e)
+        catch (Exception e) when (InvalidSettings.Failures(e) is { Count: > 0 } failures)
         {
             var fromFlag = !string.IsNullOrWhiteSpace(parsed.GetValue(connection));
-            foreach (var failure in e.Failures)
+            foreach (var failure in failures)
             {
                 // The setting as the user gave it: --connection wins over the environment variable.
                 var named = fromFlag
@@ -118,7 +119,7 @@ public static class ProfileSyncCli
             .AddLogging()
             .AddProfileSync()
             .BuildServiceProvider(new ServiceProviderOptions { ValidateOnBuild = true });
-        _ = services.GetRequiredService<IOptions<ProfileSyncOptions>>().Value; // validates, as the app does on start
+        services.GetRequiredService<IStartupValidator>().Validate(); // every section, as a host does on start
         return services;
     }
 

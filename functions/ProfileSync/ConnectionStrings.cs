@@ -30,6 +30,28 @@ public static class ConnectionStrings
         || value.TrimStart().StartsWith("postgres://", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>
+    /// What is wrong with <paramref name="value"/> as a connection setting, said after the setting's name
+    /// ("is not set: …", "has no Host."); null when it can be used. Never the value: it may hold a password.
+    /// </summary>
+    public static string? Problem(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+        {
+            return "is not set: give a connection string (Host=…;Database=…;Username=…;Password=…) or a postgresql:// URI.";
+        }
+
+        try
+        {
+            return string.IsNullOrWhiteSpace(new NpgsqlConnectionStringBuilder(ToNpgsql(value)).Host) ? "has no Host." : null;
+        }
+        catch (ArgumentException e)
+        {
+            // The message names the bad keyword, never the value.
+            return $"is not a valid connection string or postgresql:// URI: {e.Message}";
+        }
+    }
+
+    /// <summary>
     /// Npgsql's form of <paramref name="value"/>: a URI converted, anything else as it is.
     /// Throws <see cref="ArgumentException"/> naming what is wrong, never the password.
     /// </summary>

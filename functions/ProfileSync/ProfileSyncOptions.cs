@@ -1,9 +1,11 @@
-using ProfileSync.Resilience;
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+using ProfileSync.Settings;
 
 namespace ProfileSync;
 
 /// <summary>Settings under <c>ProfileSync</c>: environment variables <c>ProfileSync__Name</c>, the same in Azure app settings.</summary>
-public sealed class ProfileSyncOptions
+public sealed class ProfileSyncOptions : IValidatableObject
 {
     public const string SectionName = "ProfileSync";
 
@@ -22,13 +24,20 @@ public sealed class ProfileSyncOptions
     /// </summary>
     public string? AdminKey { get; set; }
 
-    /// <summary>NCRONTAB schedule of the reconcile timer.</summary>
-    public string ReconcileSchedule { get; set; } = "0 */10 * * * *";
-
     /// <summary>Largest event body accepted; larger ones get 413 without being read further.</summary>
+    [SettingRange(1024, int.MaxValue, ErrorMessage = "{0} must be at least {1}.")]
     public int MaxEventBytes { get; set; } = 256 * 1024;
 
-    public ResilienceOptions Resilience { get; set; } = new();
-
-    public PassOptions Passes { get; set; } = new();
+    // What an attribute cannot say: the connection string must parse, as a string or a URI, and name a host.
+    IEnumerable<ValidationResult> IValidatableObject.Validate(ValidationContext validationContext)
+    {
+        if (ConnectionStrings.Problem(ConnectionString) is { } problem)
+        {
+            yield return new ValidationResult($"{SettingRangeAttribute.SettingName(GetType(), nameof(ConnectionString))} {problem}");
+        }
+    }
 }
+
+/// <summary>Refuses to start with <c>ProfileSync__*</c> settings that cannot work, naming the setting as the user sets it.</summary>
+[OptionsValidator]
+public sealed partial class ProfileSyncOptionsValidator : IValidateOptions<ProfileSyncOptions>;

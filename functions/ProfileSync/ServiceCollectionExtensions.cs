@@ -16,13 +16,15 @@ namespace ProfileSync;
 
 public static class ServiceCollectionExtensions
 {
-    /// <summary>Options from the <c>ProfileSync</c> section (validated on start), one data source, and the handlers.</summary>
+    /// <summary>
+    /// Options of each section under <c>ProfileSync</c>, each validated on start by its own validator; one data source;
+    /// and the handlers.
+    /// </summary>
     public static IServiceCollection AddProfileSync(this IServiceCollection services)
     {
-        services.AddOptions<ProfileSyncOptions>()
-            .BindConfiguration(ProfileSyncOptions.SectionName)
-            .ValidateOnStart();
-        services.AddSingleton<IValidateOptions<ProfileSyncOptions>, ProfileSyncOptionsValidator>();
+        services.AddSettings<ProfileSyncOptions, ProfileSyncOptionsValidator>(ProfileSyncOptions.SectionName);
+        services.AddSettings<ResilienceOptions, ResilienceOptionsValidator>(ResilienceOptions.SectionName);
+        services.AddSettings<PassOptions, PassOptionsValidator>(PassOptions.SectionName);
 
         services.AddSingleton(provider =>
         {
@@ -44,19 +46,19 @@ public static class ServiceCollectionExtensions
             return builder.Build();
         });
 
-        services.AddSingleton<HealthHandler>();
+        services.AddProfileSyncHealth();
         services.AddSingleton<DriftReader>();
         services.AddSingleton<ProfileExplainer>();
         services.AddSingleton<ProfileReplayer>();
         services.AddSingleton<ReplayHandler>();
         services.TryAddSingleton(TimeProvider.System);
         services.AddResiliencePipeline(DatabaseResilience.PipelineName, (builder, context) =>
-            Quiet(DatabaseResilience.Configure(builder, Options(context.ServiceProvider).Resilience), context.ServiceProvider));
+            Quiet(DatabaseResilience.Configure(builder, Resilience(context.ServiceProvider)), context.ServiceProvider));
         services.AddResiliencePipeline(DatabaseResilience.PassPipelineName, (builder, context) =>
-            Quiet(DatabaseResilience.ConfigurePasses(builder, Options(context.ServiceProvider).Resilience), context.ServiceProvider));
+            Quiet(DatabaseResilience.ConfigurePasses(builder, Resilience(context.ServiceProvider)), context.ServiceProvider));
         return services;
 
-        static ProfileSyncOptions Options(IServiceProvider provider) => provider.GetRequiredService<IOptions<ProfileSyncOptions>>().Value;
+        static ResilienceOptions Resilience(IServiceProvider provider) => provider.GetRequiredService<IOptions<ResilienceOptions>>().Value;
 
         // Attempts and retries at Debug: the caller's one line says how the call ended.
         static void Quiet(ResiliencePipelineBuilder builder, IServiceProvider provider)
@@ -66,6 +68,15 @@ public static class ServiceCollectionExtensions
                 builder.ConfigureTelemetry(new QuietLoggerFactory(loggerFactory, LogLevel.Critical));
             }
         }
+    }
+
+    /// <summary>The section's settings, bound and checked by <typeparamref name="TValidator"/> when the host starts.</summary>
+    private static void AddSettings<TOptions, TValidator>(this IServiceCollection services, string sectionName)
+        where TOptions : class
+        where TValidator : class, IValidateOptions<TOptions>
+    {
+        services.AddOptions<TOptions>().BindConfiguration(sectionName).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<TOptions>, TValidator>();
     }
 
     /// <summary>

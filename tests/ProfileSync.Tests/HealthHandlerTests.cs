@@ -1,6 +1,6 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using ProfileFunctions;
 using ProfileSync.Health;
@@ -32,7 +32,8 @@ public sealed class HealthHandlerTests(PostgresCluster cluster)
 
     private static async Task<(int Status, JsonElement Body)> GetAsync(NpgsqlDataSource dataSource)
     {
-        var function = new HealthFunction(new HealthHandler(dataSource, NullLogger<HealthHandler>.Instance));
+        await using var services = new ServiceCollection().AddLogging().AddSingleton(dataSource).AddProfileSyncHealth().BuildServiceProvider();
+        var function = new HealthFunction(services.GetRequiredService<HealthHandler>());
         var context = new DefaultHttpContext();
         context.Request.Method = "GET";
         context.Response.Body = new MemoryStream();

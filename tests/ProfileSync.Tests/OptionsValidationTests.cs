@@ -1,3 +1,6 @@
+using ProfileSync.Events;
+using ProfileSync.Resilience;
+
 namespace ProfileSync.Tests;
 
 public sealed class OptionsValidationTests
@@ -96,5 +99,61 @@ public sealed class OptionsValidationTests
 
         Assert.True(result.Failed);
         Assert.Contains($"ProfileSync__{setting} is the sample's placeholder", result.FailureMessage, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_shipped_defaults_of_every_section_pass()
+    {
+        Assert.True(new ResilienceOptionsValidator().Validate(null, new ResilienceOptions()).Succeeded);
+        Assert.True(new PassOptionsValidator().Validate(null, new PassOptions()).Succeeded);
+        Assert.True(_validator.Validate(null, new ProfileSyncOptions { ConnectionString = "Host=db" }).Succeeded);
+    }
+
+    [Theory]
+    [InlineData(nameof(ResilienceOptions.Deadline), "00:00:00", "ProfileSync__Resilience__Deadline must be a time span from 00:00:00.010 to 1.00:00:00.")]
+    [InlineData(nameof(ResilienceOptions.MaxRetryAttempts), "0", "ProfileSync__Resilience__MaxRetryAttempts must be at least 1.")]
+    [InlineData(nameof(ResilienceOptions.RetryBaseDelay), "-00:00:01", "ProfileSync__Resilience__RetryBaseDelay must be a time span from 00:00:00.001 to 1.00:00:00.")]
+    [InlineData(nameof(ResilienceOptions.RetryMaxDelay), "2.00:00:00", "ProfileSync__Resilience__RetryMaxDelay must be a time span from 00:00:00.001 to 1.00:00:00.")]
+    [InlineData(nameof(ResilienceOptions.BreakerFailureRatio), "0", "ProfileSync__Resilience__BreakerFailureRatio must be more than 0 and at most 1.")]
+    [InlineData(nameof(ResilienceOptions.BreakerFailureRatio), "1.5", "ProfileSync__Resilience__BreakerFailureRatio must be more than 0 and at most 1.")]
+    [InlineData(nameof(ResilienceOptions.BreakerMinimumThroughput), "1", "ProfileSync__Resilience__BreakerMinimumThroughput must be at least 2.")]
+    [InlineData(nameof(ResilienceOptions.BreakerSamplingDuration), "00:00:00.100", "ProfileSync__Resilience__BreakerSamplingDuration must be a time span from 00:00:00.500 to 1.00:00:00.")]
+    [InlineData(nameof(ResilienceOptions.BreakDuration), "00:00:00.499", "ProfileSync__Resilience__BreakDuration must be a time span from 00:00:00.500 to 1.00:00:00.")]
+    public void A_resilience_value_out_of_range_is_named_as_the_setting_in_one_line(string property, string value, string expected)
+    {
+        var options = new ResilienceOptions();
+        var setting = typeof(ResilienceOptions).GetProperty(property)!;
+        setting.SetValue(options, System.ComponentModel.TypeDescriptor.GetConverter(setting.PropertyType).ConvertFromInvariantString(value));
+
+        var result = new ResilienceOptionsValidator().Validate(null, options);
+
+        Assert.Equal([expected], result.Failures);
+    }
+
+    [Fact]
+    public void Every_value_the_resilience_section_accepts_builds_a_pipeline()
+    {
+        // The section's limits are Polly's: the least of each builds both pipelines (Polly checks its options on build).
+        var least = new ResilienceOptions
+        {
+            Deadline = TimeSpan.FromMilliseconds(10), MaxRetryAttempts = 1, RetryBaseDelay = TimeSpan.FromMilliseconds(1),
+            RetryMaxDelay = TimeSpan.FromMilliseconds(1), BreakerFailureRatio = 0.001, BreakerMinimumThroughput = 2,
+            BreakerSamplingDuration = TimeSpan.FromMilliseconds(500), BreakDuration = TimeSpan.FromMilliseconds(500),
+        };
+
+        Assert.True(new ResilienceOptionsValidator().Validate(null, least).Succeeded);
+        Assert.NotNull(DatabaseResilience.Configure(new Polly.ResiliencePipelineBuilder(), least).Build());
+        Assert.NotNull(DatabaseResilience.ConfigurePasses(new Polly.ResiliencePipelineBuilder(), least).Build());
+    }
+
+    [Theory]
+    [InlineData(nameof(PassOptions.StatementTimeout), "ProfileSync__Passes__StatementTimeout must be a time span from 00:00:01 to 1.00:00:00, such as 00:30:00.")]
+    [InlineData(nameof(PassOptions.HttpReplayBudget), "ProfileSync__Passes__HttpReplayBudget must be a time span from 00:00:01 to 1.00:00:00, such as 00:03:20 (below the host's 230 s).")]
+    public void A_pass_budget_under_a_second_is_named_as_the_setting(string property, string expected)
+    {
+        var options = new PassOptions();
+        typeof(PassOptions).GetProperty(property)!.SetValue(options, TimeSpan.FromMilliseconds(500));
+
+        Assert.Equal([expected], new PassOptionsValidator().Validate(null, options).Failures);
     }
 }

@@ -32,15 +32,3 @@ public sealed record BulkAuthEvent(IReadOnlyList<Guid> UserIds);
 
 /// <summary>What converging a bulk event's users did, by outcome (absent: neither a user nor a profile).</summary>
 public sealed record BulkOutcome(int Users, int Created, int Updated, int Unchanged, int Deleted, int Absent, int Failed);
-
-public enum ProfileOutcome
-{
-    Created,
-    Updated,
-    Unchanged,
-    Deleted,
-    Ignored,
-
-    /// <summary>The user's profile cannot be written (a constraint refuses it): set aside, <c>profilesync explain</c> says why.</summary>
-    Failed,
-}

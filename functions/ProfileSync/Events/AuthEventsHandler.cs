@@ -21,6 +21,7 @@ public sealed partial class AuthEventsHandler(
     IProfileStore store,
     ResiliencePipelineProvider<string> pipelines,
     IOptions<ProfileSyncOptions> options,
+    IOptions<ResilienceOptions> resilience,
     TimeProvider clock,
     ILogger<AuthEventsHandler> logger)
 {
@@ -88,7 +89,7 @@ public sealed partial class AuthEventsHandler(
         try
         {
             var outcome = await _pipeline.ExecuteWithinDeadlineAsync(
-                options.Value.Resilience.Deadline,
+                resilience.Value.Deadline,
                 static async (state, token) => await state.store.ApplyAsync(state.authEvent, token),
                 (store, authEvent),
                 context.RequestAborted);
@@ -103,7 +104,7 @@ public sealed partial class AuthEventsHandler(
             }
 
             await JsonResponses.WriteAsync(context, StatusCodes.Status200OK, new OutcomeBody(outcome, authEvent.UserId));
-            return new Handled(Name(authEvent.Type), Name(outcome), authEvent.UserId);
+            return new Handled(Name(authEvent.Type), outcome.Name(), authEvent.UserId);
         }
         catch (Exception e) when (!context.RequestAborted.IsCancellationRequested)
         {
@@ -131,13 +132,13 @@ public sealed partial class AuthEventsHandler(
         try
         {
             var outcome = await _pipeline.ExecuteWithinDeadlineAsync(
-                options.Value.Resilience.Deadline,
+                resilience.Value.Deadline,
                 static async (state, token) => await state.store.ApplyManyAsync(state.bulk, token),
                 (store, bulk),
                 context.RequestAborted);
             LogAppliedBulk(logger, logId, outcome.Users, outcome.Created, outcome.Updated, outcome.Unchanged, outcome.Deleted, outcome.Absent, outcome.Failed);
             await JsonResponses.WriteAsync(context, StatusCodes.Status200OK, outcome);
-            return new Handled(Name(AuthEventType.Bulk), outcome.Failed > 0 ? "failed" : "applied", null);
+            return new Handled(Name(AuthEventType.Bulk), outcome.Failed > 0 ? ProfileOutcome.Failed.Name() : "applied", null);
         }
         catch (Exception e) when (!context.RequestAborted.IsCancellationRequested)
         {
@@ -156,14 +157,11 @@ public sealed partial class AuthEventsHandler(
         }
     }
 
-    // snake_case, as OpenTelemetry attribute values go ("user_created", "unchanged"), worked out once per value.
-    private static string Name<T>(T value) where T : struct, Enum => SnakeCase<T>.Names[value];
+    // snake_case, as OpenTelemetry attribute values go ("insert", "hook"), worked out once per value.
+    private static readonly Dictionary<AuthEventType, string> EventTypeNames = Enum.GetValues<AuthEventType>()
+        .ToDictionary(type => type, type => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(type.ToString()));
 
-    private static class SnakeCase<T> where T : struct, Enum
-    {
-        public static readonly Dictionary<T, string> Names = Enum.GetValues<T>()
-            .ToDictionary(v => v, v => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(v.ToString()));
-    }
+    private static string Name(AuthEventType type) => EventTypeNames[type];
 
     /// <summary>How an event was answered, for its span and metrics.</summary>
     private readonly record struct Handled(string EventType, string Outcome, Guid? UserId)

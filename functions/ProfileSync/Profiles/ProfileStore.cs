@@ -52,22 +52,14 @@ public sealed class ProfileStore : IProfileStore, IDisposable
     public async Task<ProfileOutcome> ApplyAsync(AuthEvent authEvent, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(authEvent);
-        var waiting = new Waiting(authEvent.UserId, new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously),
+        var waiting = new Waiting(authEvent.UserId, new TaskCompletionSource<ProfileOutcome>(TaskCreationOptions.RunContinuationsAsynchronously),
             Activity.Current?.Context ?? default);
         await _waiting.Writer.WriteAsync(waiting, cancellationToken);
         var outcome = await waiting.Outcome.Task.WaitAsync(cancellationToken);
-        return outcome switch
-        {
-            "created" => ProfileOutcome.Created,
-            "updated" => ProfileOutcome.Updated,
-            "unchanged" => ProfileOutcome.Unchanged,
-            "deleted" => ProfileOutcome.Deleted,
-            "failed" => ProfileOutcome.Failed,
-            // Neither a user nor a profile: what a delete asks for is already so; any other event came too late
-            // (or, for a before-user-created hook, too early).
-            "absent" => authEvent.Type == AuthEventType.Delete ? ProfileOutcome.Deleted : ProfileOutcome.Ignored,
-            _ => throw new InvalidOperationException($"profile_sync.converge answered an unknown outcome '{outcome}'"),
-        };
+        // Neither a user nor a profile: what a delete asks for is already so; any other event came too late (or, for
+        // a before-user-created hook, too early).
+        return outcome != ProfileOutcome.Absent ? outcome
+            : authEvent.Type == AuthEventType.Delete ? ProfileOutcome.Deleted : ProfileOutcome.Ignored;
     }
 
     // Up to a thousand users that one transaction changed: one call of their own, already as large as the workers' calls.
@@ -77,14 +69,15 @@ public sealed class ProfileStore : IProfileStore, IDisposable
         await using var command = _dataSource.CreateCommand(ConvergeManySql);
         command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid, Value = bulk.UserIds.ToArray() });
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
-        var counts = new Dictionary<string, int>();
+        var counts = new Dictionary<ProfileOutcome, int>();
         while (await reader.ReadAsync(cancellationToken))
         {
-            counts[reader.GetString(0)] = reader.GetInt32(1);
+            counts[ProfileOutcomes.Parse(reader.GetString(0))] = reader.GetInt32(1);
         }
 
-        int Count(string outcome) => counts.GetValueOrDefault(outcome);
-        return new BulkOutcome(bulk.UserIds.Count, Count("created"), Count("updated"), Count("unchanged"), Count("deleted"), Count("absent"), Count("failed"));
+        int Count(ProfileOutcome outcome) => counts.GetValueOrDefault(outcome);
+        return new BulkOutcome(bulk.UserIds.Count, Count(ProfileOutcome.Created), Count(ProfileOutcome.Updated), Count(ProfileOutcome.Unchanged),
+            Count(ProfileOutcome.Deleted), Count(ProfileOutcome.Absent), Count(ProfileOutcome.Failed));
     }
 
     // The workers end once what is waiting is done.
@@ -141,15 +134,15 @@ public sealed class ProfileStore : IProfileStore, IDisposable
         }
     }
 
-    private async Task<Dictionary<Guid, string>> ConvergeAsync(IEnumerable<Guid> userIds)
+    private async Task<Dictionary<Guid, ProfileOutcome>> ConvergeAsync(IEnumerable<Guid> userIds)
     {
         await using var command = _dataSource.CreateCommand(ConvergeSql);
         command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid, Value = userIds.ToArray() });
         await using var reader = await command.ExecuteReaderAsync();
-        var outcomes = new Dictionary<Guid, string>();
+        var outcomes = new Dictionary<Guid, ProfileOutcome>();
         while (await reader.ReadAsync())
         {
-            outcomes[reader.GetGuid(0)] = reader.GetString(1);
+            outcomes[reader.GetGuid(0)] = ProfileOutcomes.Parse(reader.GetString(1));
         }
 
         return outcomes;
@@ -157,15 +150,17 @@ public sealed class ProfileStore : IProfileStore, IDisposable
 
     // The same user twice in one call: the first event did the work; for the next, as if it came just after, nothing
     // was left to create or update.
-    private static void Answer(List<Waiting> call, Dictionary<Guid, string> outcomes)
+    private static void Answer(List<Waiting> call, Dictionary<Guid, ProfileOutcome> outcomes)
     {
         var answered = new HashSet<Guid>();
         foreach (var waiting in call)
         {
             var outcome = outcomes[waiting.UserId];
-            waiting.Outcome.TrySetResult(!answered.Add(waiting.UserId) && outcome is "created" or "updated" ? "unchanged" : outcome);
+            waiting.Outcome.TrySetResult(!answered.Add(waiting.UserId) && outcome is ProfileOutcome.Created or ProfileOutcome.Updated
+                ? ProfileOutcome.Unchanged
+                : outcome);
         }
     }
 
-    private sealed record Waiting(Guid UserId, TaskCompletionSource<string> Outcome, ActivityContext Caller);
+    private sealed record Waiting(Guid UserId, TaskCompletionSource<ProfileOutcome> Outcome, ActivityContext Caller);
 }

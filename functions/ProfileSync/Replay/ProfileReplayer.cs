@@ -16,7 +16,7 @@ namespace ProfileSync.Replay;
 /// on its own (short locks; safe to stop and run again), in constant memory. One replay at a time, by an advisory lock.
 /// A replay of everyone that stopped before its end (a time budget, a fault) is gone on with by the next one.
 /// </summary>
-public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipelineProvider<string> pipelines, IOptions<ProfileSyncOptions> options)
+public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipelineProvider<string> pipelines, IOptions<PassOptions> passes)
 {
     // An arbitrary constant that names "profile replay" among advisory locks.
     private const long LockKey = 0x5052_4F46_5245_504C; // "PROFREPL"
@@ -276,7 +276,7 @@ public sealed class ProfileReplayer(NpgsqlDataSource dataSource, ResiliencePipel
     {
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await using var batch = DatabaseResilience.PassBatch(connection, transaction, options.Value.Passes, sql);
+        await using var batch = DatabaseResilience.PassBatch(connection, transaction, passes.Value, sql);
         // Compiling each batch's plan with JIT costs more than the batch saves.
         batch.BatchCommands.Insert(0, new NpgsqlBatchCommand("set local jit = off"));
         parameters(batch.BatchCommands[^1].Parameters);

@@ -15,7 +15,7 @@ namespace ProfileSync.Replay;
 /// ran out first, with what it did so far; the next replay of everyone (this route again, the timer, the CLI) goes on
 /// from there, and <c>profilesync status</c> shows how far it got.
 /// </summary>
-public sealed partial class ReplayHandler(ProfileReplayer replayer, IOptions<ProfileSyncOptions> options, ILogger<ReplayHandler> logger)
+public sealed partial class ReplayHandler(ProfileReplayer replayer, IOptions<PassOptions> passes, ILogger<ReplayHandler> logger)
 {
     private const int MaxBodyBytes = 1024 * 1024;
 
@@ -42,7 +42,7 @@ public sealed partial class ReplayHandler(ProfileReplayer replayer, IOptions<Pro
 
         try
         {
-            var report = await replayer.RunAsync(request with { TimeBudget = options.Value.Passes.HttpReplayBudget }, cancellationToken: context.RequestAborted);
+            var report = await replayer.RunAsync(request with { TimeBudget = passes.Value.HttpReplayBudget }, cancellationToken: context.RequestAborted);
             LogReplayed(logger, report.Scanned, report.Created, report.Refreshed, report.Removed, report.DryRun, report.ElapsedMs);
             if (report.Failed > 0)
             {

@@ -7,48 +7,6 @@ using ProfileSync.Telemetry;
 
 namespace ProfileSync.Resilience;
 
-/// <summary>Settings of the database pipeline: <c>ProfileSync__Resilience__*</c>.</summary>
-public sealed class ResilienceOptions
-{
-    /// <summary>One deadline over all attempts. Supabase Auth gives a hook 5 s in total.</summary>
-    public TimeSpan Deadline { get; set; } = TimeSpan.FromSeconds(4);
-
-    public int MaxRetryAttempts { get; set; } = 10;
-
-    public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromMilliseconds(100);
-
-    public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromSeconds(1);
-
-    public double BreakerFailureRatio { get; set; } = 0.5;
-
-    public int BreakerMinimumThroughput { get; set; } = 20;
-
-    public TimeSpan BreakerSamplingDuration { get; set; } = TimeSpan.FromSeconds(10);
-
-    public TimeSpan BreakDuration { get; set; } = TimeSpan.FromSeconds(5);
-}
-
-/// <summary>
-/// Settings of the passes over everyone (replay, reconcile, status): <c>ProfileSync__Passes__*</c>. They are not held
-/// to an event's deadline: at 10M users one statement of theirs takes about a minute.
-/// </summary>
-public sealed class PassOptions
-{
-    /// <summary>The longest one statement of a pass may run, enforced by the database (statement_timeout).</summary>
-    public TimeSpan StatementTimeout { get; set; } = TimeSpan.FromMinutes(30);
-
-    /// <summary>The setting as a user writes it, for messages.</summary>
-    public const string StatementTimeoutSetting = "ProfileSync__Passes__StatementTimeout";
-
-    /// <summary>
-    /// How long an HTTP replay of everyone goes on before it answers 202 with what it did so far (the next replay of
-    /// everyone goes on from there): below the 230 s an Azure Functions host gives an HTTP request.
-    /// </summary>
-    public TimeSpan HttpReplayBudget { get; set; } = TimeSpan.FromSeconds(200);
-
-    public const string HttpReplayBudgetSetting = "ProfileSync__Passes__HttpReplayBudget";
-}
-
 /// <summary>The resilience pipelines every database call of the app goes through: one for events, one for passes.</summary>
 public static class DatabaseResilience
 {

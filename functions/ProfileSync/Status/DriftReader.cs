@@ -41,7 +41,7 @@ public sealed record SetAside(Guid UserId, string Reason);
 public sealed record UnfinishedReplay(bool DryRun, DateTimeOffset StartedAt, DateTimeOffset StoppedAt, double Done);
 
 /// <summary>Reads <c>profile_sync.status()</c>, where drift is defined (SQL-only projects call it too), by column name.</summary>
-public sealed class DriftReader(NpgsqlDataSource dataSource, IOptions<ProfileSyncOptions> options)
+public sealed class DriftReader(NpgsqlDataSource dataSource, IOptions<PassOptions> passes)
 {
     public const int DefaultSampleSize = 5;
 
@@ -53,7 +53,7 @@ public sealed class DriftReader(NpgsqlDataSource dataSource, IOptions<ProfileSyn
         // A pass over everyone: bounded by the database, as replay's statements are (about half a minute at 10M users).
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken);
-        await using var batch = DatabaseResilience.PassBatch(connection, transaction, options.Value.Passes, "select * from profile_sync.status($1)");
+        await using var batch = DatabaseResilience.PassBatch(connection, transaction, passes.Value, "select * from profile_sync.status($1)");
         batch.BatchCommands[^1].Parameters.Add(new NpgsqlParameter<int> { TypedValue = sampleSize });
         batch.BatchCommands.Add(new NpgsqlBatchCommand(
             "select r.dry_run, r.started_at, r.updated_at, r.last_id from profile_sync.unfinished_replays r order by r.dry_run"));

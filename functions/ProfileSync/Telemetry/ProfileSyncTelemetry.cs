@@ -53,7 +53,10 @@ public static class ProfileSyncTelemetry
     public static Activity? StartEvent() => Source.StartActivity("profilesync.event", ActivityKind.Internal);
 
     /// <param name="eventType">insert, update, delete… or "unknown" when the event was refused before it was read</param>
-    /// <param name="outcome">created, updated, unchanged, deleted, ignored; or unauthorized, rejected, too_large, unavailable, failed</param>
+    /// <param name="outcome">
+    /// a <see cref="Events.ProfileOutcome"/>'s name (created, updated, unchanged, deleted, ignored, failed); or how the
+    /// event was refused or failed: unauthorized, rejected, too_large, incomplete_body, unavailable, error; a bulk event's applied
+    /// </param>
     public static void EventHandled(Activity? activity, string eventType, string outcome, int status, Guid? userId, TimeSpan elapsed)
     {
         var tags = new TagList { { "profilesync.event.type", eventType }, { "profilesync.outcome", outcome }, { "http.response.status_code", status } };

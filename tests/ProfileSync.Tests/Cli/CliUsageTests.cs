@@ -116,11 +116,45 @@ public sealed class CliUsageTests(PostgresCluster cluster) : IAsyncLifetime
         Assert.Equal("", output.Trim());
     }
 
+    [Theory]
+    [InlineData("ProfileSync__Resilience__Deadline", "00:00:00", "ProfileSync__Resilience__Deadline must be a time span from 00:00:00.010 to 1.00:00:00.")]
+    [InlineData("ProfileSync__Resilience__BreakerFailureRatio", "1.5", "ProfileSync__Resilience__BreakerFailureRatio must be more than 0 and at most 1.")]
+    [InlineData("ProfileSync__Passes__StatementTimeout", "00:00:00", "ProfileSync__Passes__StatementTimeout must be a time span from 00:00:01 to 1.00:00:00, such as 00:30:00.")]
+    [InlineData("ProfileSync__MaxEventBytes", "10", "ProfileSync__MaxEventBytes must be at least 1024.")]
+    public async Task A_setting_out_of_range_in_any_section_is_refused_in_one_line_naming_it(string setting, string value, string expected)
+    {
+        var (exitCode, output, error) = await RunAsync(["status"], new Dictionary<string, string?> { [setting] = value });
+
+        Assert.Equal(ProfileSyncCli.UsageError, exitCode);
+        Assert.Equal($"profilesync: {expected}", Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)));
+        Assert.Equal("", output.Trim());
+    }
+
+    [Fact]
+    public async Task Settings_out_of_range_in_several_sections_are_each_named_in_a_line_of_their_own()
+    {
+        var (exitCode, _, error) = await RunAsync(["status"], new Dictionary<string, string?>
+        {
+            ["ProfileSync__Resilience__MaxRetryAttempts"] = "0",
+            ["ProfileSync__Passes__HttpReplayBudget"] = "00:00:00",
+        });
+
+        Assert.Equal(ProfileSyncCli.UsageError, exitCode);
+        var lines = error.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        Assert.Equal(2, lines.Length);
+        Assert.Contains(lines, line => line.StartsWith("profilesync: ProfileSync__Resilience__MaxRetryAttempts must be at least 1", StringComparison.Ordinal));
+        Assert.Contains(lines, line => line.StartsWith("profilesync: ProfileSync__Passes__HttpReplayBudget must be", StringComparison.Ordinal));
+    }
+
     /// <summary>profilesync serve as its own process, with the test settings but for <paramref name="overrides"/> (null: unset).</summary>
-    private async Task<(int ExitCode, string Output, string Error)> ServeAsync(int port, Dictionary<string, string?> overrides)
+    private Task<(int ExitCode, string Output, string Error)> ServeAsync(int port, Dictionary<string, string?> overrides) =>
+        RunAsync(["serve", "--urls", $"http://127.0.0.1:{port}"], overrides);
+
+    /// <summary>profilesync as its own process (settings are environment variables), with the test settings but for <paramref name="overrides"/> (null: unset).</summary>
+    private async Task<(int ExitCode, string Output, string Error)> RunAsync(string[] args, Dictionary<string, string?> overrides)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in new[] { Path.Combine(AppContext.BaseDirectory, "ProfileSync.Cli.dll"), "serve", "--urls", $"http://127.0.0.1:{port}" })
+        foreach (var argument in (string[])[Path.Combine(AppContext.BaseDirectory, "ProfileSync.Cli.dll"), .. args])
         {
             start.ArgumentList.Add(argument);
         }
