@@ -41,8 +41,8 @@ public sealed class FunctionsMetadataTests
     {
         get
         {
-            var relative = Path.GetRelativePath(Path.Combine(PostgresCluster.RepositoryRoot, "tests", "ProfileSync.Tests"), AppContext.BaseDirectory);
-            return Path.Combine(PostgresCluster.RepositoryRoot, "functions", "ProfileFunctions", relative, "functions.metadata");
+            var relative = Path.GetRelativePath(Path.Combine(Repository.Root, "tests", "ProfileSync.Tests"), AppContext.BaseDirectory);
+            return Path.Combine(Repository.Root, "functions", "ProfileFunctions", relative, "functions.metadata");
         }
     }
 }

@@ -30,6 +30,7 @@ public sealed partial class BenchCommandTests
     [InlineData("bench: --users needs a whole number above 0", "--users", "many")]
     [InlineData("bench: --rounds needs a whole number above 0", "--rounds")]
     [InlineData("bench: unknown option 'frobnicate'", "frobnicate")]
+    [InlineData("bench: --only needs a text", "--only", "in sync", "--only")]
     public async Task A_mistyped_option_is_a_usage_error_and_starts_nothing(string message, params string[] args)
     {
         var (exitCode, output, error) = await RunAsync(args);
@@ -37,6 +38,22 @@ public sealed partial class BenchCommandTests
         Assert.Equal(2, exitCode);
         Assert.StartsWith(message, error, StringComparison.Ordinal);
         Assert.Contains("Usage: ./dev.sh bench", error, StringComparison.Ordinal);
+        Assert.Equal("", output);
+    }
+
+    [Theory]
+    [InlineData("--frobnicate", "--frobnicate")]
+    [InlineData("--colour", "--users", "5", "--colour", "red")]
+    [InlineData("-x", "--only", "in sync", "-x")]
+    [InlineData("--version", "--version")]
+    [InlineData("[diagram]", "[diagram]", "--users", "5")]
+    public async Task An_unknown_option_is_one_line_of_usage_and_a_non_zero_exit(string unknown, params string[] args)
+    {
+        var (exitCode, output, error) = await RunAsync(args);
+
+        Assert.NotEqual(0, exitCode);
+        var line = Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith($"bench: unknown option '{unknown}'. Usage: ./dev.sh bench [--users N]", line, StringComparison.Ordinal);
         Assert.Equal("", output);
     }
 

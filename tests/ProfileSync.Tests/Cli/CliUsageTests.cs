@@ -103,7 +103,7 @@ public sealed class CliUsageTests(PostgresCluster cluster) : IAsyncLifetime
     [InlineData("v1,whsec_cmVwbGFjZS1tZS13aXRoLWEtcmFuZG9tLTMyLWJ5dGUtc2VjcmV0", "ProfileSync__WebhookSecret is the sample's placeholder")]
     public async Task Serve_with_a_missing_or_placeholder_secret_says_so_in_one_line_and_nothing_else(string? secret, string named)
     {
-        var (exitCode, output, error) = await ServeAsync(TestServices.FreePort(), new Dictionary<string, string?>
+        var (exitCode, output, error) = await ServeAsync(Loopback.FreePort(), new Dictionary<string, string?>
         {
             ["ProfileSync__WebhookSecret"] = secret,
             ["ProfileSync__WebhookBearerToken"] = null,

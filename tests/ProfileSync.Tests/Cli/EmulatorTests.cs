@@ -10,8 +10,8 @@ namespace ProfileSync.Tests.Cli;
 public sealed class EmulatorTests : IAsyncLifetime
 {
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "profilesync-emulator-" + Guid.NewGuid().ToString("N")[..12]);
-    private readonly int _databasePort = TestServices.FreePort();
-    private readonly int _apiPort = TestServices.FreePort();
+    private readonly int _databasePort = Loopback.FreePort();
+    private readonly int _apiPort = Loopback.FreePort();
 
     [Fact]
     public async Task Up_leads_to_a_profile_made_by_the_webhook_and_an_exported_metric_and_a_second_up_restarts_only_what_changed()
@@ -93,6 +93,6 @@ public sealed class EmulatorTests : IAsyncLifetime
             ["PROFILESYNC_DEV_API_PORT"] = _apiPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["ProfileSync__ConnectionString"] = null, // as a new user has it: unset
         };
-        return ExternalProcess.RunAsync("bash", [Path.Combine(PostgresCluster.RepositoryRoot, "dev.sh"), .. arguments], environment, TimeSpan.FromMinutes(6));
+        return ExternalProcess.RunAsync("bash", [Path.Combine(Repository.Root, "dev.sh"), .. arguments], environment, TimeSpan.FromMinutes(6));
     }
 }

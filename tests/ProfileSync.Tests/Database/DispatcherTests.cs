@@ -35,7 +35,7 @@ public sealed class DispatcherTests(PostgresCluster cluster) : WebhookPathTest(c
     [Fact]
     public async Task With_the_function_down_deliveries_fail_and_the_reconcile_timer_heals_every_one()
     {
-        await ConfigureAsync($"http://127.0.0.1:{TestServices.FreePort()}/api/auth-events"); // nothing listens there
+        await ConfigureAsync($"http://127.0.0.1:{Loopback.FreePort()}/api/auth-events"); // nothing listens there
         await using var dispatcher = Dispatch();
 
         var users = new List<Guid>();

@@ -12,7 +12,7 @@ namespace ProfileSync.Tests.Database;
 /// </summary>
 public sealed partial class LiveUpgradeTests(PostgresCluster cluster)
 {
-    private static readonly string MigrationsDirectory = Path.Combine(PostgresCluster.RepositoryRoot, "supabase", "migrations");
+    private static readonly string MigrationsDirectory = Path.Combine(Repository.Root, "supabase", "migrations");
 
     private const string SeedUsers = """
         insert into auth.users (instance_id, id, aud, role, email, raw_user_meta_data, raw_app_meta_data, created_at, updated_at)

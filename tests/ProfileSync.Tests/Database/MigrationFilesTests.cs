@@ -9,7 +9,7 @@ namespace ProfileSync.Tests.Database;
 /// </summary>
 public sealed partial class MigrationFilesTests(PostgresCluster cluster)
 {
-    private static readonly string MigrationsDirectory = Path.Combine(PostgresCluster.RepositoryRoot, "supabase", "migrations");
+    private static readonly string MigrationsDirectory = Path.Combine(Repository.Root, "supabase", "migrations");
 
     [Fact]
     public void Every_sql_object_is_defined_once_in_the_migrations()

@@ -284,7 +284,7 @@ public sealed class UpgradeTests(PostgresCluster cluster)
         // last transaction, before its commit, what it holds on auth.users and how many profile rows it read or wrote.
         // The batches of a file that commits as it goes are watched from outside by LiveUpgradeTests.
         var transactions = new List<(string File, string[] AuthUsersLocks, long ProfileRowsTouched)>();
-        foreach (var file in Directory.GetFiles(Path.Combine(PostgresCluster.RepositoryRoot, "supabase", "migrations"), "*.sql").Order(StringComparer.Ordinal))
+        foreach (var file in Directory.GetFiles(Path.Combine(Repository.Root, "supabase", "migrations"), "*.sql").Order(StringComparer.Ordinal))
         {
             // A connection of its own: a backend's table statistics of earlier transactions may not be flushed yet.
             await using var connection = new NpgsqlConnection(db.ConnectionString() + ";Pooling=false");
@@ -323,7 +323,7 @@ public sealed class UpgradeTests(PostgresCluster cluster)
     }
 
     private static string AuthSchemaFile =>
-        Path.Combine(PostgresCluster.RepositoryRoot, "supabase", "local", "auth.sql");
+        Path.Combine(Repository.Root, "supabase", "local", "auth.sql");
 
     private static async Task<List<string>> ConstraintsAsync(TestDatabase db)
     {

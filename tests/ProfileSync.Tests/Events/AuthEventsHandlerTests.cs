@@ -248,7 +248,7 @@ public sealed class AuthEventsHandlerTests
             var timestamp = DateTimeOffset.UtcNow.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
             context.Request.Headers["webhook-id"] = "msg_test";
             context.Request.Headers["webhook-timestamp"] = timestamp;
-            context.Request.Headers["webhook-signature"] = SupabaseEvents.Sign(SupabaseEvents.Secret, "msg_test", timestamp, body);
+            context.Request.Headers["webhook-signature"] = StandardWebhooks.Sign(SupabaseEvents.Secret, "msg_test", timestamp, body);
         }
 
         if (authorization is not null)

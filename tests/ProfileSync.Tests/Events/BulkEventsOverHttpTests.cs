@@ -72,9 +72,9 @@ public sealed class BulkEventsOverHttpTests(PostgresCluster cluster) : WebhookPa
     private static string Bulk(IEnumerable<Guid> ids) =>
         JsonSerializer.Serialize(new Dictionary<string, object> { ["type"] = "BULK", ["table"] = "users", ["schema"] = "auth", ["user_ids"] = ids });
 
-    private static async Task<(HttpStatusCode Status, string Answer)> SendAsync(ServedApp served, string body, string? secret = SupabaseEvents.Secret)
+    private static async Task<(HttpStatusCode Status, string Answer)> SendAsync(ServedApp served, string body, string secret = SupabaseEvents.Secret)
     {
-        using var request = SupabaseEvents.SignedRequest(served.AuthEvents, body, secret);
+        using var request = StandardWebhooks.SignedRequest(served.AuthEvents, body, secret);
         using var response = await served.Client.SendAsync(request);
         return (response.StatusCode, await response.Content.ReadAsStringAsync());
     }

@@ -113,7 +113,7 @@ public sealed class DatabaseOutageTests : IAsyncLifetime
         var elapsed = Stopwatch.StartNew();
         try
         {
-            using var request = SupabaseEvents.SignedRequest(served.AuthEvents, SupabaseEvents.Insert(userId, "down@example.com"));
+            using var request = StandardWebhooks.SignedRequest(served.AuthEvents, SupabaseEvents.Insert(userId, "down@example.com"));
             using var response = await served.Client.SendAsync(request);
             elapsed.Stop();
 

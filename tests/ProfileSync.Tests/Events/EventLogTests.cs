@@ -27,7 +27,7 @@ public sealed class EventLogTests(PostgresCluster cluster) : WebhookPathTest(clu
             context.Request.Body = new MemoryStream(bytes);
             context.Request.Headers["webhook-id"] = "msg_\u001b[31mred\r\nforged line";
             context.Request.Headers["webhook-timestamp"] = timestamp;
-            context.Request.Headers["webhook-signature"] = SupabaseEvents.Sign(SupabaseEvents.Secret, "msg_\u001b[31mred\r\nforged line", timestamp, bytes);
+            context.Request.Headers["webhook-signature"] = StandardWebhooks.Sign(SupabaseEvents.Secret, "msg_\u001b[31mred\r\nforged line", timestamp, bytes);
             context.Response.Body = new MemoryStream();
             await function.RunAsync(context.Request);
             Assert.Equal(200, context.Response.StatusCode);

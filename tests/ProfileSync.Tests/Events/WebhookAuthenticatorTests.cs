@@ -37,6 +37,24 @@ public sealed class WebhookAuthenticatorTests
     public void Accepts_either_secret_while_rotating(string header) =>
         Assert.True(Authenticator(Secret + "|" + RotatedSecret).IsAuthentic(Id, Timestamp, header, null, Bytes(Body)));
 
+    // The signer the tests and the benchmark send with (the kit's) makes the outside vectors too, so a request they
+    // sign is one Supabase could have sent, not one the product's verifier happens to agree with.
+    [Theory]
+    [InlineData(Secret, SignedWithSecret)]
+    [InlineData(RotatedSecret, SignedWithRotated)]
+    public void The_kits_signer_makes_the_reference_signatures(string secret, string expected) =>
+        Assert.Equal(expected, StandardWebhooks.Sign(secret, Id, Timestamp, Body));
+
+    [Fact]
+    public void A_request_the_kit_signs_now_is_accepted()
+    {
+        using var request = StandardWebhooks.SignedRequest(new Uri("/api/auth-events", UriKind.Relative), Body, Secret);
+        string Header(string name) => request.Headers.GetValues(name).Single();
+        var sentAt = DateTimeOffset.FromUnixTimeSeconds(long.Parse(Header("webhook-timestamp"), System.Globalization.CultureInfo.InvariantCulture));
+
+        Assert.True(Authenticator(Secret, sentAt).IsAuthentic(Header("webhook-id"), Header("webhook-timestamp"), Header("webhook-signature"), null, Bytes(Body)));
+    }
+
     [Fact]
     public void Refuses_a_signature_made_with_another_key() =>
         Assert.False(Authenticator(Secret).IsAuthentic(Id, Timestamp, SignedWithRotated, null, Bytes(Body)));

@@ -16,11 +16,11 @@ public sealed class BadBodyCorpusTests(PostgresCluster cluster) : WebhookPathTes
     private static readonly string[] Personal = ["corpus@example.com", "truth@example.com", "Truth Name", "Robert'", "hook@example.com"];
 
     public static IEnumerable<(string Name, HttpStatusCode Expected, byte[] Body)> Corpus() =>
-        Directory.GetFiles(Path.Combine(PostgresCluster.RepositoryRoot, "tests", "ProfileSync.Tests", "Hostile", "BadBodies"))
+        Directory.GetFiles(Path.Combine(Repository.Root, "tests", "ProfileSync.Tests", "Hostile", "BadBodies"))
             .Order(StringComparer.Ordinal)
             .Select(path => Path.GetFileNameWithoutExtension(path))
             .Select(name => (name, (HttpStatusCode)int.Parse(name[..3], System.Globalization.CultureInfo.InvariantCulture),
-                File.ReadAllBytes(Path.Combine(PostgresCluster.RepositoryRoot, "tests", "ProfileSync.Tests", "Hostile", "BadBodies", name + ".json"))));
+                File.ReadAllBytes(Path.Combine(Repository.Root, "tests", "ProfileSync.Tests", "Hostile", "BadBodies", name + ".json"))));
 
     [Fact]
     public async Task Every_corpus_body_gets_its_status_and_changes_nothing_a_body_could_decide()
@@ -66,7 +66,7 @@ public sealed class BadBodyCorpusTests(PostgresCluster cluster) : WebhookPathTes
 
         Assert.Equal(HttpStatusCode.OK, (await served.SendAsync(under)).Status);
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, (await served.SendAsync(over)).Status);
-        using var chunked = SupabaseEvents.SignedRequest(served.AuthEvents, over);
+        using var chunked = StandardWebhooks.SignedRequest(served.AuthEvents, over);
         chunked.Content = new StreamContent(new MemoryStream(over)); // no Content-Length: sent chunked
         chunked.Headers.TransferEncodingChunked = true;
         using var response = await served.Client.SendAsync(chunked);

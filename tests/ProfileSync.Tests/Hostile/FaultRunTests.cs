@@ -49,7 +49,7 @@ public sealed class FaultRunTests : IAsyncLifetime
             .OrderBy(_ => random.Next()).ToList();
 
         await using var pooler = await PgBouncer.StartAsync(_cluster.Port);
-        await using var serve = new ServeProcess(pooler.ConnectionString(_db.Name));
+        await using var serve = new LoggedServeProcess(pooler.ConnectionString(_db.Name));
         await serve.StartAsync();
         using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
         var answers = new ConcurrentDictionary<string, int>();
@@ -90,7 +90,7 @@ public sealed class FaultRunTests : IAsyncLifetime
             {
                 try
                 {
-                    using var request = SupabaseEvents.SignedRequest(new Uri(serve.BaseAddress, "/api/auth-events"), body);
+                    using var request = StandardWebhooks.SignedRequest(new Uri(serve.BaseAddress, "/api/auth-events"), body);
                     using var response = await client.SendAsync(request, token);
                     var outcome = response.StatusCode == HttpStatusCode.OK
                         ? (await response.Content.ReadFromJsonAsync<JsonElement>(token)).GetProperty("outcome").GetString()

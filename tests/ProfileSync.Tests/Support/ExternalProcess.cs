@@ -20,7 +20,7 @@ public static class ExternalProcess
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
-            WorkingDirectory = workingDirectory ?? PostgresCluster.RepositoryRoot,
+            WorkingDirectory = workingDirectory ?? Repository.Root,
         };
         foreach (var argument in arguments)
         {

@@ -26,7 +26,7 @@ public sealed class OtlpReceiver : IAsyncDisposable
 
     public static async Task<OtlpReceiver> StartAsync()
     {
-        var endpoint = new Uri($"http://127.0.0.1:{TestServices.FreePort()}");
+        var endpoint = new Uri($"http://127.0.0.1:{Loopback.FreePort()}");
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls(endpoint.ToString());
         builder.Logging.ClearProviders();

@@ -25,7 +25,7 @@ public sealed class PgBouncer : IAsyncDisposable
     public static async Task<PgBouncer> StartAsync(int postgresPort)
     {
         var directory = Directory.CreateTempSubdirectory("profilesync-pgbouncer-").FullName;
-        var port = TestServices.FreePort();
+        var port = Loopback.FreePort();
         await File.WriteAllTextAsync(Path.Combine(directory, "userlist.txt"), "\"postgres\" \"postgres\"\n");
         await File.WriteAllTextAsync(Path.Combine(directory, "pgbouncer.ini"), $"""
             [databases]

@@ -17,9 +17,7 @@ public sealed class PostgresCluster : IAsyncLifetime
 
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "profilesync-tests-" + Guid.NewGuid().ToString("N")[..12]);
 
-    public int Port { get; } = TestServices.FreePort();
-
-    public static string RepositoryRoot { get; } = FindRepositoryRoot();
+    public int Port { get; } = Loopback.FreePort();
 
     /// <summary>The server's log, where PostgreSQL writes every error that reaches a client (and its detail).</summary>
     public string ServerLog => Path.Combine(_directory, "server.log");
@@ -66,23 +64,10 @@ public sealed class PostgresCluster : IAsyncLifetime
     private static async Task RunScriptAsync(params string[] arguments)
     {
         var result = await ExternalProcess.RunAsync(
-            "bash", [Path.Combine(RepositoryRoot, "supabase", "local", "cluster.sh"), .. arguments], timeout: TimeSpan.FromMinutes(10));
+            "bash", [Path.Combine(Repository.Root, "supabase", "local", "cluster.sh"), .. arguments], timeout: TimeSpan.FromMinutes(10));
         if (result.ExitCode != 0)
         {
             throw new InvalidOperationException($"cluster.sh {string.Join(' ', arguments)}: {result}");
         }
-    }
-
-    private static string FindRepositoryRoot()
-    {
-        for (var directory = new DirectoryInfo(AppContext.BaseDirectory); directory is not null; directory = directory.Parent)
-        {
-            if (File.Exists(Path.Combine(directory.FullName, "ProfileFunctions.sln")))
-            {
-                return directory.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("ProfileFunctions.sln not found above " + AppContext.BaseDirectory);
     }
 }

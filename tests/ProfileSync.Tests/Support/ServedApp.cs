@@ -34,7 +34,7 @@ public sealed class ServedApp : IAsyncDisposable
             settings[key] = value;
         }
 
-        var url = $"http://127.0.0.1:{TestServices.FreePort()}";
+        var url = $"http://127.0.0.1:{Loopback.FreePort()}";
         var app = ServeCommand.Build(url, connectionString, settings, logging =>
         {
             logging.ClearProviders();
@@ -59,12 +59,12 @@ public sealed class ServedApp : IAsyncDisposable
     }
 
     /// <summary>Posts a body signed as Supabase signs it; returns the status and the outcome (if any).</summary>
-    public Task<(HttpStatusCode Status, string? Outcome)> SendAsync(string body, string? secret = SupabaseEvents.Secret) =>
+    public Task<(HttpStatusCode Status, string? Outcome)> SendAsync(string body, string secret = SupabaseEvents.Secret) =>
         SendAsync(System.Text.Encoding.UTF8.GetBytes(body), secret);
 
-    public async Task<(HttpStatusCode Status, string? Outcome)> SendAsync(byte[] body, string? secret = SupabaseEvents.Secret)
+    public async Task<(HttpStatusCode Status, string? Outcome)> SendAsync(byte[] body, string secret = SupabaseEvents.Secret)
     {
-        using var request = SupabaseEvents.SignedRequest(AuthEvents, body, secret);
+        using var request = StandardWebhooks.SignedRequest(AuthEvents, body, secret);
         using var response = await Client.SendAsync(request);
         if (response.StatusCode != HttpStatusCode.OK)
         {

@@ -1,13 +1,11 @@
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json;
 
 namespace ProfileSync.Tests.Support;
 
-/// <summary>Bodies as Supabase sends them, and their Standard Webhooks signatures (checked against openssl vectors in WebhookAuthenticatorTests).</summary>
+/// <summary>Bodies as Supabase sends them, and the settings the tests serve them with (signed by <see cref="StandardWebhooks"/>).</summary>
 public static class SupabaseEvents
 {
-    public const string Secret = "v1,whsec_dGVzdC1zZWNyZXQtMDEyMzQ1Njc4OWFiY2RlZg=="; // key test-secret-0123456789abcdef
+    public const string Secret = StandardWebhooks.TestSecret;
     public const string BearerToken = "a-long-random-bearer-token-for-tests";
     public const string AdminKey = "an-admin-key-for-profilesync-serve-in-tests";
 
@@ -37,32 +35,6 @@ public static class SupabaseEvents
                 ["app_metadata"] = new { provider = "email" }, ["updated_at"] = updatedAt ?? DateTime.UtcNow, ["is_anonymous"] = false,
             },
         });
-
-    /// <summary>Standard Webhooks headers for a body, signed now with <see cref="Secret"/>.</summary>
-    public static HttpRequestMessage SignedRequest(Uri uri, string body, string? secret = Secret) =>
-        SignedRequest(uri, Encoding.UTF8.GetBytes(body), secret);
-
-    /// <summary>Standard Webhooks headers for any bytes (not necessarily UTF-8 or JSON), signed now.</summary>
-    public static HttpRequestMessage SignedRequest(Uri uri, byte[] body, string? secret = Secret)
-    {
-        var id = "msg_" + Guid.NewGuid().ToString("N");
-        var timestamp = DateTimeOffset.UtcNow.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
-        var content = new ByteArrayContent(body);
-        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
-        var request = new HttpRequestMessage(HttpMethod.Post, uri) { Content = content };
-        request.Headers.Add("webhook-id", id);
-        request.Headers.Add("webhook-timestamp", timestamp);
-        request.Headers.Add("webhook-signature", Sign(secret ?? Secret, id, timestamp, body));
-        return request;
-    }
-
-    public static string Sign(string secret, string id, string timestamp, string body) => Sign(secret, id, timestamp, Encoding.UTF8.GetBytes(body));
-
-    public static string Sign(string secret, string id, string timestamp, byte[] body)
-    {
-        var key = Convert.FromBase64String(secret[(secret.IndexOf("whsec_", StringComparison.Ordinal) + 6)..]);
-        return "v1," + Convert.ToBase64String(HMACSHA256.HashData(key, (byte[])[.. Encoding.UTF8.GetBytes($"{id}.{timestamp}."), .. body]));
-    }
 
     private static string Webhook(string type, Dictionary<string, object?>? record, Dictionary<string, object?>? oldRecord) =>
         JsonSerializer.Serialize(new Dictionary<string, object?>

@@ -93,7 +93,7 @@ public sealed class TelemetryTests(PostgresCluster cluster) : WebhookPathTest(cl
         await using var receiver = await OtlpReceiver.StartAsync();
 
         var userId = await Db.SignUpAsync(email: "exported@example.com");
-        await using var serve = new ServeProcess(Db.ConnectionString(), new Dictionary<string, string>
+        await using var serve = new LoggedServeProcess(Db.ConnectionString(), new Dictionary<string, string>
         {
             ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.Endpoint.ToString().TrimEnd('/'),
             ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
@@ -103,7 +103,7 @@ public sealed class TelemetryTests(PostgresCluster cluster) : WebhookPathTest(cl
         });
         await serve.StartAsync();
         using var client = new HttpClient { BaseAddress = serve.BaseAddress };
-        using var signed = SupabaseEvents.SignedRequest(new Uri(serve.BaseAddress, "/api/auth-events?planted@example.com"), SupabaseEvents.Insert(userId));
+        using var signed = StandardWebhooks.SignedRequest(new Uri(serve.BaseAddress, "/api/auth-events?planted@example.com"), SupabaseEvents.Insert(userId));
         signed.Headers.TryAddWithoutValidation("User-Agent", "planted@example.com");
         signed.Headers.Host = "planted.example.com";
         using var response = await client.SendAsync(signed);
