@@ -7,14 +7,8 @@ using ProfileSync.Tests.Support;
 namespace ProfileSync.Tests.Cli;
 
 /// <summary>What a user can get wrong on the command line: exit 2, one clear line naming what they typed, no stack trace.</summary>
-public sealed class CliUsageTests(PostgresCluster cluster) : IAsyncLifetime
+public sealed class CliUsageTests(PostgresCluster cluster) : DatabaseTest(cluster)
 {
-    private TestDatabase _db = null!;
-
-    public async ValueTask InitializeAsync() => _db = await cluster.CreateDatabaseAsync();
-
-    public async ValueTask DisposeAsync() => await _db.DisposeAsync();
-
     [Theory]
     [InlineData("--user-id 'nope' is not a user id", "replay", "--user-id", "nope")]
     [InlineData("--user-id '6f1c?' is not a user id", "replay", "--user-id", "6f1c…")]
@@ -27,14 +21,14 @@ public sealed class CliUsageTests(PostgresCluster cluster) : IAsyncLifetime
     [InlineData("'frobnicate'", "frobnicate")]
     public async Task Usage_errors_exit_2_naming_what_was_typed(string message, params string[] args)
     {
-        var (exitCode, _, error) = await CliRunner.RunAsync([.. args, "--connection", _db.ConnectionString()]);
+        var (exitCode, _, error) = await CliRunner.RunAsync([.. args, "--connection", Db.ConnectionString()]);
 
         Assert.Equal(ProfileSyncCli.UsageError, exitCode);
         Assert.Contains(message, error, StringComparison.Ordinal);
         Assert.Contains("profilesync --help", error, StringComparison.Ordinal);
         Assert.DoesNotContain("System.", error, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", error, StringComparison.Ordinal);
-        Assert.Equal(0L, await _db.ScalarAsync<long>("select count(*) from public.user_profiles"));
+        Assert.Equal(0L, await Db.ScalarAsync<long>("select count(*) from public.user_profiles"));
     }
 
     [Fact]
@@ -66,8 +60,8 @@ public sealed class CliUsageTests(PostgresCluster cluster) : IAsyncLifetime
     [Fact]
     public async Task A_supabase_connection_uri_works_wherever_a_connection_string_does()
     {
-        var uri = _db.ConnectionUri();
-        await _db.SignUpAsync(email: "uri@example.com");
+        var uri = Db.ConnectionUri();
+        await Db.SignUpAsync(email: "uri@example.com");
 
         var (exitCode, output, error) = await CliRunner.RunAsync("status", "--json", "--connection", uri);
 
@@ -78,7 +72,7 @@ public sealed class CliUsageTests(PostgresCluster cluster) : IAsyncLifetime
     [Fact]
     public async Task An_unknown_command_is_named_first_and_alone()
     {
-        var (_, _, error) = await CliRunner.RunAsync("frobnicate", "--connection", _db.ConnectionString());
+        var (_, _, error) = await CliRunner.RunAsync("frobnicate", "--connection", Db.ConnectionString());
 
         Assert.StartsWith("profilesync: Unrecognized command or argument 'frobnicate'", error, StringComparison.Ordinal);
         Assert.DoesNotContain("Required command", error, StringComparison.Ordinal);
@@ -159,7 +153,7 @@ public sealed class CliUsageTests(PostgresCluster cluster) : IAsyncLifetime
             start.ArgumentList.Add(argument);
         }
 
-        start.Environment["ProfileSync__ConnectionString"] = _db.ConnectionString();
+        start.Environment["ProfileSync__ConnectionString"] = Db.ConnectionString();
         foreach (var (key, value) in SupabaseEvents.Settings)
         {
             start.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;

@@ -5,18 +5,14 @@ using ProfileSync.Tests.Support;
 namespace ProfileSync.Tests.Cli;
 
 /// <summary>The case the product started from: 5 auth users, 2 profiles, 3 people silently without one.</summary>
-public sealed class StartingCaseTests(PostgresCluster cluster) : IAsyncLifetime
+public sealed class StartingCaseTests(PostgresCluster cluster) : DatabaseTest(cluster)
 {
-    private TestDatabase _db = null!;
     private readonly List<Guid> _users = [];
 
-    public async ValueTask InitializeAsync()
+    protected override async Task PrepareAsync()
     {
-        _db = await cluster.CreateDatabaseAsync();
-        _users.AddRange(await _db.SeedStartingCaseAsync());
+        _users.AddRange(await Db.SeedStartingCaseAsync());
     }
-
-    public ValueTask DisposeAsync() => _db.DisposeAsync();
 
     [Fact]
     public async Task Status_reports_the_three_users_without_a_profile()
@@ -51,7 +47,7 @@ public sealed class StartingCaseTests(PostgresCluster cluster) : IAsyncLifetime
         Assert.Equal(ProfileSyncCli.Drifting, (await RunAsync("status", "--exit-code")).ExitCode);
         Assert.Equal(0, (await RunAsync("status")).ExitCode); // without the flag, drift is not a failure
 
-        await _db.ExecuteAsync("select * from profile_sync.reconcile()");
+        await Db.ExecuteAsync("select * from profile_sync.reconcile()");
 
         Assert.Equal(0, (await RunAsync("status", "--exit-code", "--json")).ExitCode);
     }
@@ -59,19 +55,19 @@ public sealed class StartingCaseTests(PostgresCluster cluster) : IAsyncLifetime
     [Fact]
     public async Task Backfill_gives_every_user_exactly_one_profile_and_leaves_the_old_two_unchanged()
     {
-        var before = await _db.ProfilesJsonAsync(_users[0], _users[1]);
+        var before = await Db.ProfilesJsonAsync(_users[0], _users[1]);
 
-        var created = await _db.ScalarAsync<long>("select created from profile_sync.reconcile()");
+        var created = await Db.ScalarAsync<long>("select created from profile_sync.reconcile()");
 
         Assert.Equal(3L, created);
         foreach (var user in _users)
         {
-            Assert.Equal(1L, await _db.ProfileCountAsync(user));
+            Assert.Equal(1L, await Db.ProfileCountAsync(user));
         }
 
-        Assert.Equal(before, await _db.ProfilesJsonAsync(_users[0], _users[1]));
-        Assert.All(_users[2..], user => Assert.Equal("replay", _db.ProfileAsync(user).Result!.CreatedVia));
-        Assert.Equal(0L, await _db.ScalarAsync<long>("select created from profile_sync.reconcile()"));
+        Assert.Equal(before, await Db.ProfilesJsonAsync(_users[0], _users[1]));
+        Assert.All(_users[2..], user => Assert.Equal("replay", Db.ProfileAsync(user).Result!.CreatedVia));
+        Assert.Equal(0L, await Db.ScalarAsync<long>("select created from profile_sync.reconcile()"));
 
         var (_, output, _) = await RunAsync("status");
         Assert.Contains("In sync", output, StringComparison.Ordinal);
@@ -80,8 +76,8 @@ public sealed class StartingCaseTests(PostgresCluster cluster) : IAsyncLifetime
     [Fact]
     public async Task Status_reports_profiles_whose_user_is_gone()
     {
-        await _db.ExecuteAsync("alter table public.user_profiles drop constraint user_profiles_user_id_fkey");
-        await _db.ExecuteAsync("delete from auth.users where id = $1", "supabase_auth_admin", _users[1]);
+        await Db.ExecuteAsync("alter table public.user_profiles drop constraint user_profiles_user_id_fkey");
+        await Db.ExecuteAsync("delete from auth.users where id = $1", "supabase_auth_admin", _users[1]);
 
         var (_, output, _) = await RunAsync("status", "--json");
 
@@ -111,5 +107,5 @@ public sealed class StartingCaseTests(PostgresCluster cluster) : IAsyncLifetime
     }
 
     private Task<(int ExitCode, string Output, string Error)> RunAsync(params string[] args) =>
-        CliRunner.RunAsync([.. args, "--connection", _db.ConnectionString()]);
+        CliRunner.RunAsync([.. args, "--connection", Db.ConnectionString()]);
 }

@@ -15,38 +15,34 @@ namespace ProfileSync.Tests.Convergence;
 /// HTTP, the replayer of the timer), <c>profile_sync.reconcile()</c>, the webhook, the fallback trigger, status and
 /// explain. Nothing of the refused row reaches any log.
 /// </summary>
-public sealed class SetAsideTests(PostgresCluster cluster) : IAsyncLifetime
+public sealed class SetAsideTests(PostgresCluster cluster) : DatabaseTest(cluster)
 {
     private const int Users = 240;
     private const string Refused = "refused_for_the_test";
 
-    private TestDatabase _db = null!;
     private Guid _refused;
     private string _refusedEmail = null!;
 
-    public async ValueTask InitializeAsync()
+    protected override async Task PrepareAsync()
     {
-        _db = await cluster.CreateDatabaseAsync();
-        await _db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
+        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
         for (var i = 0; i < Users; i++)
         {
-            await _db.SignUpAsync(email: $"user{i}@example.com", userMetadata: """{"full_name":"Some One"}""");
+            await Db.SignUpAsync(email: $"user{i}@example.com", userMetadata: """{"full_name":"Some One"}""");
         }
 
         _refusedEmail = $"refused-{Guid.NewGuid():N}@example.com";
-        _refused = await _db.SignUpAsync(email: _refusedEmail, userMetadata: """{"full_name":"Refused Person"}""");
+        _refused = await Db.SignUpAsync(email: _refusedEmail, userMetadata: """{"full_name":"Refused Person"}""");
         // A project's own rule that this one user's profile breaks.
-        await _db.ExecuteAsync($"alter table public.user_profiles add constraint {Refused} check (email is distinct from '{_refusedEmail}') not valid");
+        await Db.ExecuteAsync($"alter table public.user_profiles add constraint {Refused} check (email is distinct from '{_refusedEmail}') not valid");
     }
-
-    public ValueTask DisposeAsync() => _db.DisposeAsync();
 
     [Theory]
     [InlineData(10_000)] // the first pass: profile_sync.reconcile() converges everyone at once
     [InlineData(100)] // in key-range batches: profile_sync.converge_range()
     public async Task A_replay_sets_aside_the_one_user_it_cannot_write_and_converges_everyone_else(int batchSize)
     {
-        var (exitCode, output, error) = await CliRunner.RunAsync("replay", "--batch-size", batchSize.ToString(System.Globalization.CultureInfo.InvariantCulture), "--connection", _db.ConnectionString());
+        var (exitCode, output, error) = await CliRunner.RunAsync("replay", "--batch-size", batchSize.ToString(System.Globalization.CultureInfo.InvariantCulture), "--connection", Db.ConnectionString());
 
         Assert.Equal(1, exitCode);
         var line = Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
@@ -64,7 +60,7 @@ public sealed class SetAsideTests(PostgresCluster cluster) : IAsyncLifetime
     [Fact]
     public async Task Reconcile_in_SQL_sets_the_user_aside_and_converges_everyone_else()
     {
-        await using var command = _db.As().CreateCommand("select * from profile_sync.reconcile()");
+        await using var command = Db.As().CreateCommand("select * from profile_sync.reconcile()");
         await using (var reader = await command.ExecuteReaderAsync())
         {
             Assert.True(await reader.ReadAsync());
@@ -81,7 +77,7 @@ public sealed class SetAsideTests(PostgresCluster cluster) : IAsyncLifetime
     [Fact]
     public async Task A_replay_of_some_users_counts_the_one_set_aside_as_what_it_found()
     {
-        var some = await _db.ScalarAsync<Guid[]>("select array(select id from auth.users where email like 'user1%' limit 5)");
+        var some = await Db.ScalarAsync<Guid[]>("select array(select id from auth.users where email like 'user1%' limit 5)");
 
         var report = await ReplayAsync(new ReplayRequest(new ReplayScope([.. some, _refused])));
 
@@ -92,7 +88,7 @@ public sealed class SetAsideTests(PostgresCluster cluster) : IAsyncLifetime
     [Fact]
     public async Task The_replay_route_answers_200_with_the_users_set_aside()
     {
-        await using var served = await ServedApp.StartAsync(_db.ConnectionString());
+        await using var served = await ServedApp.StartAsync(Db.ConnectionString());
 
         using var response = await served.Client.PostAsync(new Uri("/api/profiles/replay", UriKind.Relative), new StringContent("{}", Encoding.UTF8, "application/json"));
 
@@ -108,26 +104,26 @@ public sealed class SetAsideTests(PostgresCluster cluster) : IAsyncLifetime
     public async Task The_webhook_answers_200_failed_for_the_user_and_logs_nothing_of_the_row()
     {
         var logs = new CapturedLogs();
-        await using var served = await ServedApp.StartAsync(_db.ConnectionString(), logs: logs);
-        var someone = await _db.ScalarAsync<Guid>("select id from auth.users where email = 'user7@example.com'");
+        await using var served = await ServedApp.StartAsync(Db.ConnectionString(), logs: logs);
+        var someone = await Db.ScalarAsync<Guid>("select id from auth.users where email = 'user7@example.com'");
 
         Assert.Equal((HttpStatusCode.OK, "failed"), await served.SendAsync(SupabaseEvents.Update(_refused, _refusedEmail)));
         Assert.Equal((HttpStatusCode.OK, "created"), await served.SendAsync(SupabaseEvents.Update(someone, "user7@example.com")));
 
-        Assert.Null(await _db.ProfileAsync(_refused));
+        Assert.Null(await Db.ProfileAsync(_refused));
         LogAudit.Check(logs, requests: 2, personal: [_refusedEmail, "Refused Person", "user7@example.com", "Some One"]);
         Assert.Contains(logs.Lines, l => l.Level == Microsoft.Extensions.Logging.LogLevel.Warning && l.Message.Contains($"for user {_refused}: the profile cannot be written and was set aside", StringComparison.Ordinal));
-        Assert.Equal("webhook", await _db.ScalarAsync<string>("select via from profile_sync.convergence_failures where user_id = $1", "postgres", _refused));
+        Assert.Equal("webhook", await Db.ScalarAsync<string>("select via from profile_sync.convergence_failures where user_id = $1", "postgres", _refused));
     }
 
     [Fact]
     public async Task The_fallback_warns_without_the_row_sets_the_user_aside_and_the_signup_commits()
     {
-        await _db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = true");
+        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = true");
         var email = $"refused2-{Guid.NewGuid():N}@example.com";
-        await _db.ExecuteAsync($"alter table public.user_profiles drop constraint {Refused}; alter table public.user_profiles add constraint {Refused} check (email not like 'refused%') not valid");
+        await Db.ExecuteAsync($"alter table public.user_profiles drop constraint {Refused}; alter table public.user_profiles add constraint {Refused} check (email not like 'refused%') not valid");
         var warnings = new List<string>();
-        await using var connection = await _db.As("supabase_auth_admin").OpenConnectionAsync();
+        await using var connection = await Db.As("supabase_auth_admin").OpenConnectionAsync();
         connection.Notice += (_, e) => warnings.Add(e.Notice.MessageText);
         var userId = Guid.NewGuid();
         await using (var insert = new Npgsql.NpgsqlCommand(
@@ -139,13 +135,13 @@ public sealed class SetAsideTests(PostgresCluster cluster) : IAsyncLifetime
             await insert.ExecuteNonQueryAsync();
         }
 
-        Assert.Equal(1L, await _db.ScalarAsync<long>("select count(*) from auth.users where id = $1", "postgres", userId));
-        Assert.Null(await _db.ProfileAsync(userId));
+        Assert.Equal(1L, await Db.ScalarAsync<long>("select count(*) from auth.users where id = $1", "postgres", userId));
+        Assert.Null(await Db.ProfileAsync(userId));
         var warning = Assert.Single(warnings);
         Assert.Equal($"profile_sync: no profile converged for auth user {userId} (SQLSTATE 23514, constraint {Refused})", warning);
         Assert.Equal(("auth_trigger", "SQLSTATE 23514, constraint " + Refused),
-            (await _db.ScalarAsync<string>("select via from profile_sync.failed_profiles where user_id = $1", "postgres", userId),
-             await _db.ScalarAsync<string>("select reason from profile_sync.failed_profiles where user_id = $1", "postgres", userId)));
+            (await Db.ScalarAsync<string>("select via from profile_sync.failed_profiles where user_id = $1", "postgres", userId),
+             await Db.ScalarAsync<string>("select reason from profile_sync.failed_profiles where user_id = $1", "postgres", userId)));
     }
 
     [Fact]
@@ -153,52 +149,52 @@ public sealed class SetAsideTests(PostgresCluster cluster) : IAsyncLifetime
     {
         await ReplayAsync(new ReplayRequest(new ReplayScope()));
 
-        var (_, text, _) = await CliRunner.RunAsync("status", "--connection", _db.ConnectionString());
+        var (_, text, _) = await CliRunner.RunAsync("status", "--connection", Db.ConnectionString());
         Assert.Contains("Could not be written                 1   set aside by the last convergence that met them:", text, StringComparison.Ordinal);
         Assert.Contains($"  {_refused}   SQLSTATE 23514, constraint {Refused}", text, StringComparison.Ordinal);
-        var (_, json, _) = await CliRunner.RunAsync("status", "--json", "--connection", _db.ConnectionString());
+        var (_, json, _) = await CliRunner.RunAsync("status", "--json", "--connection", Db.ConnectionString());
         var status = JsonNode.Parse(json)!;
         Assert.Equal(1, (long)status["failedProfiles"]!);
         Assert.Equal(_refused.ToString(), (string?)status["sampleFailedProfiles"]![0]!["userId"]);
         Assert.False((bool)status["inSync"]!);
-        var (_, explained, _) = await CliRunner.RunAsync("explain", "--user-id", _refused.ToString(), "--connection", _db.ConnectionString());
+        var (_, explained, _) = await CliRunner.RunAsync("explain", "--user-id", _refused.ToString(), "--connection", Db.ConnectionString());
         Assert.Contains($"Set aside:      the replay could not write the profile at ", explained, StringComparison.Ordinal);
         Assert.Contains($"SQLSTATE 23514, constraint {Refused} (new row for relation \"user_profiles\" violates check constraint \"{Refused}\")", explained, StringComparison.Ordinal);
 
         // The cause fixed, the next replay converges the user and the entry goes.
-        await _db.ExecuteAsync($"alter table public.user_profiles drop constraint {Refused}");
+        await Db.ExecuteAsync($"alter table public.user_profiles drop constraint {Refused}");
         var healed = await ReplayAsync(new ReplayRequest(new ReplayScope()));
         Assert.Equal((1L, 0L), (healed.Created, healed.Failed));
-        Assert.Equal(0L, await _db.ScalarAsync<long>("select count(*) from profile_sync.failed_profiles"));
-        var (exitCode, _, _) = await CliRunner.RunAsync("status", "--exit-code", "--connection", _db.ConnectionString());
+        Assert.Equal(0L, await Db.ScalarAsync<long>("select count(*) from profile_sync.failed_profiles"));
+        var (exitCode, _, _) = await CliRunner.RunAsync("status", "--exit-code", "--connection", Db.ConnectionString());
         Assert.Equal(0, exitCode);
     }
 
     [Fact]
     public async Task Nothing_of_the_refused_row_reaches_the_database_log()
     {
-        await CliRunner.RunAsync("replay", "--batch-size", "100", "--connection", _db.ConnectionString());
-        await _db.ExecuteAsync("select * from profile_sync.reconcile()");
-        await using (var served = await ServedApp.StartAsync(_db.ConnectionString()))
+        await CliRunner.RunAsync("replay", "--batch-size", "100", "--connection", Db.ConnectionString());
+        await Db.ExecuteAsync("select * from profile_sync.reconcile()");
+        await using (var served = await ServedApp.StartAsync(Db.ConnectionString()))
         {
             await served.SendAsync(SupabaseEvents.Update(_refused, _refusedEmail));
         }
 
-        Assert.DoesNotContain(_refusedEmail, await File.ReadAllTextAsync(cluster.ServerLog), StringComparison.Ordinal);
+        Assert.DoesNotContain(_refusedEmail, await File.ReadAllTextAsync(Cluster.ServerLog), StringComparison.Ordinal);
     }
 
     private async Task<ReplayReport> ReplayAsync(ReplayRequest request)
     {
-        await using var services = TestServices.Build(_db.ConnectionString());
+        await using var services = TestServices.Build(Db.ConnectionString());
         return await services.GetRequiredService<ProfileReplayer>().RunAsync(request);
     }
 
     /// <summary>Every user but the refused one has the profile auth.users implies; the refused one has none.</summary>
     private async Task AssertEveryoneElseConvergedAsync()
     {
-        var derived = (await Truth.DerivedAsync(_db)).Where(p => p.UserId != _refused).ToList();
+        var derived = (await Truth.DerivedAsync(Db)).Where(p => p.UserId != _refused).ToList();
         Assert.Equal(Users, derived.Count);
-        Assert.Equal(derived, await Truth.ProfilesAsync(_db));
-        Assert.Equal(_refused, await _db.ScalarAsync<Guid>("select user_id from profile_sync.failed_profiles"));
+        Assert.Equal(derived, await Truth.ProfilesAsync(Db));
+        Assert.Equal(_refused, await Db.ScalarAsync<Guid>("select user_id from profile_sync.failed_profiles"));
     }
 }

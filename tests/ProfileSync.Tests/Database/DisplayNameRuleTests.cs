@@ -10,22 +10,16 @@ namespace ProfileSync.Tests.Database;
 /// (<see cref="DisplayNames"/>): idempotent, and the same result, for every character Unicode has and a seeded corpus
 /// of names. <c>PROFILESYNC_NAMES_SEED=N</c> replays a run.
 /// </summary>
-public sealed class DisplayNameRuleTests(PostgresCluster cluster) : IAsyncLifetime
+public sealed class DisplayNameRuleTests(PostgresCluster cluster) : DatabaseTest(cluster)
 {
     private const int Names = 3000;
-
-    private TestDatabase _db = null!;
-
-    public async ValueTask InitializeAsync() => _db = await cluster.CreateDatabaseAsync();
-
-    public ValueTask DisposeAsync() => _db.DisposeAsync();
 
     [Fact]
     public async Task Every_invisible_character_goes_every_white_space_becomes_a_space_and_nothing_else_changes()
     {
         // Every code point between two letters: only those the rule changes come back.
         var changed = new Dictionary<int, string>();
-        await using (var command = _db.As().CreateCommand("""
+        await using (var command = Db.As().CreateCommand("""
             select cp, profile_sync.plain_display_name('a' || chr(cp) || 'b')
             from generate_series(1, 1114111) cp
             where (cp < 55296 or cp > 57343) and profile_sync.plain_display_name('a' || chr(cp) || 'b') <> 'a' || chr(cp) || 'b'
@@ -66,7 +60,7 @@ public sealed class DisplayNameRuleTests(PostgresCluster cluster) : IAsyncLifeti
         var random = new Random(seed);
         var names = Enumerable.Range(0, Names).Select(_ => RandomName(random)).Concat(Edges).ToArray();
 
-        await using var command = _db.As().CreateCommand("""
+        await using var command = Db.As().CreateCommand("""
             select profile_sync.plain_display_name(n.x), profile_sync.plain_display_name(profile_sync.plain_display_name(n.x))
             from unnest($1) with ordinality n(x, i) order by n.i
             """);
@@ -93,7 +87,7 @@ public sealed class DisplayNameRuleTests(PostgresCluster cluster) : IAsyncLifeti
     [InlineData("\U0001F469\U0001F3FD\u200D\U0001F4BB Dev")] // technologist, medium skin tone
     [InlineData("\u2764\uFE0F\u200D\U0001F525")] // heart on fire
     public async Task Emoji_joined_by_zero_width_joiners_stay_whole(string name) =>
-        Assert.Equal(name, await _db.ScalarAsync<string>("select profile_sync.plain_display_name($1)", "postgres", name));
+        Assert.Equal(name, await Db.ScalarAsync<string>("select profile_sync.plain_display_name($1)", "postgres", name));
 
     /// <summary>Names the seeded ones may miss: the edges of the cut, the prefix and the chain.</summary>
     private static readonly string[] Edges =

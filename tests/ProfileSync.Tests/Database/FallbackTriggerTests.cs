@@ -3,23 +3,17 @@ using ProfileSync.Tests.Support;
 
 namespace ProfileSync.Tests.Database;
 
-public sealed class FallbackTriggerTests(PostgresCluster cluster) : IAsyncLifetime
+public sealed class FallbackTriggerTests(PostgresCluster cluster) : DatabaseTest(cluster)
 {
     private const string DefaultAttributes =
         """{"role": "user", "is_admin": false, "department": "General", "permissions": {}, "access_level": "basic", "is_super_admin": false}""";
 
-    private TestDatabase _db = null!;
-
-    public async ValueTask InitializeAsync() => _db = await cluster.CreateDatabaseAsync();
-
-    public ValueTask DisposeAsync() => _db.DisposeAsync();
-
     [Fact]
     public async Task Signup_gets_a_profile_with_the_default_attributes_created_by_the_trigger()
     {
-        var userId = await _db.SignUpAsync(email: "ada@example.com", userMetadata: """{"full_name":"Ada Lovelace"}""");
+        var userId = await Db.SignUpAsync(email: "ada@example.com", userMetadata: """{"full_name":"Ada Lovelace"}""");
 
-        var profile = await _db.ProfileAsync(userId);
+        var profile = await Db.ProfileAsync(userId);
 
         Assert.NotNull(profile);
         Assert.Equal("ada@example.com", profile.Email);
@@ -35,24 +29,24 @@ public sealed class FallbackTriggerTests(PostgresCluster cluster) : IAsyncLifeti
     [InlineData(true)]
     public async Task A_real_signup_gets_the_profile_of_its_last_write_at_commit_or_after_each_statement_when_immediate(bool immediate)
     {
-        var userId = await _db.SignUpLikeSupabaseAuthAsync("real@example.com", "Real Person", immediate);
+        var userId = await Db.SignUpLikeSupabaseAuthAsync("real@example.com", "Real Person", immediate);
 
-        var profile = await _db.ProfileAsync(userId);
+        var profile = await Db.ProfileAsync(userId);
         Assert.Equal(("Real Person", "auth_trigger"), (profile!.DisplayName, profile.CreatedVia));
-        Assert.Equal(1L, await _db.ProfileCountAsync(userId));
+        Assert.Equal(1L, await Db.ProfileCountAsync(userId));
     }
 
     // A signup writes its user five times; the first event, at commit, sees every write, so the others queue none.
     [Fact]
     public async Task A_real_signup_runs_the_triggers_function_once()
     {
-        await _db.ExecuteAsync($"alter database \"{_db.Name}\" set track_functions = 'pl'", "supabase_admin");
-        _db.ClearPools();
-        await _db.SignUpLikeSupabaseAuthAsync("once@example.com", "Once");
-        _db.ClearPools(); // its backend exits and reports its statistics
+        await Db.ExecuteAsync($"alter database \"{Db.Name}\" set track_functions = 'pl'", "supabase_admin");
+        Db.ClearPools();
+        await Db.SignUpLikeSupabaseAuthAsync("once@example.com", "Once");
+        Db.ClearPools(); // its backend exits and reports its statistics
 
         long calls = 0;
-        await Eventually.HoldsAsync(async () => (calls = await _db.ScalarAsync<long>(
+        await Eventually.HoldsAsync(async () => (calls = await Db.ScalarAsync<long>(
             "select coalesce(sum(calls), 0)::bigint from pg_stat_user_functions where schemaname = 'profile_sync' and funcname = 'on_auth_user_change'",
             "supabase_admin")) > 0);
         Assert.Equal(1L, calls);
@@ -62,7 +56,7 @@ public sealed class FallbackTriggerTests(PostgresCluster cluster) : IAsyncLifeti
     public async Task A_write_after_the_users_event_ran_within_the_transaction_is_converged_too()
     {
         var id = Guid.NewGuid();
-        await _db.ExecuteAsync(
+        await Db.ExecuteAsync(
             $$"""
             begin;
             insert into auth.users (instance_id, id, aud, role, email, raw_user_meta_data, raw_app_meta_data, created_at, updated_at)
@@ -74,17 +68,17 @@ public sealed class FallbackTriggerTests(PostgresCluster cluster) : IAsyncLifeti
             """,
             "supabase_auth_admin");
 
-        Assert.Equal("Second", (await _db.ProfileAsync(id))!.DisplayName);
+        Assert.Equal("Second", (await Db.ProfileAsync(id))!.DisplayName);
     }
 
     [Fact]
     public async Task Default_attributes_changed_by_sql_apply_to_the_next_signup()
     {
-        await _db.ExecuteAsync("""update profile_sync.settings set default_attributes = '{"role":"member","access_level":"basic"}'""");
+        await Db.ExecuteAsync("""update profile_sync.settings set default_attributes = '{"role":"member","access_level":"basic"}'""");
 
-        var userId = await _db.SignUpAsync(email: "new@example.com");
+        var userId = await Db.SignUpAsync(email: "new@example.com");
 
-        Assert.Equal("""{"role": "member", "access_level": "basic"}""", (await _db.ProfileAsync(userId))!.Attributes);
+        Assert.Equal("""{"role": "member", "access_level": "basic"}""", (await Db.ProfileAsync(userId))!.Attributes);
     }
 
     [Theory]
@@ -99,17 +93,17 @@ public sealed class FallbackTriggerTests(PostgresCluster cluster) : IAsyncLifeti
     public async Task Display_name_is_the_first_non_blank_of_display_name_full_name_name_email_phone(
         string metadata, string? email, string? phone, string expected)
     {
-        var userId = await _db.SignUpAsync(email: email, phone: phone, userMetadata: metadata);
+        var userId = await Db.SignUpAsync(email: email, phone: phone, userMetadata: metadata);
 
-        Assert.Equal(expected, (await _db.ProfileAsync(userId))!.DisplayName);
+        Assert.Equal(expected, (await Db.ProfileAsync(userId))!.DisplayName);
     }
 
     [Fact]
     public async Task Phone_only_user_gets_a_profile_without_email()
     {
-        var userId = await _db.SignUpAsync(phone: "15557654321");
+        var userId = await Db.SignUpAsync(phone: "15557654321");
 
-        var profile = await _db.ProfileAsync(userId);
+        var profile = await Db.ProfileAsync(userId);
 
         Assert.NotNull(profile);
         Assert.Null(profile.Email);
@@ -119,9 +113,9 @@ public sealed class FallbackTriggerTests(PostgresCluster cluster) : IAsyncLifeti
     [Fact]
     public async Task Anonymous_user_gets_a_profile_with_no_email_and_no_display_name()
     {
-        var userId = await _db.SignUpAsync(anonymous: true);
+        var userId = await Db.SignUpAsync(anonymous: true);
 
-        var profile = await _db.ProfileAsync(userId);
+        var profile = await Db.ProfileAsync(userId);
 
         Assert.NotNull(profile);
         Assert.Null(profile.Email);
@@ -132,46 +126,46 @@ public sealed class FallbackTriggerTests(PostgresCluster cluster) : IAsyncLifeti
     [Fact]
     public async Task User_banned_until_a_future_time_gets_an_inactive_profile()
     {
-        var banned = await _db.SignUpAsync(email: "banned@example.com", bannedUntil: DateTime.UtcNow.AddDays(1));
-        var banLifted = await _db.SignUpAsync(email: "lifted@example.com", bannedUntil: DateTime.UtcNow.AddDays(-1));
+        var banned = await Db.SignUpAsync(email: "banned@example.com", bannedUntil: DateTime.UtcNow.AddDays(1));
+        var banLifted = await Db.SignUpAsync(email: "lifted@example.com", bannedUntil: DateTime.UtcNow.AddDays(-1));
 
-        Assert.False((await _db.ProfileAsync(banned))!.IsActive);
-        Assert.True((await _db.ProfileAsync(banLifted))!.IsActive);
+        Assert.False((await Db.ProfileAsync(banned))!.IsActive);
+        Assert.True((await Db.ProfileAsync(banLifted))!.IsActive);
     }
 
     [Fact]
     public async Task Signup_succeeds_and_leaves_no_profile_when_creating_the_profile_fails()
     {
         // A failure inside the trigger's insert, after the row has been built.
-        await _db.ExecuteAsync(
+        await Db.ExecuteAsync(
             "alter table public.user_profiles add constraint no_bob check (display_name is distinct from 'Bob')",
             "postgres");
 
-        var bob = await _db.SignUpAsync(email: "bob@example.com", userMetadata: """{"name":"Bob"}""");
-        var alice = await _db.SignUpAsync(email: "alice@example.com", userMetadata: """{"name":"Alice"}""");
+        var bob = await Db.SignUpAsync(email: "bob@example.com", userMetadata: """{"name":"Bob"}""");
+        var alice = await Db.SignUpAsync(email: "alice@example.com", userMetadata: """{"name":"Alice"}""");
 
-        Assert.Equal(1L, await _db.ScalarAsync<long>("select count(*) from auth.users where id = $1", "postgres", bob));
-        Assert.Equal(0L, await _db.ProfileCountAsync(bob));
-        Assert.Equal(1L, await _db.ProfileCountAsync(alice));
+        Assert.Equal(1L, await Db.ScalarAsync<long>("select count(*) from auth.users where id = $1", "postgres", bob));
+        Assert.Equal(0L, await Db.ProfileCountAsync(bob));
+        Assert.Equal(1L, await Db.ProfileCountAsync(alice));
     }
 
     [Fact]
     public async Task Signup_succeeds_when_the_settings_the_trigger_reads_are_gone()
     {
-        await _db.ExecuteAsync("alter table profile_sync.settings rename to settings_moved");
+        await Db.ExecuteAsync("alter table profile_sync.settings rename to settings_moved");
 
-        var userId = await _db.SignUpAsync(email: "still@example.com");
+        var userId = await Db.SignUpAsync(email: "still@example.com");
 
-        Assert.Equal(0L, await _db.ProfileCountAsync(userId));
-        Assert.Equal(1L, await _db.ScalarAsync<long>("select count(*) from auth.users where id = $1", "postgres", userId));
+        Assert.Equal(0L, await Db.ProfileCountAsync(userId));
+        Assert.Equal(1L, await Db.ScalarAsync<long>("select count(*) from auth.users where id = $1", "postgres", userId));
     }
 
     [Fact]
     public async Task Failure_inside_the_trigger_is_reported_as_a_warning()
     {
-        await _db.ExecuteAsync("alter table public.user_profiles add constraint never check (false) not valid");
+        await Db.ExecuteAsync("alter table public.user_profiles add constraint never check (false) not valid");
         var notices = new List<PostgresNotice>();
-        await using var connection = await _db.As("supabase_auth_admin").OpenConnectionAsync();
+        await using var connection = await Db.As("supabase_auth_admin").OpenConnectionAsync();
         connection.Notice += (_, e) => notices.Add(e.Notice);
         await using var insert = new NpgsqlCommand(
             "insert into auth.users (id, email, created_at, updated_at) values (gen_random_uuid(), 'w@example.com', now(), now())",
@@ -187,40 +181,40 @@ public sealed class FallbackTriggerTests(PostgresCluster cluster) : IAsyncLifeti
     [Fact]
     public async Task Deleting_an_auth_user_removes_the_profile()
     {
-        var userId = await _db.SignUpAsync(email: "gone@example.com");
-        Assert.Equal(1L, await _db.ProfileCountAsync(userId));
+        var userId = await Db.SignUpAsync(email: "gone@example.com");
+        Assert.Equal(1L, await Db.ProfileCountAsync(userId));
 
-        await _db.ExecuteAsync("delete from auth.users where id = $1", "supabase_auth_admin", userId);
+        await Db.ExecuteAsync("delete from auth.users where id = $1", "supabase_auth_admin", userId);
 
-        Assert.Equal(0L, await _db.ProfileCountAsync(userId));
+        Assert.Equal(0L, await Db.ProfileCountAsync(userId));
     }
 
     [Fact]
     public async Task Switched_off_the_trigger_creates_no_profile_and_switched_on_again_it_does()
     {
-        await _db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
-        var whileOff = await _db.SignUpAsync(email: "off@example.com");
+        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
+        var whileOff = await Db.SignUpAsync(email: "off@example.com");
 
-        await _db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = true");
-        var whileOn = await _db.SignUpAsync(email: "on@example.com");
+        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = true");
+        var whileOn = await Db.SignUpAsync(email: "on@example.com");
 
-        Assert.Equal(0L, await _db.ProfileCountAsync(whileOff));
-        Assert.Equal(1L, await _db.ProfileCountAsync(whileOn));
+        Assert.Equal(0L, await Db.ProfileCountAsync(whileOff));
+        Assert.Equal(1L, await Db.ProfileCountAsync(whileOn));
     }
 
     [Fact]
     public async Task Existing_profile_is_not_overwritten_by_the_trigger()
     {
         var userId = Guid.NewGuid();
-        await _db.ExecuteAsync("alter table public.user_profiles drop constraint user_profiles_user_id_fkey");
-        await _db.ExecuteAsync(
+        await Db.ExecuteAsync("alter table public.user_profiles drop constraint user_profiles_user_id_fkey");
+        await Db.ExecuteAsync(
             """insert into public.user_profiles (user_id, display_name, attributes, created_via) values ($1, 'Admin set', '{"role":"admin"}', 'webhook')""",
             "postgres",
             userId);
 
-        await _db.SignUpAsync(email: "x@example.com", id: userId);
+        await Db.SignUpAsync(email: "x@example.com", id: userId);
 
-        var profile = await _db.ProfileAsync(userId);
+        var profile = await Db.ProfileAsync(userId);
         Assert.Equal("Admin set", profile!.DisplayName);
         Assert.Equal("""{"role": "admin"}""", profile.Attributes);
         Assert.Equal("webhook", profile.CreatedVia);
@@ -230,7 +224,7 @@ public sealed class FallbackTriggerTests(PostgresCluster cluster) : IAsyncLifeti
     public async Task Search_path_hijack_does_not_change_what_the_trigger_does()
     {
         // Same-named objects in a schema first on the signing-up role's path.
-        await _db.ExecuteAsync(
+        await Db.ExecuteAsync(
             """
             create schema evil;
             grant usage on schema evil to public;
@@ -243,15 +237,15 @@ public sealed class FallbackTriggerTests(PostgresCluster cluster) : IAsyncLifeti
             create function evil.now() returns timestamptz language sql as $$ select 'epoch'::timestamptz $$;
             create function evil.display_name(jsonb, text, text) returns text language sql as $$ select 'hijacked' $$;
             """);
-        await _db.ExecuteAsync(
-            "alter role supabase_auth_admin in database \"" + _db.Name + "\" set search_path = evil, auth, public", "supabase_admin");
+        await Db.ExecuteAsync(
+            "alter role supabase_auth_admin in database \"" + Db.Name + "\" set search_path = evil, auth, public", "supabase_admin");
 
-        var userId = await _db.SignUpAsync(email: "victim@example.com", userMetadata: """{"name":" Victim "}""");
+        var userId = await Db.SignUpAsync(email: "victim@example.com", userMetadata: """{"name":" Victim "}""");
 
-        var profile = await _db.ProfileAsync(userId);
+        var profile = await Db.ProfileAsync(userId);
         Assert.NotNull(profile);
         Assert.Equal("Victim", profile.DisplayName);
         Assert.Equal(DefaultAttributes, profile.Attributes);
-        Assert.Equal(0L, await _db.ScalarAsync<long>("select count(*) from evil.user_profiles"));
+        Assert.Equal(0L, await Db.ScalarAsync<long>("select count(*) from evil.user_profiles"));
     }
 }

@@ -4,20 +4,16 @@ using ProfileSync.Tests.Support;
 namespace ProfileSync.Tests.Database;
 
 /// <summary>RLS as PostgREST applies it: a transaction as <c>authenticated</c>/<c>anon</c> with request.jwt.claims set.</summary>
-public sealed class RowLevelSecurityTests(PostgresCluster cluster) : IAsyncLifetime
+public sealed class RowLevelSecurityTests(PostgresCluster cluster) : DatabaseTest(cluster)
 {
-    private TestDatabase _db = null!;
     private Guid _me;
     private Guid _other;
 
-    public async ValueTask InitializeAsync()
+    protected override async Task PrepareAsync()
     {
-        _db = await cluster.CreateDatabaseAsync();
-        _me = await _db.SignUpAsync(email: "me@example.com", userMetadata: """{"name":"Me"}""");
-        _other = await _db.SignUpAsync(email: "other@example.com", userMetadata: """{"name":"Other"}""");
+        _me = await Db.SignUpAsync(email: "me@example.com", userMetadata: """{"name":"Me"}""");
+        _other = await Db.SignUpAsync(email: "other@example.com", userMetadata: """{"name":"Other"}""");
     }
-
-    public ValueTask DisposeAsync() => _db.DisposeAsync();
 
     [Fact]
     public async Task Signed_in_user_reads_their_own_profile()
@@ -40,7 +36,7 @@ public sealed class RowLevelSecurityTests(PostgresCluster cluster) : IAsyncLifet
     {
         await AsUserAsync(_me, $"update public.user_profiles set display_name = 'Renamed' where user_id = '{_me}' returning user_id");
 
-        Assert.Equal("Renamed", (await _db.ProfileAsync(_me))!.DisplayName);
+        Assert.Equal("Renamed", (await Db.ProfileAsync(_me))!.DisplayName);
     }
 
     [Fact]
@@ -49,7 +45,7 @@ public sealed class RowLevelSecurityTests(PostgresCluster cluster) : IAsyncLifet
         var changed = await AsUserAsync(_me, $"update public.user_profiles set display_name = 'Mine' where user_id = '{_other}' returning user_id");
 
         Assert.Empty(changed);
-        Assert.Equal("Other", (await _db.ProfileAsync(_other))!.DisplayName);
+        Assert.Equal("Other", (await Db.ProfileAsync(_other))!.DisplayName);
     }
 
     [Theory]
@@ -78,7 +74,7 @@ public sealed class RowLevelSecurityTests(PostgresCluster cluster) : IAsyncLifet
     [InlineData("E'\\uE000Bob'")] // private use
     public async Task Signed_in_user_cannot_set_a_display_name_that_is_huge_blank_or_hides_characters(string value)
     {
-        var before = await _db.ProfileAsync(_me);
+        var before = await Db.ProfileAsync(_me);
 
         var error = await Assert.ThrowsAsync<PostgresException>(
             () => AsUserAsync(_me, $"update public.user_profiles set display_name = {value} where user_id = '{_me}' returning user_id"));
@@ -86,7 +82,7 @@ public sealed class RowLevelSecurityTests(PostgresCluster cluster) : IAsyncLifet
         Assert.Equal(PostgresErrorCodes.CheckViolation, error.SqlState);
         Assert.Equal("user_profiles_display_name_check", error.ConstraintName);
         Assert.Equal("display_name must be 1 to 200 characters, with no space at either end, no space but U+0020 and no invisible character (control, format, private-use, line or paragraph separator; a zero-width joiner only between two emoji)", error.MessageText);
-        Assert.Equal(before, await _db.ProfileAsync(_me));
+        Assert.Equal(before, await Db.ProfileAsync(_me));
     }
 
     [Theory]
@@ -99,7 +95,7 @@ public sealed class RowLevelSecurityTests(PostgresCluster cluster) : IAsyncLifet
     {
         await AsUserAsync(_me, $"update public.user_profiles set display_name = '{value}' where user_id = '{_me}' returning user_id");
 
-        Assert.Equal(value, (await _db.ProfileAsync(_me))!.DisplayName);
+        Assert.Equal(value, (await Db.ProfileAsync(_me))!.DisplayName);
     }
 
     [Theory]
@@ -110,7 +106,7 @@ public sealed class RowLevelSecurityTests(PostgresCluster cluster) : IAsyncLifet
     [InlineData("repeat(' ', 1000) || repeat('x', 1048576)")]
     public async Task The_rule_holds_for_every_writer_even_with_the_ownership_triggers_off(string value)
     {
-        var error = await Assert.ThrowsAsync<PostgresException>(() => _db.ExecuteAsync(
+        var error = await Assert.ThrowsAsync<PostgresException>(() => Db.ExecuteAsync(
             $"alter table public.user_profiles disable trigger user; update public.user_profiles set display_name = {value}", "supabase_admin"));
 
         Assert.Equal(PostgresErrorCodes.CheckViolation, error.SqlState);
@@ -124,13 +120,13 @@ public sealed class RowLevelSecurityTests(PostgresCluster cluster) : IAsyncLifet
     [InlineData("created_via = 'replay'")]
     public async Task Signed_in_user_cannot_change_anything_but_display_name_of_their_own_profile(string assignment)
     {
-        var before = await _db.ProfileAsync(_me);
+        var before = await Db.ProfileAsync(_me);
 
         var error = await Assert.ThrowsAsync<PostgresException>(
             () => AsUserAsync(_me, $"update public.user_profiles set {assignment} where user_id = '{_me}' returning user_id"));
 
         Assert.Equal(PostgresErrorCodes.InsufficientPrivilege, error.SqlState);
-        Assert.Equal(before, await _db.ProfileAsync(_me));
+        Assert.Equal(before, await Db.ProfileAsync(_me));
     }
 
     [Theory]
@@ -141,7 +137,7 @@ public sealed class RowLevelSecurityTests(PostgresCluster cluster) : IAsyncLifet
         var error = await Assert.ThrowsAsync<PostgresException>(() => AsUserAsync(_me, sql));
 
         Assert.Equal(PostgresErrorCodes.InsufficientPrivilege, error.SqlState);
-        Assert.Equal(2L, await _db.ScalarAsync<long>("select count(*) from public.user_profiles"));
+        Assert.Equal(2L, await Db.ScalarAsync<long>("select count(*) from public.user_profiles"));
     }
 
     [Fact]
@@ -171,10 +167,10 @@ public sealed class RowLevelSecurityTests(PostgresCluster cluster) : IAsyncLifet
             $$"""update public.user_profiles set attributes = '{"role":"admin"}', is_active = false where user_id = '{{_other}}' returning user_id""");
 
         Assert.Equal([_other], changed);
-        Assert.Equal("""{"role": "admin"}""", (await _db.ProfileAsync(_other))!.Attributes);
+        Assert.Equal("""{"role": "admin"}""", (await Db.ProfileAsync(_other))!.Attributes);
     }
 
-    private Task<List<Guid>> AsUserAsync(Guid userId, string sql) => _db.AsSignedInUserAsync(userId, sql);
+    private Task<List<Guid>> AsUserAsync(Guid userId, string sql) => Db.AsSignedInUserAsync(userId, sql);
 
-    private Task<List<Guid>> AsRoleAsync(string role, string claims, string sql) => _db.AsApiRoleAsync(role, claims, sql);
+    private Task<List<Guid>> AsRoleAsync(string role, string claims, string sql) => Db.AsApiRoleAsync(role, claims, sql);
 }

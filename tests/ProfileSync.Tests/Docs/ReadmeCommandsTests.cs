@@ -14,7 +14,7 @@ public sealed partial class ReadmeCommandsTests
 {
     private const int ReadmeMaxLines = 250;
 
-    private static readonly string Root = PostgresCluster.RepositoryRoot;
+    private static readonly string Root = ProfileSync.TestKit.Repository.Root;
 
     /// <summary>Values that stand in for placeholders (<c>&lt;uuid&gt;</c>, <c>…</c>, <c>ID</c>, <c>$VAR</c>) after an option.</summary>
     private static readonly Dictionary<string, string> SampleValues = new(StringComparer.Ordinal)

@@ -8,20 +8,17 @@ namespace ProfileSync.Tests.Replay;
 /// whole-pass statement is made here by slowing <c>profile_sync.totals</c> (renamed, and called by a wrapper that
 /// sleeps first), which reconcile and status both call.
 /// </summary>
-public sealed class PassBudgetTests(PostgresCluster cluster) : IAsyncLifetime
+public sealed class PassBudgetTests(PostgresCluster cluster) : DatabaseTest(cluster)
 {
-    private TestDatabase _db = null!;
-
-    public async ValueTask InitializeAsync()
+    protected override async Task PrepareAsync()
     {
-        _db = await cluster.CreateDatabaseAsync();
-        await _db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
+        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
         for (var i = 0; i < 3; i++)
         {
-            await _db.SignUpAsync(email: $"slow{i}@example.com");
+            await Db.SignUpAsync(email: $"slow{i}@example.com");
         }
 
-        await _db.ExecuteAsync("""
+        await Db.ExecuteAsync("""
             alter function profile_sync.totals(bigint) rename to totals_unslowed;
             create function profile_sync.totals(missing bigint) returns table (users bigint, profiles bigint, orphaned bigint)
             language sql volatile set search_path = '' as
@@ -29,16 +26,14 @@ public sealed class PassBudgetTests(PostgresCluster cluster) : IAsyncLifetime
             """);
     }
 
-    public ValueTask DisposeAsync() => _db.DisposeAsync();
-
     [Fact]
     public async Task A_whole_pass_slower_than_the_event_deadline_completes_with_the_shipped_settings()
     {
-        var (exitCode, output, error) = await CliRunner.RunAsync("replay", "--connection", _db.ConnectionString());
+        var (exitCode, output, error) = await CliRunner.RunAsync("replay", "--connection", Db.ConnectionString());
 
         Assert.True(exitCode == 0, error);
         Assert.Contains("Missing                              3   created 3", output, StringComparison.Ordinal);
-        var (statusExit, status, _) = await CliRunner.RunAsync("status", "--exit-code", "--connection", _db.ConnectionString());
+        var (statusExit, status, _) = await CliRunner.RunAsync("status", "--exit-code", "--connection", Db.ConnectionString());
         Assert.Equal(0, statusExit);
         Assert.Contains("In sync", status, StringComparison.Ordinal);
     }
@@ -50,13 +45,13 @@ public sealed class PassBudgetTests(PostgresCluster cluster) : IAsyncLifetime
     {
         var result = await ExternalProcess.RunAsync(
             "dotnet",
-            [Path.Combine(AppContext.BaseDirectory, "ProfileSync.Cli.dll"), command, "--connection", _db.ConnectionString()],
+            [Path.Combine(AppContext.BaseDirectory, "ProfileSync.Cli.dll"), command, "--connection", Db.ConnectionString()],
             new Dictionary<string, string?> { ["ProfileSync__Passes__StatementTimeout"] = "00:00:01" },
             TimeSpan.FromMinutes(1));
 
         Assert.Equal(1, result.ExitCode);
         var line = Assert.Single(result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
         Assert.StartsWith("profilesync: a statement ran past its time budget (ProfileSync__Passes__StatementTimeout", line, StringComparison.Ordinal);
-        Assert.Equal(3L, await _db.ScalarAsync<long>("select count(*) from auth.users u where not exists (select 1 from public.user_profiles p where p.user_id = u.id)"));
+        Assert.Equal(3L, await Db.ScalarAsync<long>("select count(*) from auth.users u where not exists (select 1 from public.user_profiles p where p.user_id = u.id)"));
     }
 }

@@ -11,26 +11,22 @@ using ProfileSync.Tests.Support;
 
 namespace ProfileSync.Tests.Replay;
 
-public sealed class ReplayTests(PostgresCluster cluster) : IAsyncLifetime
+public sealed class ReplayTests(PostgresCluster cluster) : DatabaseTest(cluster)
 {
-    private TestDatabase _db = null!;
     private List<Guid> _users = null!;
 
-    public async ValueTask InitializeAsync()
+    protected override async Task PrepareAsync()
     {
-        _db = await cluster.CreateDatabaseAsync();
-        _users = await _db.SeedStartingCaseAsync();
+        _users = await Db.SeedStartingCaseAsync();
     }
-
-    public ValueTask DisposeAsync() => _db.DisposeAsync();
 
     [Fact]
     public async Task Cli_replay_heals_the_starting_case_and_a_second_run_creates_nothing()
     {
-        var before = await _db.ProfilesJsonAsync(_users[0], _users[1]);
+        var before = await Db.ProfilesJsonAsync(_users[0], _users[1]);
 
-        var first = await CliRunner.RunAsync("replay", "--json", "--connection", _db.ConnectionString());
-        var second = await CliRunner.RunAsync("replay", "--json", "--connection", _db.ConnectionString());
+        var first = await CliRunner.RunAsync("replay", "--json", "--connection", Db.ConnectionString());
+        var second = await CliRunner.RunAsync("replay", "--json", "--connection", Db.ConnectionString());
 
         Assert.Equal(0, first.ExitCode);
         Assert.Equal((5L, 3L, 3L), Counts(first.Output));
@@ -41,9 +37,9 @@ public sealed class ReplayTests(PostgresCluster cluster) : IAsyncLifetime
     [Fact]
     public async Task Cli_replay_prints_a_line_per_batch_and_a_summary_when_not_on_a_terminal()
     {
-        await _db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
-        await _db.SignUpManyAsync(200);
-        var (exitCode, output, _) = await CliRunner.RunAsync("replay", "--batch-size", "100", "--connection", _db.ConnectionString());
+        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
+        await Db.SignUpManyAsync(200);
+        var (exitCode, output, _) = await CliRunner.RunAsync("replay", "--batch-size", "100", "--connection", Db.ConnectionString());
 
         Assert.Equal(0, exitCode);
         // Each line: the share done (by the last id's place among random UUIDs), then the counts; time left once known.
@@ -60,7 +56,7 @@ public sealed class ReplayTests(PostgresCluster cluster) : IAsyncLifetime
     [Fact]
     public async Task Cli_dry_run_says_what_a_run_would_do_and_no_count_of_what_it_did()
     {
-        var (exitCode, output, _) = await CliRunner.RunAsync("replay", "--dry-run", "--batch-size", "100", "--connection", _db.ConnectionString());
+        var (exitCode, output, _) = await CliRunner.RunAsync("replay", "--dry-run", "--batch-size", "100", "--connection", Db.ConnectionString());
 
         Assert.Equal(0, exitCode);
         Assert.Matches(@"Scanned\s+5   in batches of 100", output);
@@ -73,8 +69,8 @@ public sealed class ReplayTests(PostgresCluster cluster) : IAsyncLifetime
     [Fact]
     public async Task Http_replay_through_profilesync_serve_heals_the_starting_case()
     {
-        var before = await _db.ProfilesJsonAsync(_users[0], _users[1]);
-        await using var served = await ServedApp.StartAsync(_db.ConnectionString());
+        var before = await Db.ProfilesJsonAsync(_users[0], _users[1]);
+        await using var served = await ServedApp.StartAsync(Db.ConnectionString());
 
         using var first = await served.Client.PostAsync(new Uri("/api/profiles/replay", UriKind.Relative), Json("{}"));
         using var second = await served.Client.PostAsync(new Uri("/api/profiles/replay", UriKind.Relative), Json("{}"));
@@ -93,13 +89,13 @@ public sealed class ReplayTests(PostgresCluster cluster) : IAsyncLifetime
     [InlineData(" \r\n")]
     public async Task An_empty_replay_body_is_a_400_that_says_to_send_braces_and_changes_nothing(string body)
     {
-        await using var served = await ServedApp.StartAsync(_db.ConnectionString());
+        await using var served = await ServedApp.StartAsync(Db.ConnectionString());
 
         using var response = await served.Client.PostAsync(new Uri("/api/profiles/replay", UriKind.Relative), Json(body));
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Contains("send {} to replay every user", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
-        Assert.Equal(3L, await _db.UsersWithoutProfileAsync());
+        Assert.Equal(3L, await Db.UsersWithoutProfileAsync());
     }
 
     [Theory]
@@ -108,7 +104,7 @@ public sealed class ReplayTests(PostgresCluster cluster) : IAsyncLifetime
     [InlineData(SupabaseEvents.AdminKey, "")]
     public async Task Serve_refuses_a_replay_without_its_admin_key_and_changes_nothing(string? presented, string configured)
     {
-        await using var served = await ServedApp.StartAsync(_db.ConnectionString(), new Dictionary<string, string?> { ["ProfileSync:AdminKey"] = configured });
+        await using var served = await ServedApp.StartAsync(Db.ConnectionString(), new Dictionary<string, string?> { ["ProfileSync:AdminKey"] = configured });
         using var request = new HttpRequestMessage(HttpMethod.Post, new Uri("/api/profiles/replay", UriKind.Relative)) { Content = Json("{}") };
         served.Client.DefaultRequestHeaders.Remove("x-functions-key");
         if (presented is not null)
@@ -119,7 +115,7 @@ public sealed class ReplayTests(PostgresCluster cluster) : IAsyncLifetime
         using var response = await served.Client.SendAsync(request);
 
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
-        Assert.Equal(3L, await _db.UsersWithoutProfileAsync());
+        Assert.Equal(3L, await Db.UsersWithoutProfileAsync());
     }
 
     [Fact]
@@ -144,9 +140,9 @@ public sealed class ReplayTests(PostgresCluster cluster) : IAsyncLifetime
     [Fact]
     public async Task Timer_heals_the_starting_case()
     {
-        var before = await _db.ProfilesJsonAsync(_users[0], _users[1]);
+        var before = await Db.ProfilesJsonAsync(_users[0], _users[1]);
 
-        await ReconcileTimer.RunAsync(_db.ConnectionString());
+        await ReconcileTimer.RunAsync(Db.ConnectionString());
 
         await AssertHealedAsync(before);
     }
@@ -157,7 +153,7 @@ public sealed class ReplayTests(PostgresCluster cluster) : IAsyncLifetime
         var report = await Replayer().RunAsync(new ReplayRequest(new ReplayScope(), DryRun: true));
 
         Assert.Equal(new ReplayReport(new ReplayCounts(5, 3, 0, 0, 0, 0, 0, 0, []), true, report.ElapsedMs), report);
-        Assert.Equal(3L, await _db.UsersWithoutProfileAsync());
+        Assert.Equal(3L, await Db.UsersWithoutProfileAsync());
     }
 
     [Fact]
@@ -166,25 +162,25 @@ public sealed class ReplayTests(PostgresCluster cluster) : IAsyncLifetime
         var report = await Replayer().RunAsync(new ReplayRequest(new ReplayScope(UserIds: [_users[2], _users[0]])));
 
         Assert.Equal((2L, 1L, 1L), (report.Scanned, report.Missing, report.Created));
-        Assert.Equal(1L, await _db.ProfileCountAsync(_users[2]));
-        Assert.Equal(0L, await _db.ProfileCountAsync(_users[3]));
-        Assert.Equal(0L, await _db.ProfileCountAsync(_users[4]));
+        Assert.Equal(1L, await Db.ProfileCountAsync(_users[2]));
+        Assert.Equal(0L, await Db.ProfileCountAsync(_users[3]));
+        Assert.Equal(0L, await Db.ProfileCountAsync(_users[4]));
     }
 
     [Fact]
     public async Task Created_window_touches_only_users_created_in_it()
     {
-        await _db.ExecuteAsync("update auth.users set created_at = '2025-01-01' where id = $1", "supabase_auth_admin", _users[3]);
-        await _db.ExecuteAsync("update auth.users set created_at = '2025-06-01' where id = $1", "supabase_auth_admin", _users[4]);
+        await Db.ExecuteAsync("update auth.users set created_at = '2025-01-01' where id = $1", "supabase_auth_admin", _users[3]);
+        await Db.ExecuteAsync("update auth.users set created_at = '2025-06-01' where id = $1", "supabase_auth_admin", _users[4]);
 
         var report = await Replayer().RunAsync(new ReplayRequest(new ReplayScope(
             CreatedAfter: new DateTimeOffset(2024, 12, 1, 0, 0, 0, TimeSpan.Zero),
             CreatedBefore: new DateTimeOffset(2025, 3, 1, 0, 0, 0, TimeSpan.Zero))));
 
         Assert.Equal((1L, 1L, 1L), (report.Scanned, report.Missing, report.Created));
-        Assert.Equal(1L, await _db.ProfileCountAsync(_users[3]));
-        Assert.Equal(0L, await _db.ProfileCountAsync(_users[4]));
-        Assert.Equal(0L, await _db.ProfileCountAsync(_users[2]));
+        Assert.Equal(1L, await Db.ProfileCountAsync(_users[3]));
+        Assert.Equal(0L, await Db.ProfileCountAsync(_users[4]));
+        Assert.Equal(0L, await Db.ProfileCountAsync(_users[2]));
     }
 
     [Fact]
@@ -197,8 +193,8 @@ public sealed class ReplayTests(PostgresCluster cluster) : IAsyncLifetime
         await firstBatchDone.WaitAsync(TimeSpan.FromSeconds(30));
 
         await Assert.ThrowsAsync<ReplayAlreadyRunningException>(() => Replayer().RunAsync(new ReplayRequest(new ReplayScope())));
-        var cli = await CliRunner.RunAsync("replay", "--connection", _db.ConnectionString());
-        await using var served = await ServedApp.StartAsync(_db.ConnectionString());
+        var cli = await CliRunner.RunAsync("replay", "--connection", Db.ConnectionString());
+        await using var served = await ServedApp.StartAsync(Db.ConnectionString());
         using var http = await served.Client.PostAsync(new Uri("/api/profiles/replay", UriKind.Relative), Json("{}"));
 
         mayContinue.Release(100);
@@ -207,7 +203,7 @@ public sealed class ReplayTests(PostgresCluster cluster) : IAsyncLifetime
         Assert.Contains("another replay is running", cli.Error, StringComparison.Ordinal);
         Assert.Equal(HttpStatusCode.Conflict, http.StatusCode);
         Assert.Equal(3L, report.Created);
-        Assert.Equal(0L, await _db.UsersWithoutProfileAsync());
+        Assert.Equal(0L, await Db.UsersWithoutProfileAsync());
     }
 
     [Theory]
@@ -216,11 +212,11 @@ public sealed class ReplayTests(PostgresCluster cluster) : IAsyncLifetime
     public async Task Cli_replay_refuses_bad_options_with_a_clear_message(string option, string value, string message)
     {
         var (exitCode, _, error) = await CliRunner.RunAsync(
-            "replay", option, value, "--created-before", "2025-01-01", "--connection", _db.ConnectionString());
+            "replay", option, value, "--created-before", "2025-01-01", "--connection", Db.ConnectionString());
 
         Assert.Equal(ProfileSyncCli.UsageError, exitCode);
         Assert.Contains(message, error, StringComparison.Ordinal);
-        Assert.Equal(3L, await _db.UsersWithoutProfileAsync());
+        Assert.Equal(3L, await Db.UsersWithoutProfileAsync());
     }
 
     [Fact]
@@ -237,7 +233,7 @@ public sealed class ReplayTests(PostgresCluster cluster) : IAsyncLifetime
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(
             () => Replayer().RunAsync(new ReplayRequest(new ReplayScope(), BatchSize: 2), stopAfterFirst, cancel.Token));
-        var partial = 3 - await _db.UsersWithoutProfileAsync();
+        var partial = 3 - await Db.UsersWithoutProfileAsync();
         var rerun = await Replayer().RunAsync(new ReplayRequest(new ReplayScope(), BatchSize: 2));
 
         Assert.InRange(partial, 0, 2);
@@ -248,15 +244,15 @@ public sealed class ReplayTests(PostgresCluster cluster) : IAsyncLifetime
     [Fact]
     public async Task Replay_racing_webhooks_and_the_trigger_for_the_same_users_ends_with_one_profile_each()
     {
-        await _db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
+        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
         var newcomers = new List<Guid>();
         for (var i = 0; i < 60; i++)
         {
-            newcomers.Add(await _db.SignUpAsync(email: $"race{i}@example.com"));
+            newcomers.Add(await Db.SignUpAsync(email: $"race{i}@example.com"));
         }
 
-        await _db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = true");
-        await using var served = await ServedApp.StartAsync(_db.ConnectionString());
+        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = true");
+        await using var served = await ServedApp.StartAsync(Db.ConnectionString());
 
         var work = new List<Task>
         {
@@ -267,13 +263,13 @@ public sealed class ReplayTests(PostgresCluster cluster) : IAsyncLifetime
             var (status, _) = await served.SendAsync(SupabaseEvents.Insert(id, "x@example.com"));
             Assert.Equal(HttpStatusCode.OK, status);
         }));
-        work.AddRange(Enumerable.Range(0, 20).Select(i => _db.SignUpAsync(email: $"late{i}@example.com")));
+        work.AddRange(Enumerable.Range(0, 20).Select(i => Db.SignUpAsync(email: $"late{i}@example.com")));
         await Task.WhenAll(work);
         await Replayer().RunAsync(new ReplayRequest(new ReplayScope()));
 
-        Assert.Equal(0L, await _db.UsersWithoutProfileAsync());
-        Assert.Equal(0L, await _db.ScalarAsync<long>("select count(*) from (select user_id from public.user_profiles group by 1 having count(*) > 1) d"));
-        Assert.Equal(await _db.ScalarAsync<long>("select count(*) from auth.users"), await _db.ScalarAsync<long>("select count(*) from public.user_profiles"));
+        Assert.Equal(0L, await Db.UsersWithoutProfileAsync());
+        Assert.Equal(0L, await Db.ScalarAsync<long>("select count(*) from (select user_id from public.user_profiles group by 1 having count(*) > 1) d"));
+        Assert.Equal(await Db.ScalarAsync<long>("select count(*) from auth.users"), await Db.ScalarAsync<long>("select count(*) from public.user_profiles"));
     }
 
     [Theory]
@@ -295,33 +291,33 @@ public sealed class ReplayTests(PostgresCluster cluster) : IAsyncLifetime
     [InlineData("""{"batchSize":"500"}""", "'batchSize' must be a whole number")]
     public async Task Bad_replay_body_gets_400_with_the_reason_and_changes_nothing(string body, string reason)
     {
-        await using var served = await ServedApp.StartAsync(_db.ConnectionString());
+        await using var served = await ServedApp.StartAsync(Db.ConnectionString());
 
         using var response = await served.Client.PostAsync(new Uri("/api/profiles/replay", UriKind.Relative), Json(body));
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Contains(reason, await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
-        Assert.Equal(3L, await _db.UsersWithoutProfileAsync());
+        Assert.Equal(3L, await Db.UsersWithoutProfileAsync());
     }
 
     private ProfileReplayer Replayer() => Services().GetRequiredService<ProfileReplayer>();
 
-    private ServiceProvider Services() => TestServices.Build(_db.ConnectionString());
+    private ServiceProvider Services() => TestServices.Build(Db.ConnectionString());
 
     private async Task AssertHealedAsync(string? oldProfilesBefore)
     {
-        Assert.Equal(0L, await _db.UsersWithoutProfileAsync());
+        Assert.Equal(0L, await Db.UsersWithoutProfileAsync());
         foreach (var user in _users)
         {
-            Assert.Equal(1L, await _db.ProfileCountAsync(user));
+            Assert.Equal(1L, await Db.ProfileCountAsync(user));
         }
 
         if (oldProfilesBefore is not null)
         {
-            Assert.Equal(oldProfilesBefore, await _db.ProfilesJsonAsync(_users[0], _users[1]));
+            Assert.Equal(oldProfilesBefore, await Db.ProfilesJsonAsync(_users[0], _users[1]));
         }
 
-        Assert.All(_users[2..], user => Assert.Equal("replay", _db.ProfileAsync(user).Result!.CreatedVia));
+        Assert.All(_users[2..], user => Assert.Equal("replay", Db.ProfileAsync(user).Result!.CreatedVia));
     }
 
     private static (long Scanned, long Missing, long Created) Counts(string json)

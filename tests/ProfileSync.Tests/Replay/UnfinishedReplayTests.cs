@@ -13,20 +13,17 @@ namespace ProfileSync.Tests.Replay;
 /// Batches are made slow here by slowing <c>profile_sync.converge_range</c> (renamed, and called by a wrapper that
 /// sleeps first), so a one-second budget runs out after a batch or two of 100 users.
 /// </summary>
-public sealed class UnfinishedReplayTests(PostgresCluster cluster) : IAsyncLifetime
+public sealed class UnfinishedReplayTests(PostgresCluster cluster) : DatabaseTest(cluster)
 {
     private const int Users = 600;
 
     private static readonly Dictionary<string, string?> OneSecond = new() { ["ProfileSync:Passes:HttpReplayBudget"] = "00:00:01" };
 
-    private TestDatabase _db = null!;
-
-    public async ValueTask InitializeAsync()
+    protected override async Task PrepareAsync()
     {
-        _db = await cluster.CreateDatabaseAsync();
-        await _db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
-        await _db.SignUpManyAsync(Users);
-        await _db.ExecuteAsync("""
+        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
+        await Db.SignUpManyAsync(Users);
+        await Db.ExecuteAsync("""
             alter function profile_sync.converge_range(uuid, uuid, text, boolean) rename to converge_range_unslowed;
             create function profile_sync.converge_range(after uuid, upto uuid, via text, dry_run boolean default false)
             returns table (users bigint, missing bigint, stale bigint, orphaned bigint, created bigint, refreshed bigint,
@@ -36,12 +33,10 @@ public sealed class UnfinishedReplayTests(PostgresCluster cluster) : IAsyncLifet
             """);
     }
 
-    public ValueTask DisposeAsync() => _db.DisposeAsync();
-
     [Fact]
     public async Task An_http_replay_of_everyone_answers_202_when_its_time_runs_out_and_the_next_one_goes_on_from_there()
     {
-        await using var served = await ServedApp.StartAsync(_db.ConnectionString(), OneSecond);
+        await using var served = await ServedApp.StartAsync(Db.ConnectionString(), OneSecond);
 
         using var first = await PostAsync(served, """{"batchSize":100}""");
         Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
@@ -51,10 +46,10 @@ public sealed class UnfinishedReplayTests(PostgresCluster cluster) : IAsyncLifet
         Assert.InRange(answer.GetProperty("done").GetDouble(), 0.01, 0.99);
         var created = answer.GetProperty("created").GetInt64();
         Assert.InRange(created, 100, Users - 100);
-        Assert.Equal(Users - created, await _db.UsersWithoutProfileAsync());
+        Assert.Equal(Users - created, await Db.UsersWithoutProfileAsync());
 
         // Meanwhile status says how far it got, and that the next replay goes on from there.
-        var (_, status, _) = await CliRunner.RunAsync("status", "--connection", _db.ConnectionString());
+        var (_, status, _) = await CliRunner.RunAsync("status", "--connection", Db.ConnectionString());
         Assert.Contains("Unfinished replay", status, StringComparison.Ordinal);
         Assert.Contains("the next replay of everyone goes on from there", status, StringComparison.Ordinal);
 
@@ -76,8 +71,8 @@ public sealed class UnfinishedReplayTests(PostgresCluster cluster) : IAsyncLifet
 
         Assert.Equal(HttpStatusCode.OK, last);
         Assert.Equal(Users, created);
-        Assert.Equal(0L, await _db.ScalarAsync<long>("select count(*) from profile_sync.unfinished_replays"));
-        Assert.Equal(await Truth.DerivedAsync(_db), await Truth.ProfilesAsync(_db));
+        Assert.Equal(0L, await Db.ScalarAsync<long>("select count(*) from profile_sync.unfinished_replays"));
+        Assert.Equal(await Truth.DerivedAsync(Db), await Truth.ProfilesAsync(Db));
 
         // Done: the next replay of everyone starts over with the pass over everyone, which finds nothing.
         using var inSync = await PostAsync(served, "{}");
@@ -89,20 +84,20 @@ public sealed class UnfinishedReplayTests(PostgresCluster cluster) : IAsyncLifet
     [Fact]
     public async Task The_cli_goes_on_from_an_http_replay_that_ran_out_of_time()
     {
-        await using (var served = await ServedApp.StartAsync(_db.ConnectionString(), OneSecond))
+        await using (var served = await ServedApp.StartAsync(Db.ConnectionString(), OneSecond))
         {
             using var first = await PostAsync(served, """{"batchSize":100}""");
             Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
         }
 
-        var left = await _db.UsersWithoutProfileAsync();
-        var (exitCode, output, error) = await CliRunner.RunAsync("replay", "--batch-size", "100", "--connection", _db.ConnectionString());
+        var left = await Db.UsersWithoutProfileAsync();
+        var (exitCode, output, error) = await CliRunner.RunAsync("replay", "--batch-size", "100", "--connection", Db.ConnectionString());
 
         Assert.True(exitCode == 0, error);
         Assert.Contains($"Missing                   {left,12:N0}   created {left:N0}", output, StringComparison.Ordinal);
         Assert.Contains("Went on from where an earlier replay of everyone stopped", output, StringComparison.Ordinal);
-        Assert.Equal(await Truth.DerivedAsync(_db), await Truth.ProfilesAsync(_db));
-        var (statusExit, status, _) = await CliRunner.RunAsync("status", "--exit-code", "--connection", _db.ConnectionString());
+        Assert.Equal(await Truth.DerivedAsync(Db), await Truth.ProfilesAsync(Db));
+        var (statusExit, status, _) = await CliRunner.RunAsync("status", "--exit-code", "--connection", Db.ConnectionString());
         Assert.Equal(0, statusExit);
         Assert.DoesNotContain("Unfinished", status, StringComparison.Ordinal);
     }
@@ -110,20 +105,20 @@ public sealed class UnfinishedReplayTests(PostgresCluster cluster) : IAsyncLifet
     [Fact]
     public async Task An_unfinished_dry_run_writes_nothing_and_a_real_replay_does_not_go_on_from_it()
     {
-        await using var served = await ServedApp.StartAsync(_db.ConnectionString(), OneSecond);
+        await using var served = await ServedApp.StartAsync(Db.ConnectionString(), OneSecond);
 
         using var dryRun = await PostAsync(served, """{"batchSize":100,"dryRun":true}""");
         Assert.Equal(HttpStatusCode.Accepted, dryRun.StatusCode);
-        Assert.Equal(Users, await _db.UsersWithoutProfileAsync());
-        Assert.Equal("true", await _db.ScalarAsync<string>("select string_agg(dry_run::text, ',') from profile_sync.unfinished_replays"));
+        Assert.Equal(Users, await Db.UsersWithoutProfileAsync());
+        Assert.Equal("true", await Db.ScalarAsync<string>("select string_agg(dry_run::text, ',') from profile_sync.unfinished_replays"));
 
-        var (exitCode, output, error) = await CliRunner.RunAsync("replay", "--json", "--connection", _db.ConnectionString());
+        var (exitCode, output, error) = await CliRunner.RunAsync("replay", "--json", "--connection", Db.ConnectionString());
 
         Assert.True(exitCode == 0, error);
         using var report = JsonDocument.Parse(output);
         Assert.Equal((long)Users, report.RootElement.GetProperty("created").GetInt64());
         Assert.False(report.RootElement.GetProperty("resumed").GetBoolean());
-        Assert.Equal(0L, await _db.UsersWithoutProfileAsync());
+        Assert.Equal(0L, await Db.UsersWithoutProfileAsync());
     }
 
     private static Task<HttpResponseMessage> PostAsync(ServedApp served, string body) =>

@@ -4,17 +4,9 @@ using PgNetWorker;
 namespace ProfileSync.Tests.Support;
 
 /// <summary>A database of its own with the fallback trigger off, so what creates a profile is the webhook path under test.</summary>
-public abstract class WebhookPathTest(PostgresCluster cluster) : IAsyncLifetime
+public abstract class WebhookPathTest(PostgresCluster cluster) : DatabaseTest(cluster)
 {
-    protected PostgresCluster Cluster { get; } = cluster;
-
-    protected TestDatabase Db { get; private set; } = null!;
-
-    public async ValueTask InitializeAsync()
-    {
-        Db = await Cluster.CreateDatabaseAsync();
-        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
-    }
+    protected override Task PrepareAsync() => Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
 
     /// <summary>Sends what is queued with the dispatcher (as pg_net would) and returns the statuses recorded, in order.</summary>
     protected async Task<List<HttpStatusCode>> DeliverQueuedAsync()
@@ -30,11 +22,5 @@ public abstract class WebhookPathTest(PostgresCluster cluster) : IAsyncLifetime
         }
 
         return statuses;
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        await Db.DisposeAsync();
-        GC.SuppressFinalize(this);
     }
 }

@@ -1,7 +1,7 @@
 using System.Net.Sockets;
 using ProfileSync.Tests.Support;
 
-namespace ProfileSync.Tests.Cli;
+namespace ProfileSync.Tests.Local;
 
 /// <summary>
 /// <c>./dev.sh up</c> as a new user runs it, on ports and a directory of its own so a running emulator is left alone:

@@ -1,7 +1,7 @@
 using ProfileSync.Events;
 using ProfileSync.Resilience;
 
-namespace ProfileSync.Tests;
+namespace ProfileSync.Tests.Settings;
 
 public sealed class OptionsValidationTests
 {

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text.RegularExpressions;
 
-namespace ProfileSync.Tests.Cli;
+namespace ProfileSync.Tests.Bench;
 
 /// <summary>The benchmark program as <c>./dev.sh bench</c> runs it: its options, and what an interruption leaves.</summary>
 public sealed partial class BenchCommandTests

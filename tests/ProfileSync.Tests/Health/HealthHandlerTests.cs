@@ -6,7 +6,7 @@ using ProfileFunctions;
 using ProfileSync.Health;
 using ProfileSync.Tests.Support;
 
-namespace ProfileSync.Tests;
+namespace ProfileSync.Tests.Health;
 
 public sealed class HealthHandlerTests(PostgresCluster cluster)
 {

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using ProfileSync.Tests.Support;
 
-namespace ProfileSync.Tests;
+namespace ProfileSync.Tests.Functions;
 
 /// <summary>What the Functions host will read: the functions.metadata the worker SDK generated at build time.</summary>
 public sealed class FunctionsMetadataTests

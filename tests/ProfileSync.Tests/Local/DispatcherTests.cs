@@ -2,7 +2,7 @@ using Npgsql;
 using PgNetWorker;
 using ProfileSync.Tests.Support;
 
-namespace ProfileSync.Tests.Database;
+namespace ProfileSync.Tests.Local;
 
 /// <summary>The whole loop on real processes and sockets: signup → signed trigger → pg_net queue → dispatcher → function → profile.</summary>
 public sealed class DispatcherTests(PostgresCluster cluster) : WebhookPathTest(cluster)

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using ProfileSync.Tests.Support;
 
-namespace ProfileSync.Tests.Cli;
+namespace ProfileSync.Tests.Functions;
 
 /// <summary>
 /// The function app's own process, started as the Functions host starts a worker (its command line), with settings
