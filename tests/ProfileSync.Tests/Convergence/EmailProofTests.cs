@@ -38,6 +38,8 @@ public sealed class EmailProofTests(PostgresCluster cluster) : ServedDatabaseTes
         ["anonymous, an address requested, then applied under autoconfirm without its link"] = ((db, _, email) =>
             db.AnonymousAddsEmailAsync(email, autoconfirm: true, requestedBeforeAutoconfirm: true), false),
         ["OAuth, a trusted provider that verified the address"] = ((db, _, email) => db.SignUpWithOAuthAsync("google", email, providerVerified: true, autoconfirm: false), true),
+        ["OAuth, a trusted provider that verified the address, sent in capitals"] = ((db, _, email) =>
+            db.SignUpWithOAuthAsync("google", email, providerVerified: true, autoconfirm: false, identityEmail: email.ToUpperInvariant()), true),
         ["OAuth, a trusted provider that did not verify it, under autoconfirm"] = ((db, _, email) => db.SignUpWithOAuthAsync("google", email, providerVerified: false, autoconfirm: true), false),
         ["OAuth, a provider not trusted to verify, that says it did"] = ((db, _, email) => db.SignUpWithOAuthAsync("azure", email, providerVerified: true, autoconfirm: false), false),
         ["SAML SSO from the provider that owns the domain"] = ((db, owner, email) => db.SignUpWithSamlAsync(owner, email), true),

@@ -161,17 +161,20 @@ public static class SupabaseAuthFlows
 
     /// <summary>
     /// An OAuth sign-up (external.go, CreateAccount): confirmed in the INSERT's transaction when the provider says the
-    /// address is verified or under autoconfirm; otherwise a confirmation is mailed and pending.
+    /// address is verified or under autoconfirm; otherwise a confirmation is mailed and pending. The identity keeps the
+    /// address as the provider sent it (<paramref name="identityEmail"/>, when it differs from the user's, which Auth
+    /// lower-cases).
     /// </summary>
-    public static async Task<Guid> SignUpWithOAuthAsync(this TestDatabase db, string provider, string email, bool providerVerified, bool autoconfirm)
+    public static async Task<Guid> SignUpWithOAuthAsync(
+        this TestDatabase db, string provider, string email, bool providerVerified, bool autoconfirm, string? identityEmail = null)
     {
         var id = Guid.NewGuid();
-        await db.AuthTransactionAsync(OAuthSignUpSql(id, provider, email, providerVerified, autoconfirm));
+        await db.AuthTransactionAsync(OAuthSignUpSql(id, provider, email, providerVerified, autoconfirm, identityEmail));
         return id;
     }
 
     /// <summary>The statements of <see cref="SignUpWithOAuthAsync"/>, to run inside a transaction of one's own.</summary>
-    public static string OAuthSignUpSql(Guid id, string provider, string email, bool providerVerified, bool autoconfirm)
+    public static string OAuthSignUpSql(Guid id, string provider, string email, bool providerVerified, bool autoconfirm, string? identityEmail = null)
     {
         var confirmed = providerVerified || autoconfirm;
         var appMetadata = $$"""{"provider":"{{provider}}","providers":["{{provider}}"]}""";
@@ -179,7 +182,7 @@ public static class SupabaseAuthFlows
             {{InsertSql(id, email, appMetadata)}}
             update auth.users set role = 'authenticated', updated_at = now() where id = '{{id}}';
             insert into auth.identities (provider_id, user_id, identity_data, provider, created_at, updated_at)
-            values ('oauth-{{id}}', '{{id}}', jsonb_build_object('sub', 'oauth-{{id}}', 'email', '{{email}}', 'email_verified', {{(providerVerified ? "true" : "false")}}), '{{provider}}', now(), now());
+            values ('oauth-{{id}}', '{{id}}', jsonb_build_object('sub', 'oauth-{{id}}', 'email', '{{identityEmail ?? email}}', 'email_verified', {{(providerVerified ? "true" : "false")}}), '{{provider}}', now(), now());
             update auth.users set encrypted_password = null, updated_at = now() where id = '{{id}}';
             update auth.users set raw_user_meta_data = jsonb_build_object('email', '{{email}}', 'email_verified', {{(providerVerified ? "true" : "false")}}), updated_at = now() where id = '{{id}}';
             {{(confirmed ? ConfirmSql(id) : $"update auth.users set confirmation_token = 'conf-{id}', confirmation_sent_at = now(), updated_at = now() where id = '{id}';\n{MintSql(id, "confirmation_token", $"conf-{id}", email)}")}}
