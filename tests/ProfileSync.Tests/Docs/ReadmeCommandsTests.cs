@@ -50,7 +50,7 @@ public sealed partial class ReadmeCommandsTests
     [Fact]
     public void The_readme_shows_the_two_commands_and_the_cli()
     {
-        var commands = Commands("README.md").Where(c => c.InCodeBlock).Select(c => c.Text).ToList();
+        var commands = Commands("README.md").Where(c => c.InCodeBlock).Select(c => string.Join(' ', c.Words)).ToList();
 
         Assert.Contains(commands, c => c.StartsWith("./dev.sh test", StringComparison.Ordinal));
         Assert.Contains(commands, c => c.StartsWith("./dev.sh up", StringComparison.Ordinal));
@@ -65,9 +65,10 @@ public sealed partial class ReadmeCommandsTests
     public void Every_profilesync_command_shown_parses(string page)
     {
         var wrong = new List<string>();
-        foreach (var (line, text, inCodeBlock) in Commands(page))
+        foreach (var (line, words, inCodeBlock) in Commands(page))
         {
-            if (CliArguments(text) is not { } args)
+            var text = string.Join(' ', words);
+            if (CliArguments(words) is not { } args)
             {
                 continue;
             }
@@ -88,9 +89,9 @@ public sealed partial class ReadmeCommandsTests
     {
         var (subcommands, forwarded) = DevShSubcommands();
         var wrong = new List<string>();
-        foreach (var (line, text, inCodeBlock) in Commands(page))
+        foreach (var (line, words, inCodeBlock) in Commands(page))
         {
-            var words = Words(text);
+            var text = string.Join(' ', words);
             if (words.Count == 0 || words[0] != "./dev.sh")
             {
                 continue;
@@ -170,10 +171,10 @@ public sealed partial class ReadmeCommandsTests
     /// Every command a page shows: each line of a shell code block (comments and continuations dealt with), and each
     /// inline code span in the prose that starts as a command does.
     /// </summary>
-    private static List<(int Line, string Text, bool InCodeBlock)> Commands(string page)
+    private static List<(int Line, List<string> Words, bool InCodeBlock)> Commands(string page)
     {
         var lines = File.ReadAllLines(Path.Combine(Root, page));
-        var commands = new List<(int, string, bool)>();
+        var commands = new List<(int, List<string>, bool)>();
         string? fence = null;
         var shell = false;
         var pending = new StringBuilder();
@@ -208,15 +209,14 @@ public sealed partial class ReadmeCommandsTests
                     pendingLine = i + 1;
                 }
 
-                var code = StripComment(trimmed);
-                if (code.EndsWith('\\'))
+                if (trimmed.EndsWith('\\') && !trimmed.Contains(" #", StringComparison.Ordinal))
                 {
-                    pending.Append(code[..^1]).Append(' ');
+                    pending.Append(trimmed[..^1]).Append(' ');
                     continue;
                 }
 
-                pending.Append(code);
-                foreach (var command in SplitCommands(pending.ToString()))
+                pending.Append(trimmed);
+                foreach (var command in ShellCommands(pending.ToString()))
                 {
                     commands.Add((pendingLine, command, true));
                 }
@@ -228,9 +228,10 @@ public sealed partial class ReadmeCommandsTests
             foreach (Match span in InlineCode().Matches(lines[i]))
             {
                 var text = span.Groups["code"].Value.Trim();
-                if (Words(text) is [var first, ..] && (first is "profilesync" or "./dev.sh" || text.StartsWith("dotnet run --project functions/ProfileSync.Cli", StringComparison.Ordinal)))
+                var shown = ShellCommands(text);
+                if (shown is [[var first, ..], ..] && (first is "profilesync" or "./dev.sh" || text.StartsWith("dotnet run --project functions/ProfileSync.Cli", StringComparison.Ordinal)))
                 {
-                    foreach (var command in SplitCommands(text))
+                    foreach (var command in shown)
                     {
                         commands.Add((i + 1, command, false));
                     }
@@ -264,9 +265,8 @@ public sealed partial class ReadmeCommandsTests
     /// What profilesync would be given, for a command that runs it (<c>profilesync …</c>, or
     /// <c>dotnet run --project functions/ProfileSync.Cli -- …</c>); null for any other command.
     /// </summary>
-    private static string[]? CliArguments(string command)
+    private static string[]? CliArguments(List<string> words)
     {
-        var words = Words(command);
         if (words is ["profilesync", .. var rest])
         {
             return Arguments(rest);
@@ -319,94 +319,20 @@ public sealed partial class ReadmeCommandsTests
         word.Contains('…', StringComparison.Ordinal) || word.Contains("...", StringComparison.Ordinal) ||
         word.Contains('$', StringComparison.Ordinal) || Placeholder().IsMatch(word);
 
-    /// <summary>The commands of a line: split at <c>&amp;&amp;</c>, <c>||</c>, <c>;</c> and <c>|</c> outside quotes, without leading <c>NAME=value</c> assignments.</summary>
-    private static IEnumerable<string> SplitCommands(string line)
+    /// <summary>
+    /// The commands of a shell line, each as its words: split at white space, <c>;</c>, <c>|</c>, <c>&amp;</c>,
+    /// <c>&amp;&amp;</c> and <c>||</c> outside quotes (the quotes removed), up to a comment (a <c>#</c> that starts a
+    /// word), each without its leading <c>NAME=value</c> assignments.
+    /// </summary>
+    private static List<List<string>> ShellCommands(string line)
     {
-        var parts = new List<string>();
-        var current = new StringBuilder();
-        char? quote = null;
-        for (var i = 0; i < line.Length; i++)
-        {
-            var c = line[i];
-            if (quote is not null)
-            {
-                if (c == quote)
-                {
-                    quote = null;
-                }
-            }
-            else if (c is '\'' or '"')
-            {
-                quote = c;
-            }
-            else if (c is ';' or '|' or '&')
-            {
-                if (i + 1 < line.Length && line[i + 1] == c)
-                {
-                    i++; // && and ||; a lone & (in the background) and | end the command too
-                }
-
-                parts.Add(current.ToString());
-                current.Clear();
-                continue;
-            }
-
-            current.Append(c);
-        }
-
-        parts.Add(current.ToString());
-        foreach (var part in parts)
-        {
-            var words = Words(part);
-            var start = 0;
-            while (start < words.Count && Assignment().IsMatch(words[start]))
-            {
-                start++;
-            }
-
-            if (start < words.Count)
-            {
-                yield return string.Join(' ', words.Skip(start).Select(w => w.Contains(' ', StringComparison.Ordinal) ? $"'{w}'" : w));
-            }
-        }
-    }
-
-    /// <summary>A line without its shell comment (a <c>#</c> that starts a word, outside quotes).</summary>
-    private static string StripComment(string line)
-    {
-        char? quote = null;
-        for (var i = 0; i < line.Length; i++)
-        {
-            var c = line[i];
-            if (quote is not null)
-            {
-                if (c == quote)
-                {
-                    quote = null;
-                }
-            }
-            else if (c is '\'' or '"')
-            {
-                quote = c;
-            }
-            else if (c == '#' && (i == 0 || char.IsWhiteSpace(line[i - 1])))
-            {
-                return line[..i].TrimEnd();
-            }
-        }
-
-        return line.TrimEnd();
-    }
-
-    /// <summary>Shell words: split at white space outside quotes, the quotes removed.</summary>
-    private static List<string> Words(string text)
-    {
-        var words = new List<string>();
-        var current = new StringBuilder();
+        List<List<string>> commands = [[]];
+        var word = new StringBuilder();
         var inWord = false;
         char? quote = null;
-        foreach (var c in text)
+        for (var i = 0; i < line.Length; i++)
         {
+            var c = line[i];
             if (quote is not null)
             {
                 if (c == quote)
@@ -415,7 +341,7 @@ public sealed partial class ReadmeCommandsTests
                 }
                 else
                 {
-                    current.Append(c);
+                    word.Append(c);
                 }
             }
             else if (c is '\'' or '"')
@@ -423,28 +349,42 @@ public sealed partial class ReadmeCommandsTests
                 quote = c;
                 inWord = true;
             }
-            else if (char.IsWhiteSpace(c))
+            else if (c == '#' && !inWord)
+            {
+                break;
+            }
+            else if (char.IsWhiteSpace(c) || c is ';' or '|' or '&')
             {
                 if (inWord)
                 {
-                    words.Add(current.ToString());
-                    current.Clear();
+                    commands[^1].Add(word.ToString());
+                    word.Clear();
                     inWord = false;
+                }
+
+                if (c is ';' or '|' or '&')
+                {
+                    if (i + 1 < line.Length && line[i + 1] == c)
+                    {
+                        i++; // && and ||; a lone & (in the background) and | end the command too
+                    }
+
+                    commands.Add([]);
                 }
             }
             else
             {
-                current.Append(c);
+                word.Append(c);
                 inWord = true;
             }
         }
 
         if (inWord)
         {
-            words.Add(current.ToString());
+            commands[^1].Add(word.ToString());
         }
 
-        return words;
+        return [.. commands.Select(words => words.SkipWhile(w => Assignment().IsMatch(w)).ToList()).Where(words => words.Count > 0)];
     }
 
     /// <summary>
