@@ -108,9 +108,7 @@ run_xunit() {
                  (f[c] ? "  " f[c] " failed" : ""), (s[c] ? "  " s[c] " skipped" : "") }' "$dir/cases" | sort >&2
     echo "    slowest tests:" >&2
     sort -t "$(printf '\t')" -k3,3 -rn "$dir/cases" | awk -F '\t' 'NR <= 8 { printf "    %9.1f s  %s\n", $3, $4 }' >&2
-    succeeded=$(awk -F '\t' '$2 == "passed"' "$dir/cases" | wc -l)
-    failed=$(awk -F '\t' '$2 == "failed"' "$dir/cases" | wc -l)
-    skipped=$(awk -F '\t' '$2 == "skipped"' "$dir/cases" | wc -l)
+    read -r succeeded failed skipped < <(awk -F '\t' '{ n[$2]++ } END { print n["passed"] + 0, n["failed"] + 0, n["skipped"] + 0 }' "$dir/cases")
   fi
   # A build error or a crashed test host counts as a failure even with no failed test in the report.
   if [ "$status" != 0 ] && [ "$failed" = 0 ]; then failed=1; fi

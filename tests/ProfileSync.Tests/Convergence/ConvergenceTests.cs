@@ -177,7 +177,7 @@ public sealed class ConvergenceTests(PostgresCluster cluster) : WebhookPathTest(
     [Fact]
     public async Task A_ban_that_lapses_reactivates_the_profile_at_the_next_reconcile_with_no_write_to_auth_users()
     {
-        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = true");
+        await Db.SetFallbackTriggerAsync(enabled: true);
         var userId = await Db.SignUpAsync(email: "banned@example.com", bannedUntil: DateTime.UtcNow.AddSeconds(1));
         Assert.False((await Db.ProfileAsync(userId))!.IsActive);
 
@@ -238,7 +238,7 @@ public sealed class ConvergenceTests(PostgresCluster cluster) : WebhookPathTest(
     [Fact]
     public async Task With_only_the_fallback_trigger_profiles_follow_email_changes_bans_and_soft_deletes()
     {
-        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = true");
+        await Db.SetFallbackTriggerAsync(enabled: true);
         var userId = await Db.SignUpAsync(email: "t@example.com");
 
         await Db.UpdateUserAsync(userId, "email = 't2@example.com'");
@@ -320,7 +320,7 @@ public sealed class ConvergenceTests(PostgresCluster cluster) : WebhookPathTest(
     [Fact]
     public async Task Sign_ins_write_nothing_to_profiles()
     {
-        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = true");
+        await Db.SetFallbackTriggerAsync(enabled: true);
         await using var served = await ServedApp.StartAsync(Db.ConnectionString());
         var userId = await Db.SignUpAsync(email: "often@example.com");
         var before = await Db.ScalarAsync<DateTime>("select updated_at from public.user_profiles where user_id = $1", "postgres", userId);

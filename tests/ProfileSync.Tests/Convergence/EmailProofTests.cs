@@ -225,7 +225,7 @@ public sealed class EmailProofTests(PostgresCluster cluster) : ServedDatabaseTes
         var owned = await Db.SignUpWithEmailAsync($"bob-{Guid.NewGuid():N}@corp.example", Confirmation.Verified);
         await Db.ExecuteAsync("""update public.user_profiles set attributes = '{"role":"admin"}' where user_id = $1""", "postgres", owned);
         var unproven = await Db.SignUpWithEmailAsync($"mallory-{Guid.NewGuid():N}@corp.example", Confirmation.Autoconfirm);
-        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
+        await Db.SetFallbackTriggerAsync(enabled: false);
         await Db.UpdateUserAsync(derived, "raw_user_meta_data = '{\"full_name\":\"Ann Renamed\"}'"); // stale until a replay
 
         var truth = (await Truth.DerivedAsync(Db)).ToDictionary(p => p.UserId);

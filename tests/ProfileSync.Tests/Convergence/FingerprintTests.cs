@@ -14,7 +14,7 @@ public sealed class FingerprintTests(PostgresCluster cluster) : DatabaseTest(clu
     public async Task Every_convergence_stores_the_current_fingerprint_so_a_pass_derives_no_profile_in_sync()
     {
         var users = await UsersAsync(3);
-        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
+        await Db.SetFallbackTriggerAsync(enabled: false);
         var late = await Db.SignUpAsync(email: "late@example.com");
         await ReconcileAsync();
 
@@ -70,7 +70,7 @@ public sealed class FingerprintTests(PostgresCluster cluster) : DatabaseTest(clu
     {
         var users = await UsersAsync(2);
         var before = await ProfileRowVersionsAsync();
-        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = true");
+        await Db.SetFallbackTriggerAsync(enabled: true);
 
         // A sign-in (what only records activity) and a metadata key the display name does not read.
         await Db.UpdateUserAsync(users[0], "last_sign_in_at = now()");
@@ -87,7 +87,7 @@ public sealed class FingerprintTests(PostgresCluster cluster) : DatabaseTest(clu
         await Db.ExecuteAsync("""insert into profile_sync.attribute_rules (email_domain, attributes) values ('corp.example', '{"department":"Corp"}')""");
         var user = await Db.SignUpAsync(email: "ivy@corp.example");
         var other = await Db.SignUpAsync(email: "ola@example.com");
-        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
+        await Db.SetFallbackTriggerAsync(enabled: false);
 
         // Google now vouches for the address: no write to auth.users, nothing in the user's row changed.
         await Db.ExecuteAsync(
@@ -106,7 +106,7 @@ public sealed class FingerprintTests(PostgresCluster cluster) : DatabaseTest(clu
     {
         await Db.ExecuteAsync("""insert into profile_sync.attribute_rules (email_domain, attributes) values ('corp.example', '{"department":"Corp"}')""");
         var user = await Db.SignUpAsync(email: "pia@corp.example");
-        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
+        await Db.SetFallbackTriggerAsync(enabled: false);
 
         await Db.ExecuteAsync(
             "insert into profile_sync.email_proofs (user_id, email, proven_by) values ($1, 'pia@corp.example', 'confirmation_token')",
@@ -121,7 +121,7 @@ public sealed class FingerprintTests(PostgresCluster cluster) : DatabaseTest(clu
     {
         var user = await Db.SignUpAsync(email: "bo@example.com", bannedUntil: DateTime.UtcNow.AddSeconds(2));
         Assert.False((await Db.ProfileAsync(user))!.IsActive);
-        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
+        await Db.SetFallbackTriggerAsync(enabled: false);
 
         await Eventually.HoldsAsync(async () => await Db.ScalarAsync<bool>(
             "select banned_until <= now() from auth.users where id = $1", "supabase_admin", user));
@@ -151,10 +151,10 @@ public sealed class FingerprintTests(PostgresCluster cluster) : DatabaseTest(clu
         await Db.ExecuteAsync(
             "create table public.profiles_backup as select * from public.user_profiles; create table public.users_backup as select * from auth.users",
             "supabase_admin");
-        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = true");
+        await Db.SetFallbackTriggerAsync(enabled: true);
         await Db.UpdateUserAsync(users[0], """raw_user_meta_data = '{"full_name":"Renamed"}'""");
         await Db.UpdateUserAsync(users[1], "email = 'moved@example.com'");
-        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
+        await Db.SetFallbackTriggerAsync(enabled: false);
 
         // The profiles as they were, restored as pg_restore --disable-triggers writes them: rows and fingerprints as dumped.
         await Db.ExecuteAsync(
@@ -191,7 +191,7 @@ public sealed class FingerprintTests(PostgresCluster cluster) : DatabaseTest(clu
         }
 
         Assert.Equal(await Truth.DerivedAsync(Db), await Truth.ProfilesAsync(Db));
-        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
+        await Db.SetFallbackTriggerAsync(enabled: false);
         return users;
     }
 

@@ -97,7 +97,7 @@ public sealed class OwnershipTests(PostgresCluster cluster) : ServedDatabaseTest
     [Fact]
     public async Task An_admin_change_committed_while_a_convergence_waits_for_the_row_is_kept()
     {
-        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
+        await Db.SetFallbackTriggerAsync(enabled: false);
         var userId = await Db.SignUpAsync(email: "race@example.com", userMetadata: """{"name":"Old"}""");
         await CliRunner.RunAsync("replay", "--connection", Db.ConnectionString());
         await Db.UpdateUserAsync(userId, "raw_user_meta_data = '{\"name\":\"New\"}', email = 'race2@example.com'");

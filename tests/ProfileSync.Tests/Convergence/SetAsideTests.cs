@@ -25,7 +25,7 @@ public sealed class SetAsideTests(PostgresCluster cluster) : DatabaseTest(cluste
 
     protected override async Task PrepareAsync()
     {
-        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
+        await Db.SetFallbackTriggerAsync(enabled: false);
         for (var i = 0; i < Users; i++)
         {
             await Db.SignUpAsync(email: $"user{i}@example.com", userMetadata: """{"full_name":"Some One"}""");
@@ -119,7 +119,7 @@ public sealed class SetAsideTests(PostgresCluster cluster) : DatabaseTest(cluste
     [Fact]
     public async Task The_fallback_warns_without_the_row_sets_the_user_aside_and_the_signup_commits()
     {
-        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = true");
+        await Db.SetFallbackTriggerAsync(enabled: true);
         var email = $"refused2-{Guid.NewGuid():N}@example.com";
         await Db.ExecuteAsync($"alter table public.user_profiles drop constraint {Refused}; alter table public.user_profiles add constraint {Refused} check (email not like 'refused%') not valid");
         var warnings = new List<string>();

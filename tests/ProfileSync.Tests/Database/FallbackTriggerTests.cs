@@ -192,10 +192,10 @@ public sealed class FallbackTriggerTests(PostgresCluster cluster) : DatabaseTest
     [Fact]
     public async Task Switched_off_the_trigger_creates_no_profile_and_switched_on_again_it_does()
     {
-        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
+        await Db.SetFallbackTriggerAsync(enabled: false);
         var whileOff = await Db.SignUpAsync(email: "off@example.com");
 
-        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = true");
+        await Db.SetFallbackTriggerAsync(enabled: true);
         var whileOn = await Db.SignUpAsync(email: "on@example.com");
 
         Assert.Equal(0L, await Db.ProfileCountAsync(whileOff));

@@ -14,7 +14,7 @@ public sealed class ScheduledReconcileTests(PostgresCluster cluster)
     {
         await using var db = cluster.MainDatabase();
         var tag = Guid.NewGuid().ToString("N")[..8];
-        await db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
+        await db.SetFallbackTriggerAsync(enabled: false);
         try
         {
             var banned = await db.SignUpAsync(email: $"cron-banned-{tag}@example.com", bannedUntil: DateTime.UtcNow.AddSeconds(3));

@@ -131,7 +131,7 @@ public sealed class SignedWebhookTests(PostgresCluster cluster) : WebhookPathTes
     {
         await Db.ExecuteAsync("select vault.create_secret('http://127.0.0.1:1/api/auth-events', 'profile_sync_function_url')");
         await Db.ExecuteAsync("select vault.create_secret($1, 'profile_sync_webhook_secret')", "postgres", SupabaseEvents.Secret);
-        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = true");
+        await Db.SetFallbackTriggerAsync(enabled: true);
         var userId = await Db.SignUpAsync(email: "facts@example.com");
         await Db.ExecuteAsync("truncate net.http_request_queue", "supabase_admin");
         await Db.ExecuteAsync("update public.user_profiles set email = 'stale@example.com' where user_id = $1", "postgres", userId);

@@ -15,7 +15,7 @@ public sealed class DatabaseOutageTests : IAsyncLifetime
     {
         await _cluster.InitializeAsync();
         _db = await _cluster.CreateDatabaseAsync();
-        await _db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
+        await _db.SetFallbackTriggerAsync(enabled: false);
     }
 
     public async ValueTask DisposeAsync()

@@ -27,7 +27,7 @@ public sealed class FaultRunTests : IAsyncLifetime
     {
         await _cluster.InitializeAsync();
         _db = await _cluster.CreateDatabaseAsync();
-        await _db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false"); // the webhook path does the work
+        await _db.SetFallbackTriggerAsync(enabled: false); // the webhook path does the work
     }
 
     public async ValueTask DisposeAsync()

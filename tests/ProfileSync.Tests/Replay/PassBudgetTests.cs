@@ -12,7 +12,7 @@ public sealed class PassBudgetTests(PostgresCluster cluster) : DatabaseTest(clus
 {
     protected override async Task PrepareAsync()
     {
-        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
+        await Db.SetFallbackTriggerAsync(enabled: false);
         for (var i = 0; i < 3; i++)
         {
             await Db.SignUpAsync(email: $"slow{i}@example.com");

@@ -37,7 +37,7 @@ public sealed class ReplayTests(PostgresCluster cluster) : DatabaseTest(cluster)
     [Fact]
     public async Task Cli_replay_prints_a_line_per_batch_and_a_summary_when_not_on_a_terminal()
     {
-        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
+        await Db.SetFallbackTriggerAsync(enabled: false);
         await Db.SignUpManyAsync(200);
         var (exitCode, output, _) = await CliRunner.RunAsync("replay", "--batch-size", "100", "--connection", Db.ConnectionString());
 
@@ -244,14 +244,14 @@ public sealed class ReplayTests(PostgresCluster cluster) : DatabaseTest(cluster)
     [Fact]
     public async Task Replay_racing_webhooks_and_the_trigger_for_the_same_users_ends_with_one_profile_each()
     {
-        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
+        await Db.SetFallbackTriggerAsync(enabled: false);
         var newcomers = new List<Guid>();
         for (var i = 0; i < 60; i++)
         {
             newcomers.Add(await Db.SignUpAsync(email: $"race{i}@example.com"));
         }
 
-        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = true");
+        await Db.SetFallbackTriggerAsync(enabled: true);
         await using var served = await ServedApp.StartAsync(Db.ConnectionString());
 
         var work = new List<Task>

@@ -21,7 +21,7 @@ public sealed class UnfinishedReplayTests(PostgresCluster cluster) : DatabaseTes
 
     protected override async Task PrepareAsync()
     {
-        await Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
+        await Db.SetFallbackTriggerAsync(enabled: false);
         await Db.SignUpManyAsync(Users);
         await Db.ExecuteAsync("""
             alter function profile_sync.converge_range(uuid, uuid, text, boolean) rename to converge_range_unslowed;

@@ -122,6 +122,10 @@ public sealed class TestDatabase(PostgresCluster cluster, string name, bool drop
             count);
 
     /// <summary>A change to an auth user as Supabase Auth writes it (supabase_auth_admin), with updated_at bumped.</summary>
+    /// <summary>Switches the fallback trigger (profile_sync.settings.fallback_trigger_enabled), as an operator does.</summary>
+    public Task SetFallbackTriggerAsync(bool enabled) =>
+        ExecuteAsync($"update profile_sync.settings set fallback_trigger_enabled = {(enabled ? "true" : "false")}");
+
     public Task UpdateUserAsync(Guid userId, string assignments, params object?[] parameters) =>
         ExecuteAsync($"update auth.users set {assignments}, updated_at = now() where id = $1", "supabase_auth_admin", [userId, .. parameters]);
 
@@ -131,7 +135,7 @@ public sealed class TestDatabase(PostgresCluster cluster, string name, bool drop
     /// </summary>
     public async Task<List<Guid>> SeedStartingCaseAsync()
     {
-        await ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
+        await SetFallbackTriggerAsync(enabled: false);
         var users = new List<Guid>();
         foreach (var name in new[] { "ana", "ben", "cai", "dee", "eve" })
         {
@@ -147,7 +151,7 @@ public sealed class TestDatabase(PostgresCluster cluster, string name, bool drop
             "postgres",
             users[0],
             users[1]);
-        await ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = true");
+        await SetFallbackTriggerAsync(enabled: true);
         return users;
     }
 

@@ -6,7 +6,7 @@ namespace ProfileSync.Tests.Support;
 /// <summary>A database of its own with the fallback trigger off, so what creates a profile is the webhook path under test.</summary>
 public abstract class WebhookPathTest(PostgresCluster cluster) : DatabaseTest(cluster)
 {
-    protected override Task PrepareAsync() => Db.ExecuteAsync("update profile_sync.settings set fallback_trigger_enabled = false");
+    protected override Task PrepareAsync() => Db.SetFallbackTriggerAsync(enabled: false);
 
     /// <summary>Sends what is queued with the dispatcher (as pg_net would) and returns the statuses recorded, in order.</summary>
     protected async Task<List<HttpStatusCode>> DeliverQueuedAsync()
