@@ -30,11 +30,14 @@ public sealed class ScheduledReconcileTests(PostgresCluster cluster)
                 await db.ScalarAsync<string>("select concat_ws('|', jobname, schedule, command, database, username, active) from cron.job"));
 
             // pg_cron runs it at the next minute: the ban has lapsed by then, and nothing else reported either change.
+            // The run's status is written after its transaction commits, so wait for that too.
+            const string lastRunStatus = "select coalesce((select status from cron.job_run_details where jobid = $1 order by runid desc limit 1), '')";
             await Eventually.HoldsAsync(
-                async () => (await db.ProfileAsync(banned))!.IsActive && (await db.ProfileAsync(moved))!.Email == $"cron-moved-{tag}@new.example.com",
+                async () => (await db.ProfileAsync(banned))!.IsActive
+                    && (await db.ProfileAsync(moved))!.Email == $"cron-moved-{tag}@new.example.com"
+                    && await db.ScalarAsync<string>(lastRunStatus, "postgres", job) is "succeeded" or "failed",
                 within: TimeSpan.FromSeconds(150));
-            Assert.Equal("succeeded", await db.ScalarAsync<string>(
-                "select status from cron.job_run_details where jobid = $1 order by runid desc limit 1", "postgres", job));
+            Assert.Equal("succeeded", await db.ScalarAsync<string>(lastRunStatus, "postgres", job));
 
             Assert.True(await db.ScalarAsync<bool>("select profile_sync.unschedule_reconcile()"));
             Assert.Equal(0L, await db.ScalarAsync<long>("select count(*) from cron.job"));
