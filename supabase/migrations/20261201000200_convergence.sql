@@ -1,9 +1,9 @@
 -- ProfileFunctions: drift and convergence.
--- auth.users is the truth; every path makes each profile what profile_state says it should be, and writes nothing
--- when nothing differs: the fallback trigger through converge_user, a bulk statement on auth.users through
--- converge_changed, the webhook, a replay of ids and the reconcile through converge, a replay of everyone through
--- converge_range. Drift (what is missing, stale or orphaned) is defined here once; status, replay and reconcile read
--- it by column name.
+-- auth.users is the truth; every path makes each profile what profile_state says it should be through one write
+-- (convergence_write), which writes nothing when nothing differs: the webhook, a replay of ids and the reconcile through
+-- converge, the fallback trigger for one user through converge_user (both run converge_without_locks), a bulk statement
+-- on auth.users through converge_changed, a replay of everyone through converge_range. Drift (what is missing, stale
+-- or orphaned) is defined here once; status, replay and reconcile read it by column name.
 
 -- Each auth user with what its profile should be: what auth.users, the defaults and the rules imply
 -- (derived_profiles) with the fields a user or an admin owns over it. The one place that rule is read: every write,
@@ -221,16 +221,61 @@ as $$
 $$;
 revoke all on function profile_sync.forget_converged_failures() from public, anon, authenticated, service_role;
 
+-- The convergence write: the one definition of what every path inserts, updates and deletes. It follows two CTEs of
+-- the path's statement: target (profile_state rows of the users to converge) and orphans (user_id of profiles whose
+-- user is gone). Creates the profiles that are missing (created), refreshes the stale ones (refreshed: every field is
+-- written, and the ownership triggers keep the owned ones as they are, even if an admin changed one while the statement
+-- waited for the row; also where only the fingerprint is outdated, then visible is false) and removes the orphans
+-- (removed); writes nothing when nothing differs. Each returns the user_id it wrote. Text, so that each path
+-- instantiates it in a statement planned as suits it (converge_without_locks, converge_range, converge_changed):
+--   via          the expression for created_via
+--   writing      a boolean expression, false on a dry run
+--   on_conflict  how the insert meets a profile made since the statement read target ('' or an ON CONFLICT clause)
+create or replace function profile_sync.convergence_write(via text, writing text, on_conflict text)
+returns text
+language sql immutable
+set search_path = ''
+as $$
+  select pg_catalog.format($write$
+  created as (
+    insert into public.user_profiles as p (user_id, email, display_name, is_active, attributes, source_updated_at,
+                                           source_fingerprint, created_via)
+    select t.user_id, t.email, t.display_name, t.is_active, t.attributes, t.source_updated_at, t.fingerprint, %1$s
+    from target t
+    where not t.has_profile and %2$s
+    %3$s
+    returning p.user_id
+  ), refreshed as (
+    update public.user_profiles p
+    set email = t.email, display_name = t.display_name, is_active = t.is_active, attributes = t.attributes,
+        source_updated_at = case when t.stale_fields <> '{}' then t.source_updated_at else p.source_updated_at end,
+        source_fingerprint = t.fingerprint
+    from target t
+    where p.user_id = t.user_id and (t.stale_fields <> '{}' or t.fingerprint_stale) and %2$s
+    returning p.user_id, t.stale_fields <> '{}' as visible
+  ), removed as (
+    delete from public.user_profiles p
+    using orphans o
+    where p.user_id = o.user_id and %2$s
+    returning p.user_id
+  )$write$, via, writing, on_conflict)
+$$;
+revoke all on function profile_sync.convergence_write(text, text, text) from public, anon, authenticated, service_role;
+
 -- The convergence statement, for a set of user ids: creates what is missing, refreshes what is stale, removes
 -- profiles whose user is gone; writes nothing when nothing differs. One row per id with what it did (or, on a
 -- dry run, would do): created, updated, deleted, unchanged, or absent (neither a user nor a profile). One row that
 -- cannot be written fails the whole statement: profile_sync.converge_apart() then sets its user aside.
--- Takes no locks of its own: profile_sync.converge() is the entry point.
+-- Takes no locks of its own: profile_sync.converge() is the entry point. Created with the convergence write written
+-- into its statement, which stays static: planned once per session, not per call.
+do $create$
+begin
+  execute pg_catalog.format($function$
 create or replace function profile_sync.converge_without_locks(user_ids uuid[], via text, dry_run boolean default false)
 returns table (user_id uuid, outcome text)
 language plpgsql security definer
 set search_path = ''
--- Planned once per session, not per call: the plan is linear in the number of ids whatever it is.
+-- The plan is linear in the number of ids whatever it is.
 set plan_cache_mode = force_generic_plan
 as $$
 #variable_conflict use_column
@@ -245,30 +290,7 @@ begin
     select s.* from ids i join profile_sync.profile_state s on s.user_id = i.id
   ), orphans as (
     select o.user_id from ids i join profile_sync.orphaned_profiles o on o.user_id = i.id
-  ), created as (
-    insert into public.user_profiles as p (user_id, email, display_name, is_active, attributes, source_updated_at,
-                                           source_fingerprint, created_via)
-    select t.user_id, t.email, t.display_name, t.is_active, t.attributes, t.source_updated_at, t.fingerprint, via
-    from target t
-    where not t.has_profile and not dry_run
-    on conflict (user_id) do nothing
-    returning p.user_id
-  ), refreshed as (
-    -- All fields are written; the guard trigger keeps owned ones as they are, even if an admin changed one
-    -- while this statement waited for the row. Also where only the fingerprint is outdated (outcome unchanged).
-    update public.user_profiles p
-    set email = t.email, display_name = t.display_name, is_active = t.is_active, attributes = t.attributes,
-        source_updated_at = case when t.stale_fields <> '{}' then t.source_updated_at else p.source_updated_at end,
-        source_fingerprint = t.fingerprint
-    from target t
-    where p.user_id = t.user_id and (t.stale_fields <> '{}' or t.fingerprint_stale) and not dry_run
-    returning p.user_id
-  ), removed as (
-    delete from public.user_profiles p
-    using orphans o
-    where p.user_id = o.user_id and not dry_run
-    returning p.user_id
-  )
+  ), %s
   -- Outcomes through hashed subplans, never joins on the CTEs: whatever the planner guesses of the ids' number,
   -- this stays linear (a nested loop over CTE scans is quadratic in a batch of 10,000).
   select t.user_id, case
@@ -284,7 +306,10 @@ begin
   where i.id not in (select t.user_id from target t);
   perform pg_catalog.set_config('profile_sync.writer', '', true);
 end
-$$;
+$$
+$function$, profile_sync.convergence_write('via', 'not dry_run', 'on conflict (user_id) do nothing'));
+end
+$create$;
 
 -- The entry point of the webhook, replay and reconcile. Convergences of the same users take turns: each one's
 -- statement then reads auth.users after the previous one committed, so the last to write always wrote the newest
@@ -354,8 +379,8 @@ end
 $$;
 
 -- The convergence statement for every user whose id is in the range (after, upto], and every profile in it whose user
--- is gone: what a replay of everyone runs, batch by batch. The same mapping (profile_state), writes and ownership rules
--- as converge_without_locks; a range instead of ids makes it the plain statement a one-off backfill would be (the users
+-- is gone: what a replay of everyone runs, batch by batch. The same mapping (profile_state) and convergence write as
+-- converge_without_locks; a range instead of ids makes it the plain statement a one-off backfill would be (the users
 -- read by a range of their primary key, written with no per-id lookups or outcomes), near the database's own speed.
 -- Takes every lock bucket in order, as converge does for its ids: a batch of thousands of users meets nearly all of
 -- them anyway, and then every user the range holds when the statement reads it is covered, a user who signed up
@@ -375,34 +400,13 @@ set enable_mergejoin = off
 set jit = off
 as $$
 declare
-  -- %s: how the insert meets a profile that appeared since the statement read the range (see below).
+  -- %s: the convergence write, with how its insert meets a profile made since the statement read the range (below).
   statement constant text := $statement$
     with target as materialized (
       select s.* from profile_sync.profile_state s where s.user_id > $1 and s.user_id <= $2
     ), orphans as (
       select o.user_id from profile_sync.orphaned_profiles o where o.user_id > $1 and o.user_id <= $2
-    ), created as (
-      insert into public.user_profiles as p (user_id, email, display_name, is_active, attributes, source_updated_at,
-                                             source_fingerprint, created_via)
-      select t.user_id, t.email, t.display_name, t.is_active, t.attributes, t.source_updated_at, t.fingerprint, $3
-      from target t
-      where not t.has_profile and not $4
-      %s
-      returning 1
-    ), refreshed as (
-      update public.user_profiles p
-      set email = t.email, display_name = t.display_name, is_active = t.is_active, attributes = t.attributes,
-          source_updated_at = case when t.stale_fields <> '{}' then t.source_updated_at else p.source_updated_at end,
-          source_fingerprint = t.fingerprint
-      from target t
-      where p.user_id = t.user_id and (t.stale_fields <> '{}' or t.fingerprint_stale) and not $4
-      returning t.stale_fields <> '{}' as visible
-    ), removed as (
-      delete from public.user_profiles p
-      using orphans o
-      where p.user_id = o.user_id and not $4
-      returning 1
-    ), cleared as (
+    ), %s, cleared as (
       delete from profile_sync.convergence_failures f where f.user_id > $1 and f.user_id <= $2 and not $4
     )
     select count(*), count(*) filter (where not t.has_profile), count(*) filter (where t.stale_fields <> '{}'),
@@ -422,7 +426,8 @@ begin
       -- A plain insert: with every bucket held, only a signup's own fallback trigger or an admin's insert can make a
       -- profile in the range meanwhile, and ON CONFLICT's speculative insertion costs every row of a replay.
       -- When one did, the batch again with DO NOTHING.
-      execute pg_catalog.format(statement, case when attempt = 2 then 'on conflict (user_id) do nothing' else '' end)
+      execute pg_catalog.format(statement, profile_sync.convergence_write('$3', 'not $4',
+                                  case when attempt = 2 then 'on conflict (user_id) do nothing' else '' end))
         into users, missing, stale, orphaned, created, refreshed, removed
         using after, upto, via, dry_run;
       exit;
@@ -433,8 +438,8 @@ begin
       continue when attempt = 1 and sqlstate = '23505';
       -- A row that cannot be written: the range counted as a dry run counts it, then its users converged apart, the
       -- one whose profile fails set aside (profile_sync.converge_apart).
-      execute pg_catalog.format(statement, '') into users, missing, stale, orphaned, created, refreshed, removed
-        using after, upto, via, true;
+      execute pg_catalog.format(statement, profile_sync.convergence_write('$3', 'not $4', ''))
+        into users, missing, stale, orphaned, created, refreshed, removed using after, upto, via, true;
       with done as materialized (
         select c.user_id, c.outcome
         from profile_sync.converge_apart(array(
@@ -455,37 +460,15 @@ begin
 end
 $$;
 
--- One user's convergence, for the fallback trigger inside the auth server's transaction: the same mapping
--- (profile_state), the same writes and the same ownership rules as converge_without_locks, as single-row statements by
--- primary key. A signup pays for index lookups and one insert, not for the set-based statement's planning and hash
--- tables; and the plans stay index lookups however small auth.users was when a session first used them (a bulk import
--- into a new project).
+-- One user's convergence, for the fallback trigger inside the auth server's transaction: the convergence statement for
+-- one id. Takes no locks of its own: the transaction holds the user's row already.
 create or replace function profile_sync.converge_user(uid uuid, via text)
 returns void
 language plpgsql security definer
 set search_path = ''
 as $$
-declare
-  state profile_sync.profile_state;
 begin
-  perform pg_catalog.set_config('profile_sync.writer', 'sync', true); -- transaction-local: …_user_profiles.sql
-  select s.* into state from profile_sync.profile_state s where s.user_id = uid;
-  if not found then
-    delete from public.user_profiles p where p.user_id = uid; -- the user is gone
-  elsif not state.has_profile then
-    insert into public.user_profiles (user_id, email, display_name, is_active, attributes, source_updated_at,
-                                      source_fingerprint, created_via)
-    values (state.user_id, state.email, state.display_name, state.is_active, state.attributes, state.source_updated_at,
-            state.fingerprint, via)
-    on conflict (user_id) do nothing;
-  elsif state.stale_fields <> '{}' or state.fingerprint_stale then
-    update public.user_profiles p
-    set email = state.email, display_name = state.display_name, is_active = state.is_active, attributes = state.attributes,
-        source_updated_at = case when state.stale_fields <> '{}' then state.source_updated_at else p.source_updated_at end,
-        source_fingerprint = state.fingerprint
-    where p.user_id = uid;
-  end if;
-  perform pg_catalog.set_config('profile_sync.writer', '', true);
+  perform from profile_sync.converge_without_locks(array[uid], via);
 end
 $$;
 
@@ -504,7 +487,7 @@ $$;
 revoke all on function profile_sync.users_to_converge_first(bigint) from public, anon, authenticated, service_role;
 
 -- The fallback's convergence of many users at once, for a transaction that changed several (an admin's bulk statement
--- on auth.users): the same mapping, writes and ownership rules as converge_user, as one set-based statement. Returns
+-- on auth.users): the convergence write for those of them that drifted, as one set-based statement. Returns
 -- the users it could not converge: none, or those set aside (a row that cannot be written fails the statement:
 -- profile_sync.converge_apart then converges them apart, the one whose profile fails set aside). Profiles of deleted
 -- users went with them (the foreign key's cascade). Takes no locks of its own, as converge_user: it runs in the
@@ -526,19 +509,10 @@ declare
       select s.* from pg_catalog.unnest($1::uuid[]) i(id)
       join profile_sync.profile_state s on s.user_id = i.id
       where not s.has_profile or s.stale_fields <> '{}' or s.fingerprint_stale
-    ), created as (
-      insert into public.user_profiles (user_id, email, display_name, is_active, attributes, source_updated_at,
-                                        source_fingerprint, created_via)
-      select t.user_id, t.email, t.display_name, t.is_active, t.attributes, t.source_updated_at, t.fingerprint, $2
-      from target t
-      where not t.has_profile
-      on conflict (user_id) do nothing
-    )
-    update public.user_profiles p
-    set email = t.email, display_name = t.display_name, is_active = t.is_active, attributes = t.attributes,
-        source_updated_at = t.source_updated_at, source_fingerprint = t.fingerprint
-    from target t
-    where p.user_id = t.user_id and t.has_profile
+    ), orphans as (
+      select null::uuid as user_id where false -- the foreign key's cascade removed the profiles of deleted users
+    ), %s
+    select
   $statement$;
 begin
   perform pg_catalog.set_config('profile_sync.writer', 'sync', true); -- transaction-local: …_user_profiles.sql
@@ -546,7 +520,8 @@ begin
     perform pg_catalog.set_config('enable_hashjoin', 'on', true);
   end if;
   begin
-    execute statement using user_ids, via;
+    execute pg_catalog.format(statement, profile_sync.convergence_write('$2', 'true', 'on conflict (user_id) do nothing'))
+      using user_ids, via;
   exception when others then
     if profile_sync.is_database_failure(sqlstate) then
       raise;

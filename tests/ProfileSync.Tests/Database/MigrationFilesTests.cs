@@ -26,6 +26,37 @@ public sealed partial class MigrationFilesTests(PostgresCluster cluster)
     }
 
     [Fact]
+    public void Profiles_are_inserted_by_one_sql_definition_of_the_migrations()
+    {
+        // Every path writes through profile_sync.convergence_write: an insert elsewhere would be a second definition of
+        // what a profile is made from. A later release may define that function again, in a file of its own.
+        var writers = Directory.GetFiles(MigrationsDirectory, "*.sql").SelectMany(file => ProfileInserters(File.ReadAllText(file)))
+            .Distinct().ToList();
+
+        Assert.Equal(["profile_sync.convergence_write"], writers);
+    }
+
+    [Fact]
+    public void The_insert_finder_names_the_definition_of_each_insert_in_any_spelling_but_not_in_a_comment()
+    {
+        const string sql = """
+            insert into public.user_profiles (user_id) values (gen_random_uuid());
+            create or replace function profile_sync.a() returns void language sql as $$
+              -- insert into public.user_profiles (user_id) … in a comment
+              INSERT   INTO
+                public.user_profiles as p (user_id) select u.id from auth.users u;
+            $$;
+            create function "profile_sync"."B"() returns void language sql as $$
+              insert into public.user_profiles_archive (user_id) values (null);
+              insert into public.user_profiles (user_id) values (null);
+              insert into public.user_profiles (user_id) values (null);
+            $$;
+            """;
+
+        Assert.Equal(["(outside any definition)", "profile_sync.a", "profile_sync.b", "profile_sync.b"], ProfileInserters(sql));
+    }
+
+    [Fact]
     public void A_file_that_commits_as_it_goes_says_so_for_psql()
     {
         // supabase db push runs such a file as it is; psql must run it without --single-transaction (cluster.sh reads
@@ -92,8 +123,26 @@ public sealed partial class MigrationFilesTests(PostgresCluster cluster)
     private static List<string> Definitions(string sql)
     {
         var code = LineComment().Replace(sql, "");
-        return Definition().Matches(code).Select(m => m.Groups["name"].Value.Replace("\"", "", StringComparison.Ordinal).ToLowerInvariant()).ToList();
+        return Definition().Matches(code).Select(DefinitionName).ToList();
     }
+
+    private static string DefinitionName(Match definition) =>
+        definition.Groups["name"].Value.Replace("\"", "", StringComparison.Ordinal).ToLowerInvariant();
+
+    /// <summary>For each INSERT into public.user_profiles, the object whose definition holds it.</summary>
+    private static List<string> ProfileInserters(string sql)
+    {
+        var code = LineComment().Replace(sql, "");
+        var definitions = Definition().Matches(code);
+        return ProfileInsert().Matches(code)
+            .Select(insert => definitions.LastOrDefault(d => d.Index < insert.Index) is { } definition
+                ? DefinitionName(definition)
+                : "(outside any definition)")
+            .ToList();
+    }
+
+    [GeneratedRegex(@"\binsert\s+into\s+public\.user_profiles\b(?!_)", RegexOptions.IgnoreCase)]
+    private static partial Regex ProfileInsert();
 
     [GeneratedRegex("--[^\n]*")]
     private static partial Regex LineComment();
