@@ -91,11 +91,13 @@ internal static class ExplainCommand
         Line(rules.GetArrayLength() == 0 ? "Rules         none" : "Rules         (in the order they apply; a later rule's keys win)");
         foreach (var rule in rules.EnumerateArray())
         {
-            var matches = string.Join(", ", new[] { ("email_domain", "emailDomain"), ("provider", "provider"), ("app_metadata", "appMetadata") }
+            var matches = string.Join(", ", new[] { ("email_domain", "emailDomain"), ("provider", "provider"), ("app_metadata", "appMetadata"), ("identity_data", "identityData") }
                 .Where(c => rule.GetProperty(c.Item2).ValueKind != JsonValueKind.Null)
                 .Select(c => $"{c.Item1} {Value(rule.GetProperty(c.Item2))}"));
             var verdict = rule.GetProperty("matched").GetBoolean()
-                ? "matched"
+                ? "matched" + (rule.GetProperty("identity") is { ValueKind: JsonValueKind.Object } identity
+                    ? $" by identity {identity.GetProperty("id").GetString()}"
+                    : "")
                 : "not matched: " + string.Join("; ", rule.GetProperty("reasons").EnumerateArray().Select(r => r.GetString()));
             Line(string.Create(CultureInfo.InvariantCulture,
                 $"  #{rule.GetProperty("id").GetInt64()} (position {rule.GetProperty("position").GetInt32()}) {(matches.Length == 0 ? "everyone" : matches)} -> {Value(rule.GetProperty("attributes"))}: {verdict}"));

@@ -26,7 +26,8 @@ create table if not exists profile_sync.settings (
     constraint settings_token_claim_keys_check
     check (pg_catalog.array_to_string(token_claim_keys, ' ') ~ '^([a-z][a-z0-9_]{0,40}( |$))*$'
            and not token_claim_keys && array['metadata']),
-  refuse_tokens_when_deactivated boolean not null default false
+  refuse_tokens_when_deactivated boolean not null default false,
+  end_sessions_on_claim_change boolean not null default false
 );
 comment on column profile_sync.settings.email_verifying_providers is
   'OAuth/OIDC providers (as auth.identities.provider names them: google, github, …) trusted to verify e-mail addresses: '
@@ -39,6 +40,10 @@ comment on column profile_sync.settings.refuse_tokens_when_deactivated is
   'Whether the token hook refuses new tokens and refreshes to a user an admin deactivated (an owned is_active = false). '
   'Off as shipped: deactivation is the app''s flag, read from the user_is_active claim; banning in Supabase Auth is how '
   'to stop sign-ins.';
+comment on column profile_sync.settings.end_sessions_on_claim_change is
+  'Whether a change of a user''s claimed values (a user_* claim the token hook adds, deactivation included) ends the '
+  'user''s sessions (auth.sessions, and their refresh tokens with them), as a global sign-out does: the next refresh '
+  'fails and the user signs in again with the new claims. Off as shipped.';
 comment on table profile_sync.settings is
   'ProfileFunctions settings (one row). default_attributes: the attributes every profile starts from, whichever path '
   'creates it (attribute rules are merged over them). fallback_trigger_enabled: whether the triggers on auth.users '
@@ -68,13 +73,19 @@ grant execute on function profile_sync.default_attributes() to service_role;
 --                  once the user proved control of that very address (see "Proof of an address" below);
 --   provider       one of the user's providers as the auth server records them (raw_app_meta_data provider, providers):
 --                  email, phone, google, github, sso:<provider id>, …;
---   app_metadata   raw_app_meta_data contains this object (only the service role writes app metadata).
--- A null match column matches anything. No rule ever reads raw_user_meta_data: the user writes it at signup.
+--   app_metadata   raw_app_meta_data contains this object (only the service role writes app metadata);
+--   identity_data  with provider: one of the user's identities of that provider (auth.identities, as the auth server
+--                  records a sign-in: sso:<provider id> for SAML, custom:<name> for a custom OIDC/OAuth provider)
+--                  contains this object, such as {"custom_claims":{"groups":["Finance-Admins"]}}: the company
+--                  directory's groups, which the identity provider asserts again at every sign-in.
+-- A null match column matches anything. No rule ever reads raw_user_meta_data: the user writes it at signup (and the
+-- auth server copies an identity's data there, where the user can edit it).
 -- Rules change at runtime by SQL, like the defaults; profiles that are still derived follow at the next reconcile.
 
 -- One place for what makes a rule valid, checked by the table's constraint: refused with a message that says what
 -- is wrong and how to write it.
-create or replace function profile_sync.attribute_rule_is_valid(email_domain text, provider text, app_metadata jsonb, attributes jsonb)
+create or replace function profile_sync.attribute_rule_is_valid(
+  email_domain text, provider text, app_metadata jsonb, attributes jsonb, identity_data jsonb)
 returns boolean
 language plpgsql immutable
 set search_path = ''
@@ -105,6 +116,15 @@ begin
   elsif app_metadata is not null and app_metadata = '{}'::jsonb then
     problem := 'app_metadata is an empty object, which every user contains';
     hint := 'Use null to match any app metadata.';
+  elsif identity_data is not null and provider is null then
+    problem := 'identity_data needs a provider: the identity provider whose identities it matches';
+    hint := 'Set provider as auth.identities.provider names it: sso:<sso_providers.id> for SAML, custom:<name> for a custom OIDC/OAuth provider, google, azure, …';
+  elsif identity_data is not null and pg_catalog.jsonb_typeof(identity_data) <> 'object' then
+    problem := pg_catalog.format('identity_data must be a JSON object, not %s', pg_catalog.jsonb_typeof(identity_data));
+    hint := 'It matches identities whose identity_data contains it, such as {"custom_claims": {"groups": ["Finance-Admins"]}}.';
+  elsif identity_data is not null and identity_data = '{}'::jsonb then
+    problem := 'identity_data is an empty object, which every identity contains';
+    hint := 'Use null to match any identity, or provider alone to match the users of a provider.';
   end if;
   if problem is not null then
     raise exception 'attribute rule refused: %', problem
@@ -114,7 +134,7 @@ begin
   return true;
 end
 $$;
-revoke all on function profile_sync.attribute_rule_is_valid(text, text, jsonb, jsonb) from public, anon, authenticated, service_role;
+revoke all on function profile_sync.attribute_rule_is_valid(text, text, jsonb, jsonb, jsonb) from public, anon, authenticated, service_role;
 
 create table if not exists profile_sync.attribute_rules (
   id bigint generated always as identity primary key,
@@ -124,7 +144,9 @@ create table if not exists profile_sync.attribute_rules (
   app_metadata jsonb,
   attributes jsonb not null,
   description text,
-  constraint attribute_rules_valid check (profile_sync.attribute_rule_is_valid(email_domain, provider, app_metadata, attributes))
+  identity_data jsonb,
+  constraint attribute_rules_valid
+    check (profile_sync.attribute_rule_is_valid(email_domain, provider, app_metadata, attributes, identity_data))
 );
 comment on table profile_sync.attribute_rules is
   'Initial profile attributes by rule: each matching rule''s attributes are merged over the defaults, in ascending '
@@ -134,13 +156,17 @@ comment on column profile_sync.attribute_rules.email_domain is
 comment on column profile_sync.attribute_rules.provider is
   'Matches one of raw_app_meta_data provider / providers: email, phone, google, github, sso:<provider id>, …';
 comment on column profile_sync.attribute_rules.app_metadata is 'Matches when raw_app_meta_data @> this object.';
+comment on column profile_sync.attribute_rules.identity_data is
+  'With provider: matches when one of the user''s identities of that provider (auth.identities) has identity_data @> '
+  'this object, such as {"custom_claims":{"groups":["Finance-Admins"]}}. Each sign-in rewrites it.';
 comment on column profile_sync.attribute_rules.attributes is 'Merged over the defaults and earlier rules (top-level keys).';
 alter table profile_sync.attribute_rules enable row level security;
 revoke all on profile_sync.attribute_rules from public, anon, authenticated, service_role;
 
 -- The rules in the order they apply, as one value: a trigger keeps it after every change of the rules, so a query
 -- reads it once (one row) instead of querying the rules for each user it maps. Each rule is
--- [email_domain (lower case), provider, app_metadata, attributes]. No row: no rules. Do not edit it by hand.
+-- [email_domain (lower case), provider, app_metadata, attributes, identity_data]. No row: no rules. Do not edit it by
+-- hand.
 create table if not exists profile_sync.attribute_rules_in_order (
   singleton boolean primary key default true check (singleton),
   rules jsonb not null check (pg_catalog.jsonb_typeof(rules) = 'array')
@@ -161,14 +187,15 @@ revoke all on function profile_sync.email_domain(text) from public, anon, authen
 
 -- One rule as profile_sync.matching_attributes takes it, in attribute_rules_in_order and wherever a single rule is
 -- matched (profile_sync.explain).
-create or replace function profile_sync.attribute_rule_entry(email_domain text, provider text, app_metadata jsonb, attributes jsonb)
+create or replace function profile_sync.attribute_rule_entry(
+  email_domain text, provider text, app_metadata jsonb, attributes jsonb, identity_data jsonb)
 returns jsonb
 language sql immutable
 set search_path = ''
 as $$
-  select jsonb_build_array(profile_sync.email_domain(email_domain), provider, app_metadata, attributes)
+  select jsonb_build_array(profile_sync.email_domain(email_domain), provider, app_metadata, attributes, identity_data)
 $$;
-revoke all on function profile_sync.attribute_rule_entry(text, text, jsonb, jsonb) from public, anon, authenticated, service_role;
+revoke all on function profile_sync.attribute_rule_entry(text, text, jsonb, jsonb, jsonb) from public, anon, authenticated, service_role;
 
 create or replace function profile_sync.order_attribute_rules()
 returns trigger
@@ -182,7 +209,7 @@ begin
   delete from profile_sync.attribute_rules_in_order;
   insert into profile_sync.attribute_rules_in_order (rules)
   select pg_catalog.jsonb_agg(
-           profile_sync.attribute_rule_entry(r.email_domain, r.provider, r.app_metadata, r.attributes)
+           profile_sync.attribute_rule_entry(r.email_domain, r.provider, r.app_metadata, r.attributes, r.identity_data)
            order by r.position, r.id)
   from profile_sync.attribute_rules r
   having pg_catalog.count(*) > 0;
@@ -436,7 +463,8 @@ revoke all on function profile_sync.email_proof(uuid, text) from public, anon, a
 
 -- What the matching rules give a user, merged in order (later keys over earlier ones); null when none matches.
 -- Expressions only, but for the proof of an address, looked up once and only when a domain rule names the user's
--- domain: called for every user a statement maps, and only when there are rules.
+-- domain, and the user's identities, looked up only for an identity rule that every other column matched: called for
+-- every user a statement maps, and only when there are rules.
 create or replace function profile_sync.matching_attributes(
   rules jsonb, user_id uuid, user_email text, user_app_metadata jsonb)
 returns jsonb
@@ -448,6 +476,7 @@ declare
   rule_domain text;
   rule_provider text;
   rule_app_metadata jsonb;
+  rule_identity_data jsonb;
   user_domain text := profile_sync.email_domain(user_email);
   proven boolean;
   user_provider text := user_app_metadata ->> 'provider';
@@ -463,11 +492,19 @@ begin
       proven := coalesce(proven, profile_sync.email_proof(user_id, user_email) is not null);
       continue when not proven;
     end if;
-    rule_provider := rule ->> 1;
-    continue when rule_provider is not null and user_provider is distinct from rule_provider
-              and not coalesce(user_providers ? rule_provider, false);
     rule_app_metadata := rule -> 2;
     continue when rule_app_metadata <> 'null'::jsonb and not coalesce(user_app_metadata @> rule_app_metadata, false);
+    rule_provider := rule ->> 1;
+    rule_identity_data := rule -> 4;
+    if rule_identity_data is null or rule_identity_data = 'null'::jsonb then
+      continue when rule_provider is not null and user_provider is distinct from rule_provider
+                and not coalesce(user_providers ? rule_provider, false);
+    else
+      -- The provider's own record of the sign-in, never the copy in the user's metadata.
+      continue when not exists (select 1 from auth.identities i
+                                where i.user_id = matching_attributes.user_id and i.provider = rule_provider
+                                  and i.identity_data @> rule_identity_data);
+    end if;
     merged := case when merged is null then rule -> 3 else merged || (rule -> 3) end;
   end loop;
   return merged;
@@ -537,6 +574,17 @@ as $$
 $$;
 revoke all on function profile_sync.rule_domains(jsonb) from public, anon, authenticated, service_role;
 
+-- The providers whose identities rules match (the second item of each rule with identity_data), null when none.
+create or replace function profile_sync.rule_identity_providers(rules jsonb)
+returns text[]
+language sql immutable parallel safe
+set search_path = ''
+as $$
+  select nullif(array(select distinct r ->> 1 from pg_catalog.jsonb_array_elements(rules) r
+                      where r -> 4 is not null and r -> 4 <> 'null'::jsonb), '{}')
+$$;
+revoke all on function profile_sync.rule_identity_providers(jsonb) from public, anon, authenticated, service_role;
+
 -- The one mapping from an auth user to the profile fields it implies. A view, not functions: its names and operators
 -- are bound when it is created (no search_path can redirect them) and the planner inlines it into every query.
 --   display_name  the first of user metadata display_name, full_name, name, then the e-mail, then the phone, that
@@ -547,7 +595,8 @@ revoke all on function profile_sync.rule_domains(jsonb) from public, anon, authe
 --                 equal fingerprints, equal fields, so a pass over everyone derives again only the profiles whose
 --                 fingerprint differs (profile_sync.profile_state). A digest of the mapping's version (this view's,
 --                 below, and the defaults, rules and trusted providers), of the columns the fields read (the names'
---                 candidates, e-mail, phone, and the app metadata when there are rules) and of is_active itself, which
+--                 candidates, e-mail, phone, the app metadata when there are rules, the identity data of the providers
+--                 identity rules name) and of is_active itself, which
 --                 time alone changes (a ban lapses). Null, "derive every time", for a user whose address is in a domain
 --                 a rule names: whether it is proven is kept in other tables (email_proofs, auth.identities,
 --                 auth.sso_domains). A 64-bit hash: the passes trust it (a user who could read their fingerprint and
@@ -590,7 +639,13 @@ select
       u.email, u.phone, u.raw_user_meta_data ->> 'display_name', u.raw_user_meta_data ->> 'full_name',
       u.raw_user_meta_data ->> 'name', n.active,
       case when (select o.rules from profile_sync.attribute_rules_in_order o where o.singleton) is not null
-           then u.raw_app_meta_data end),
+           then u.raw_app_meta_data end,
+      case when (select profile_sync.rule_identity_providers(o.rules) from profile_sync.attribute_rules_in_order o
+                 where o.singleton) is not null
+           then (select pg_catalog.array_agg(i.identity_data order by i.provider, i.id) from auth.identities i
+                 where i.user_id = u.id
+                   and i.provider = any((select profile_sync.rule_identity_providers(o.rules)
+                                         from profile_sync.attribute_rules_in_order o where o.singleton)::text[])) end),
       (select pg_catalog.hash_record_extended(row('derived_profiles 1'::text, s.default_attributes, s.email_verifying_providers, o.rules), 0)
        from profile_sync.settings s left join profile_sync.attribute_rules_in_order o on o.singleton
        where s.singleton))

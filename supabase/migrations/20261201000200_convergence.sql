@@ -717,8 +717,13 @@ begin
 
   select coalesce(jsonb_agg(jsonb_build_object(
            'id', r.id, 'position', r.position, 'description', r.description, 'emailDomain', r.email_domain,
-           'provider', r.provider, 'appMetadata', r.app_metadata, 'attributes', r.attributes,
-           'matched', m.matched,
+           'provider', r.provider, 'appMetadata', r.app_metadata, 'identityData', r.identity_data,
+           'attributes', r.attributes, 'matched', m.matched,
+           -- For a rule on identity data: the user's identity that has it.
+           'identity', (select jsonb_build_object('id', i.id, 'provider', i.provider) from auth.identities i
+                        where r.identity_data is not null and i.user_id = wanted and i.provider = r.provider
+                          and i.identity_data @> r.identity_data
+                        order by i.id limit 1),
            'reasons', to_jsonb(array_remove(array[
              case when r.email_domain is null or m.matched then null
                   when u.email is null then 'the user has no e-mail address'
@@ -730,20 +735,26 @@ begin
                     when u.email_confirmed_at is null then 'it is not confirmed'
                     else 'it was confirmed without presenting a token mailed to it (autoconfirm, an admin, an OAuth or SAML sign-in, a change of address, or before ProfileFunctions was installed)'
                   end end,
-             case when r.provider is null
+             case when r.provider is null or r.identity_data is not null
                     or profile_sync.matching_attributes(jsonb_build_array(jsonb_build_array(null, r.provider, null, '{}'::jsonb)),
                                                         wanted, u.email, u.raw_app_meta_data) is not null then null
                   else format('the user''s providers are %s', coalesce(u.raw_app_meta_data -> 'providers', u.raw_app_meta_data -> 'provider', '[]'::jsonb)) end,
              case when r.app_metadata is null
                     or profile_sync.matching_attributes(jsonb_build_array(jsonb_build_array(null, null, r.app_metadata, '{}'::jsonb)),
                                                         wanted, u.email, u.raw_app_meta_data) is not null then null
-                  else 'the app metadata does not contain ' || r.app_metadata::text end
+                  else 'the app metadata does not contain ' || r.app_metadata::text end,
+             case when r.identity_data is null
+                    or exists (select 1 from auth.identities i where i.user_id = wanted and i.provider = r.provider
+                                 and i.identity_data @> r.identity_data) then null
+                  when not exists (select 1 from auth.identities i where i.user_id = wanted and i.provider = r.provider)
+                    then format('the user has no identity of %s', r.provider)
+                  else format('the user''s identity of %s does not contain %s', r.provider, r.identity_data) end
            ], null))) order by r.position, r.id), '[]'::jsonb)
   into rules
   from profile_sync.attribute_rules r
   cross join lateral (
     select u.id is not null and profile_sync.matching_attributes(
-             jsonb_build_array(profile_sync.attribute_rule_entry(r.email_domain, r.provider, r.app_metadata, r.attributes)),
+             jsonb_build_array(profile_sync.attribute_rule_entry(r.email_domain, r.provider, r.app_metadata, r.attributes, r.identity_data)),
              wanted, u.email, u.raw_app_meta_data) is not null as matched) m;
 
   return jsonb_build_object(

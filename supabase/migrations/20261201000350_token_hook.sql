@@ -19,6 +19,26 @@
 -- work does not grow with the event: it reads the user id and the claims and nothing else of it (a user's metadata in
 -- the claims can be as large as the auth server lets them write), so no size is refused.
 --
+-- The claims the hook adds for a profile's attributes and is_active (profile_sync.token_is_current checks the same).
+create or replace function profile_sync.token_claims(attributes jsonb, active boolean, claim_keys text[])
+returns jsonb
+language plpgsql immutable
+set search_path = ''
+as $$
+declare
+  added jsonb := '{}'::jsonb;
+  key text;
+begin
+  foreach key in array claim_keys loop
+    if attributes ? key then
+      added := added || jsonb_build_object('user_' || key, attributes -> key);
+    end if;
+  end loop;
+  return added || jsonb_build_object('user_is_active', active);
+end
+$$;
+revoke all on function profile_sync.token_claims(jsonb, boolean, text[]) from public, anon, authenticated, service_role;
+
 -- It runs in every token refresh, so it is kept to a few statements (PL/pgSQL pays for each, in every refresh).
 create or replace function profile_sync.custom_access_token_hook(event jsonb)
 returns jsonb
@@ -33,8 +53,6 @@ declare
   owned text[];
   claim_keys text[];
   refuse_deactivated boolean;
-  added jsonb := '{}'::jsonb;
-  key text;
 begin
   if jsonb_typeof(claims) is distinct from 'object' or jsonb_typeof(event -> 'user_id') is distinct from 'string' then
     return jsonb_build_object('error', jsonb_build_object('http_code', 400,
@@ -68,14 +86,8 @@ begin
         'message', 'This account has been deactivated. Contact an administrator.'));
     end if;
 
-    foreach key in array claim_keys loop
-      if attributes ? key then
-        added := added || jsonb_build_object('user_' || key, attributes -> key);
-      end if;
-    end loop;
-    added := added || jsonb_build_object('user_is_active', active);
     -- Ours never replace a claim the auth server sent.
-    return jsonb_build_object('claims', added || claims);
+    return jsonb_build_object('claims', profile_sync.token_claims(attributes, active, claim_keys) || claims);
   exception when others then
     if uid is null then -- the first statement: user_id is not a UUID
       return jsonb_build_object('error', jsonb_build_object('http_code', 400,
@@ -90,3 +102,88 @@ $$;
 revoke all on function profile_sync.custom_access_token_hook(jsonb) from public, anon, authenticated, service_role;
 grant usage on schema profile_sync to supabase_auth_admin;
 grant execute on function profile_sync.custom_access_token_hook(jsonb) to supabase_auth_admin;
+
+-- With settings.end_sessions_on_claim_change on, a change of a profile's claimed values ends the user's sessions, as
+-- Supabase Auth's global sign-out does (refresh tokens go with their session): the next refresh fails, and the user
+-- signs in again and gets the new claims. Whoever changed the profile (sync, an admin, the Data API), with the change.
+-- Ending them never fails the change: where it cannot, it warns.
+create or replace function profile_sync.end_sessions_on_claim_change()
+returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+declare
+  claim_keys text[];
+begin
+  select s.token_claim_keys into claim_keys from profile_sync.settings s where s.singleton and s.end_sessions_on_claim_change;
+  if claim_keys is not null
+     and profile_sync.token_claims(old.attributes, old.is_active, claim_keys)
+         is distinct from profile_sync.token_claims(new.attributes, new.is_active, claim_keys) then
+    begin
+      delete from auth.sessions s where s.user_id = new.user_id;
+    exception when others then
+      raise warning 'profile_sync: the sessions of user % were not ended after a change of its claims (SQLSTATE %)', new.user_id, sqlstate;
+    end;
+  end if;
+  return null;
+end
+$$;
+revoke all on function profile_sync.end_sessions_on_claim_change() from public, anon, authenticated, service_role;
+create or replace trigger user_profiles_end_sessions_on_claim_change
+  after update of attributes, is_active on public.user_profiles
+  for each row when ((old.attributes, old.is_active) is distinct from (new.attributes, new.is_active))
+  execute function profile_sync.end_sessions_on_claim_change();
+
+-- Whether the request's access token still says what the hook would put in it now: every user_* claim the hook adds,
+-- with the value it adds, and none it would leave out; and the user is active. False for a token issued
+-- before a change of the user's claimed values (a role taken away, a deactivation, a ban), for a token without these
+-- claims (issued before the hook was enabled), and for a user who is gone. For row-level security, read once per
+-- statement as an initPlan:
+--   create policy … using ((select profile_sync.token_is_current()) and …);
+-- An access token lives until it expires (an hour by default) whatever changed; this check makes a change count at
+-- the next request. It reads the committed profile by its key (or, before the profile is made, what it will be).
+create or replace function profile_sync.token_is_current()
+returns boolean
+language plpgsql stable security definer
+set search_path = ''
+as $$
+declare
+  token jsonb := auth.jwt();
+  subject text := token ->> 'sub';
+  attributes jsonb;
+  active boolean;
+  claim_keys text[];
+  key text;
+begin
+  -- Not a user's token (the anon key, a third-party provider's subject): nothing to compare.
+  if subject is null or subject !~ '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$' then
+    return false;
+  end if;
+  select p.attributes, p.is_active, s.token_claim_keys into attributes, active, claim_keys
+  from public.user_profiles p cross join profile_sync.settings s
+  where p.user_id = subject::uuid and s.singleton;
+  if not found then
+    select e.attributes, e.is_active, s.token_claim_keys into attributes, active, claim_keys
+    from profile_sync.profile_state e cross join profile_sync.settings s
+    where e.user_id = subject::uuid and s.singleton;
+    if not found then
+      return false; -- not a user
+    end if;
+  end if;
+  if not active or token -> 'user_is_active' is distinct from 'true'::jsonb then
+    return false;
+  end if;
+  -- The claims profile_sync.token_claims makes, compared one by one (no object built for a comparison): absent in the
+  -- attributes, absent from a current token.
+  foreach key in array claim_keys loop
+    if token -> ('user_' || key) is distinct from attributes -> key then
+      return false;
+    end if;
+  end loop;
+  return true;
+end
+$$;
+revoke all on function profile_sync.token_is_current() from public, anon, authenticated, service_role;
+-- Signed-in users' requests call it from policies: that function and nothing else of the schema.
+grant usage on schema profile_sync to authenticated;
+grant execute on function profile_sync.token_is_current() to authenticated, service_role;

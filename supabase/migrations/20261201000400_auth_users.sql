@@ -1,12 +1,13 @@
--- ProfileFunctions: what this product puts on auth.users, in one short transaction.
+-- ProfileFunctions: what this product puts on auth.users and auth.identities, in one short transaction.
 -- The foreign keys of the profiles and of the proofs of addresses, the triggers that converge a user's profile in the
--- auth server's own transaction (the fallback path), post the change to the function (the signed wiring), note it for
--- the token hook and record and settle proofs of addresses, and the retirement of the original setup's trigger.
+-- auth server's own transaction when the user or one of its identities changes (the fallback path), post the change
+-- to the function (the signed wiring), note it for the token hook and record and settle proofs of addresses, and the
+-- retirement of the original setup's trigger.
 -- Nothing here reads or writes rows: every statement changes the catalog only, so the locks it takes on auth.users
 -- (which every signup and sign-in waits for) last milliseconds.
 --
--- Triggers on auth.users are made once and never replaced. Plain PostgreSQL lets only the owner of auth.users
--- (supabase_auth_admin) drop or alter them; hosted Supabase lets postgres drop them (supautils'
+-- Triggers on auth.users and auth.identities are made once and never replaced. Plain PostgreSQL lets only the owner
+-- of those tables (supabase_auth_admin) drop or alter them; hosted Supabase lets postgres drop them (supautils'
 -- drop_trigger_grants), but its check locks auth.users and other auth tables (ACCESS EXCLUSIVE) until the migration
 -- commits. So their names, events and WHEN clauses are chosen to last, and what they do lives in a function that a
 -- later version can replace.
@@ -15,7 +16,7 @@
 -- locks when the original trigger is dropped (supautils.drop_trigger_grants), then the profiles and the proofs. After
 -- that nothing here waits.
 set local lock_timeout = '100ms';
-select profile_sync.lock_briefly(array['auth.users']
+select profile_sync.lock_briefly(array['auth.users', 'auth.identities']
   || array(select pg_catalog.jsonb_array_elements_text(
              coalesce(nullif(pg_catalog.current_setting('supautils.drop_trigger_grants', true), '')::jsonb
                         -> current_user, '[]')))
@@ -68,13 +69,12 @@ end $$;
 -- convergences and posts. Switch the fallback at runtime (no migration):
 --   update profile_sync.settings set fallback_trigger_enabled = false;   -- off
 --   update profile_sync.settings set fallback_trigger_enabled = true;    -- on (as shipped)
-create or replace function profile_sync.on_auth_user_change()
-returns trigger
+create or replace function profile_sync.converge_at_commit(user_id uuid, event_type text)
+returns void
 language plpgsql security definer
 set search_path = ''
 as $$
 declare
-  user_id uuid := case when tg_op = 'DELETE' then old.id else new.id end;
   user_ids uuid[];
   unconverged uuid[];
   failed_constraint text;
@@ -108,12 +108,12 @@ begin
     for chunk in 0 .. (coalesce(pg_catalog.cardinality(unconverged), 0) + 999) / 1000 - 1 loop
       perform profile_sync.post_auth_event('BULK', unconverged[chunk * 1000 + 1 : chunk * 1000 + 1000]);
     end loop;
-    return null;
+    return;
   end if;
 
   -- The foreign key's cascade has removed a deleted user's profile already.
   begin
-    if tg_op <> 'DELETE' and (select s.fallback_trigger_enabled from profile_sync.settings s where s.singleton) is not false then
+    if event_type <> 'DELETE' and (select s.fallback_trigger_enabled from profile_sync.settings s where s.singleton) is not false then
       perform profile_sync.converge_user(user_id, 'auth_trigger');
     end if;
   exception when others then
@@ -131,14 +131,40 @@ begin
       end;
     end if;
   end;
-  perform profile_sync.post_auth_event(tg_op, array[user_id]);
+  perform profile_sync.post_auth_event(event_type, array[user_id]);
+end
+$$;
+revoke all on function profile_sync.converge_at_commit(uuid, text) from public, anon, authenticated, service_role;
+
+create or replace function profile_sync.on_auth_user_change()
+returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  perform profile_sync.converge_at_commit(case when tg_op = 'DELETE' then old.id else new.id end, tg_op);
   return null;
 end
 $$;
 revoke all on function profile_sync.on_auth_user_change() from public, anon, authenticated, service_role;
 
--- Notes a write to a user and answers whether it needs an event queued. Evaluated in the WHEN of the three triggers
--- below as each write happens (only the trigger's function waits for the commit). What it keeps lives in the
+-- A write to one of a user's identities (a sign-in rewriting what the identity provider asserts, a link, an unlink)
+-- changes what the user's attribute rules and proofs of an address see: the user's profile converges at the commit, as
+-- for a write to auth.users, and the event says the user changed.
+create or replace function profile_sync.on_auth_identity_change()
+returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  perform profile_sync.converge_at_commit(case when tg_op = 'DELETE' then old.user_id else new.user_id end, 'UPDATE');
+  return null;
+end
+$$;
+revoke all on function profile_sync.on_auth_identity_change() from public, anon, authenticated, service_role;
+
+-- Notes a write to a user and answers whether it needs an event queued. Evaluated in the WHEN of the triggers below
+-- as each write happens (only the trigger's function waits for the commit). What it keeps lives in the
 -- transaction (the transaction-local settings described in …_user_profiles.sql, and a temporary table), so it rolls
 -- back with a savepoint as the queued events do:
 -- * Which users the transaction changed (profile_sync.changed_users), for the token hook (…_token_hook.sql), which
@@ -257,6 +283,33 @@ begin
       deferrable initially deferred
       for each row when (profile_sync.note_write_needs_event(old.id))
       execute function profile_sync.on_auth_user_change();
+  end if;
+  -- The identities: what an identity provider asserted at the last sign-in (identity rules, verified addresses).
+  if not exists (select 1 from pg_catalog.pg_trigger t
+                 where t.tgrelid = 'auth.identities'::regclass and t.tgname = 'profile_sync_identity_added') then
+    create constraint trigger profile_sync_identity_added
+      after insert on auth.identities
+      deferrable initially deferred
+      for each row when (profile_sync.note_write_needs_event(new.user_id))
+      execute function profile_sync.on_auth_identity_change();
+  end if;
+  if not exists (select 1 from pg_catalog.pg_trigger t
+                 where t.tgrelid = 'auth.identities'::regclass and t.tgname = 'profile_sync_identity_changed') then
+    create constraint trigger profile_sync_identity_changed
+      after update of identity_data, provider, user_id on auth.identities
+      deferrable initially deferred
+      for each row
+      when ((old.identity_data, old.provider, old.user_id) is distinct from (new.identity_data, new.provider, new.user_id)
+            and profile_sync.note_write_needs_event(new.user_id))
+      execute function profile_sync.on_auth_identity_change();
+  end if;
+  if not exists (select 1 from pg_catalog.pg_trigger t
+                 where t.tgrelid = 'auth.identities'::regclass and t.tgname = 'profile_sync_identity_removed') then
+    create constraint trigger profile_sync_identity_removed
+      after delete on auth.identities
+      deferrable initially deferred
+      for each row when (profile_sync.note_write_needs_event(old.user_id))
+      execute function profile_sync.on_auth_identity_change();
   end if;
 end $$;
 

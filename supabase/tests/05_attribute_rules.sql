@@ -1,7 +1,7 @@
 -- Attribute rules (supabase/migrations/20261201000000_profile_mapping.sql; docs/attribute-rules.md): initial
 -- attributes from a proven e-mail's domain, the providers and app metadata, never from user metadata.
 begin;
-select plan(10);
+select plan(15);
 set constraints all immediate; -- the fallback converges at commit, and this transaction never commits
 update profile_sync.settings set fallback_trigger_enabled = true;
 delete from profile_sync.attribute_rules; -- only these rules, whatever the database has (all rolled back)
@@ -67,6 +67,35 @@ select throws_ok(
 select throws_ok(
   $$insert into profile_sync.attribute_rules (app_metadata, attributes) values ('{}', '{}')$$,
   '23514', 'attribute rule refused: app_metadata is an empty object, which every user contains', 'an empty match value is refused');
+
+select throws_ok(
+  $$insert into profile_sync.attribute_rules (identity_data, attributes) values ('{"custom_claims":{"groups":["Admins"]}}', '{}')$$,
+  '23514', 'attribute rule refused: identity_data needs a provider: the identity provider whose identities it matches',
+  'identity data without a provider is refused');
+
+-- A directory group asserted by a SAML identity provider (sso:<id>), as a sign-in writes it; the same group in the
+-- user metadata (which the user can edit) counts for nothing.
+insert into profile_sync.attribute_rules (position, provider, identity_data, attributes)
+values (40, 'sso:d9999999-9999-9999-9999-999999999999', '{"custom_claims":{"groups":["Finance-Admins"]}}', '{"role":"finance_admin"}');
+insert into auth.users (id, email, raw_user_meta_data, raw_app_meta_data, is_sso_user, created_at, updated_at) values
+  ('d4444444-4444-4444-4444-444444444444', 'fin@corp.example', '{"custom_claims":{"groups":["Finance-Admins"]}}',
+   '{"provider":"sso:d9999999-9999-9999-9999-999999999999","providers":["sso:d9999999-9999-9999-9999-999999999999"]}', true, now(), now());
+select is((select attributes ->> 'role' from public.user_profiles where user_id = 'd4444444-4444-4444-4444-444444444444'),
+  'user', 'the group in user metadata only: no rule applies');
+insert into auth.identities (provider_id, user_id, identity_data, provider, created_at, updated_at)
+values ('nameid-d4', 'd4444444-4444-4444-4444-444444444444', '{"sub":"nameid-d4","custom_claims":{"groups":["Staff","Finance-Admins"]}}',
+        'sso:d9999999-9999-9999-9999-999999999999', now(), now());
+select is((select attributes ->> 'role' from public.user_profiles where user_id = 'd4444444-4444-4444-4444-444444444444'),
+  'finance_admin', 'the identity provider asserts the group: the rule applies as the identity is written');
+update auth.identities set identity_data = '{"sub":"nameid-d4","custom_claims":{"groups":["Staff"]}}'
+where user_id = 'd4444444-4444-4444-4444-444444444444';
+select is((select attributes ->> 'role' from public.user_profiles where user_id = 'd4444444-4444-4444-4444-444444444444'),
+  'user', 'a sign-in without the group takes the role away');
+select is(
+  (select array_agg(t.tgname::text order by t.tgname) from pg_trigger t
+   where t.tgrelid = 'auth.identities'::regclass and not t.tgisinternal),
+  array['profile_sync_identity_added', 'profile_sync_identity_changed', 'profile_sync_identity_removed'],
+  'on auth.identities: the triggers that follow what identity providers assert');
 
 select * from finish();
 rollback;

@@ -212,6 +212,73 @@ internal static class TokenHookScenarios
             product: () => HookCallsPerSecondAsync(TokenHook),
             baseline: () => HookCallsPerSecondAsync(BareHook),
             unit: "/s");
+
+        await TokenIsCurrentAsync(bench, sessions[0].User, sessions[0].Session);
+    }
+
+    /// <summary>
+    /// profile_sync.token_is_current() as a policy reads it (an initPlan, once per statement): a signed-in user's
+    /// statement over a table of 1,000 rows whose policy checks the token, against the same table whose policy lets
+    /// every row through.
+    /// </summary>
+    private static async Task TokenIsCurrentAsync(BenchContext bench, Guid user, Guid session)
+    {
+        var admin = bench.Admin;
+        await Execute(admin, """
+            create table if not exists public.bench_checked (id integer primary key);
+            create table if not exists public.bench_open (id integer primary key);
+            insert into public.bench_checked select g from generate_series(1, 1000) g on conflict do nothing;
+            insert into public.bench_open select g from generate_series(1, 1000) g on conflict do nothing;
+            alter table public.bench_checked enable row level security;
+            alter table public.bench_open enable row level security;
+            grant select on public.bench_checked, public.bench_open to authenticated;
+            drop policy if exists bench_checked_current on public.bench_checked;
+            create policy bench_checked_current on public.bench_checked for select to authenticated using ((select profile_sync.token_is_current()));
+            drop policy if exists bench_open_all on public.bench_open;
+            create policy bench_open_all on public.bench_open for select to authenticated using (true);
+            """);
+        await Execute(admin, "vacuum analyze public.bench_checked, public.bench_open");
+        var claims = await Scalar<string>(admin, $"select (profile_sync.custom_access_token_hook('{Event(user, session)}'::jsonb) -> 'claims')::text");
+        const int statements = 2000;
+
+        async Task<double> MicrosPerStatementAsync(string table)
+        {
+            await using var connection = await admin.OpenConnectionAsync();
+            await using (var signIn = new NpgsqlCommand("select set_config('request.jwt.claims', $1, false)", connection))
+            {
+                signIn.Parameters.Add(new NpgsqlParameter<string> { TypedValue = claims });
+                await signIn.ExecuteNonQueryAsync();
+            }
+
+            await using (var asUser = new NpgsqlCommand("set role authenticated", connection))
+            {
+                await asUser.ExecuteNonQueryAsync();
+            }
+
+            try
+            {
+                await using var count = new NpgsqlCommand($"select count(*) from public.{table}", connection);
+                await count.PrepareAsync();
+                Check((long)(await count.ExecuteScalarAsync())! == 1000, "the current token sees every row");
+                var clock = Stopwatch.StartNew();
+                for (var i = 0; i < statements; i++)
+                {
+                    await count.ExecuteScalarAsync();
+                }
+
+                return clock.Elapsed.TotalMicroseconds / statements;
+            }
+            finally
+            {
+                await using var signOut = new NpgsqlCommand("reset role; reset request.jwt.claims", connection);
+                await signOut.ExecuteNonQueryAsync();
+            }
+        }
+
+        await bench.MeasureAsync("token_is_current() in a policy, a statement over 1,000 rows, 1 client", "the same statement with a policy that lets every row through", "≤ baseline + 20 µs",
+            product: () => MicrosPerStatementAsync("bench_checked"),
+            baseline: () => MicrosPerStatementAsync("bench_open"),
+            unit: " µs");
     }
 
     private static string Event(Guid user, Guid session) =>

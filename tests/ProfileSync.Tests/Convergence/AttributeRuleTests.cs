@@ -55,6 +55,91 @@ public sealed class AttributeRuleTests(PostgresCluster cluster) : ServedDatabase
     }
 
     [Theory]
+    [MemberData(nameof(Paths))]
+    public async Task A_directory_group_asserted_at_sso_sign_in_gives_its_role_until_a_sign_in_without_it(string path)
+    {
+        var provider = $"sso:{Guid.NewGuid()}";
+        const string financeAdmins = """{"custom_claims":{"groups":["Finance-Admins"]}}""";
+        await AddRuleAsync("""{"role":"finance_admin"}""", provider: provider, identityData: financeAdmins);
+        await Db.SetFallbackTriggerAsync(enabled: path == "fallback");
+
+        // Auth issues the first token in the sign-up's own transaction.
+        var member = Guid.NewGuid();
+        JsonNode? firstToken = null;
+        await SupabaseAuthFlows.WithEachCommitAsync(
+            async transaction => firstToken = await Db.TokenClaimsAsync(member, transaction),
+            () => Db.SignUpWithDirectoryClaimsAsync(member, provider, "fin@corp.example", """{"groups":["Staff","Finance-Admins"]}"""));
+        await ConvergeByAsync(path, member, "created");
+        Assert.Equal("finance_admin", firstToken?["user_role"]?.GetValue<string>());
+        Assert.Equal("finance_admin", await RoleAsync(member));
+
+        // The same group in the user metadata, which the user can edit, or asserted by another identity provider: nothing.
+        var forged = await SignUpByAsync(path, "forger@corp.example", confirmed: true,
+            appMetadata: $$"""{"provider":"{{provider}}","providers":["{{provider}}"]}""", userMetadata: financeAdmins);
+        var elsewhere = await Db.SignUpWithDirectoryClaimsAsync(Guid.NewGuid(), $"sso:{Guid.NewGuid()}", "other@corp.example", """{"groups":["Finance-Admins"]}""");
+        await ConvergeByAsync(path, elsewhere, "created");
+        Assert.Equal("user", await RoleAsync(forged));
+        Assert.Equal("user", await RoleAsync(elsewhere));
+        Assert.Equal(await Truth.DerivedAsync(Db), await Truth.ProfilesAsync(Db));
+
+        // The directory drops the group: the next sign-in takes the role away; put back, the next one gives it back.
+        await Db.SignInWithDirectoryClaimsAsync(member, """{"groups":["Staff"]}""");
+        await ConvergeByAsync(path, member, "updated");
+        Assert.Equal("user", await RoleAsync(member));
+        await Db.SignInWithDirectoryClaimsAsync(member, """{"groups":["Finance-Admins"]}""");
+        await ConvergeByAsync(path, member, "updated");
+        Assert.Equal("finance_admin", await RoleAsync(member));
+
+        // An admin's choice outlives the directory.
+        await Db.AsApiRoleAsync("service_role", """{"role":"service_role"}""",
+            $$"""update public.user_profiles set attributes = attributes || '{"pinned":true}' where user_id = '{{member}}' returning user_id""");
+        await Db.SignInWithDirectoryClaimsAsync(member, """{"groups":[]}""");
+        await ConvergeByAsync(path, member, "unchanged");
+        Assert.Equal("finance_admin", await RoleAsync(member));
+    }
+
+    [Fact]
+    public async Task A_directory_change_that_no_event_reported_is_found_by_the_reconcile()
+    {
+        var provider = $"sso:{Guid.NewGuid()}";
+        await AddRuleAsync("""{"role":"finance_admin"}""", provider: provider, identityData: """{"custom_claims":{"groups":["Finance-Admins"]}}""");
+        var member = await Db.SignUpWithDirectoryClaimsAsync(Guid.NewGuid(), provider, "fin2@corp.example", """{"groups":["Finance-Admins"]}""");
+        Assert.Equal("finance_admin", await RoleAsync(member));
+
+        // The fallback off and no webhook wired: only the identity's fingerprint tells a pass that the user changed.
+        await Db.SetFallbackTriggerAsync(enabled: false);
+        await Db.SignInWithDirectoryClaimsAsync(member, """{"groups":["Staff"]}""");
+        await Db.SetFallbackTriggerAsync(enabled: true);
+        Assert.Equal("finance_admin", await RoleAsync(member));
+        await ReconcileTimer.RunAsync(Db.ConnectionString());
+
+        Assert.Equal("user", await RoleAsync(member));
+    }
+
+    [Fact]
+    public async Task A_custom_oidc_providers_allow_listed_claim_matches_and_explain_names_the_identity_or_says_why_not()
+    {
+        await AddRuleAsync("""{"access_level":"gold"}""", provider: "custom:acme", identityData: """{"custom_claims":{"tier":"gold"}}""");
+
+        var gold = await Db.SignUpWithDirectoryClaimsAsync(Guid.NewGuid(), "custom:acme", "gold@acme.example", """{"tier":"gold"}""");
+        var silver = await Db.SignUpWithDirectoryClaimsAsync(Guid.NewGuid(), "custom:acme", "silver@acme.example", """{"tier":"silver"}""");
+        var google = await Db.SignUpWithDirectoryClaimsAsync(Guid.NewGuid(), "google", "g@acme.example", """{"tier":"gold"}""");
+
+        Assert.Equal(await WithDefaultsAsync("""{"access_level":"gold"}"""), await AttributesAsync(gold));
+        Assert.Equal(await DefaultsAsync(), await AttributesAsync(silver));
+        Assert.Equal(await DefaultsAsync(), await AttributesAsync(google));
+        Assert.Equal(await Truth.DerivedAsync(Db), await Truth.ProfilesAsync(Db));
+
+        var rule = async (Guid user) => JsonNode.Parse(await Db.ScalarAsync<string>("select (profile_sync.explain($1) -> 'rules' -> 0)::text", "postgres", user))!;
+        Assert.Equal(
+            await Db.ScalarAsync<Guid>("select id from auth.identities where user_id = $1", "postgres", gold),
+            Guid.Parse((await rule(gold))["identity"]!["id"]!.GetValue<string>()));
+        var reasons = async (Guid user) => (await rule(user))["reasons"]!.AsArray().Select(r => r!.GetValue<string>()).ToList();
+        Assert.Equal(["the user's identity of custom:acme does not contain {\"custom_claims\": {\"tier\": \"gold\"}}"], await reasons(silver));
+        Assert.Equal(["the user has no identity of custom:acme"], await reasons(google));
+    }
+
+    [Theory]
     [InlineData("fallback")]
     [InlineData("webhook")]
     [InlineData("reconcile")]
@@ -278,10 +363,29 @@ public sealed class AttributeRuleTests(PostgresCluster cluster) : ServedDatabase
         return userId;
     }
 
-    private Task AddRuleAsync(string attributes, int position = 0, string? emailDomain = null, string? provider = null, string? appMetadata = null) =>
+    private Task AddRuleAsync(
+        string attributes, int position = 0, string? emailDomain = null, string? provider = null, string? appMetadata = null, string? identityData = null) =>
         Db.ExecuteAsync(
-            "insert into profile_sync.attribute_rules (position, email_domain, provider, app_metadata, attributes) values ($1, $2, $3, $4::jsonb, $5::jsonb)",
-            "postgres", position, emailDomain, provider, appMetadata, attributes);
+            "insert into profile_sync.attribute_rules (position, email_domain, provider, app_metadata, attributes, identity_data) values ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb)",
+            "postgres", position, emailDomain, provider, appMetadata, attributes, identityData);
+
+    /// <summary>What a path does after the auth server's transaction: the fallback did it at commit already.</summary>
+    private async Task ConvergeByAsync(string path, Guid userId, string webhookOutcome)
+    {
+        switch (path)
+        {
+            case "webhook":
+                Assert.Equal((HttpStatusCode.OK, webhookOutcome),
+                    await Served.SendAsync(webhookOutcome == "created" ? SupabaseEvents.Insert(userId) : SupabaseEvents.Update(userId)));
+                break;
+            case "replay":
+                Assert.Equal(0, (await CliRunner.RunAsync("replay", "--user-id", userId.ToString(), "--connection", Db.ConnectionString())).ExitCode);
+                break;
+        }
+    }
+
+    private async Task<string?> RoleAsync(Guid userId) =>
+        JsonNode.Parse((await Db.ProfileAsync(userId))!.Attributes)?["role"]?.GetValue<string>();
 
     private async Task<string> DefaultsAsync() => await WithDefaultsAsync("{}");
 

@@ -225,6 +225,38 @@ public static class SupabaseAuthFlows
             """;
     }
 
+    /// <summary>
+    /// A sign-up through an identity provider that asserts directory claims, such as groups (samlacs.go for SAML,
+    /// custom_oauth.go for a custom OIDC/OAuth provider's allow-listed claims): the identity keeps them under
+    /// custom_claims, and Auth copies the identity's data into the user metadata, which the user can edit.
+    /// </summary>
+    public static async Task<Guid> SignUpWithDirectoryClaimsAsync(this TestDatabase db, Guid id, string provider, string email, string customClaims)
+    {
+        var appMetadata = $$"""{"provider":"{{provider}}","providers":["{{provider}}"]}""";
+        var identityData = $"jsonb_build_object('sub', 'dir-{id}', 'email', '{email}', 'email_verified', true, 'custom_claims', '{customClaims}'::jsonb)";
+        await db.AuthTransactionAsync($$"""
+            {{InsertSql(id, email, appMetadata, sso: provider.StartsWith("sso:", StringComparison.Ordinal))}}
+            update auth.users set role = 'authenticated', updated_at = now() where id = '{{id}}';
+            insert into auth.identities (provider_id, user_id, identity_data, provider, created_at, updated_at)
+            values ('dir-{{id}}', '{{id}}', {{identityData}}, '{{provider}}', now(), now());
+            update auth.users set encrypted_password = null, raw_user_meta_data = {{identityData}}, updated_at = now() where id = '{{id}}';
+            {{ConfirmSql(id)}}
+            """);
+        return id;
+    }
+
+    /// <summary>
+    /// A later sign-in through the same identity provider (UpdateIdentityData, UpdateUserMetaData): what it asserts now
+    /// replaces custom_claims in the identity and in the user metadata; then the sign-in itself.
+    /// </summary>
+    public static Task SignInWithDirectoryClaimsAsync(this TestDatabase db, Guid id, string customClaims) =>
+        db.AuthTransactionAsync($$"""
+            update auth.identities set identity_data = identity_data || jsonb_build_object('custom_claims', '{{customClaims}}'::jsonb), updated_at = now()
+            where user_id = '{{id}}' and provider_id = 'dir-{{id}}';
+            update auth.users set raw_user_meta_data = raw_user_meta_data || jsonb_build_object('custom_claims', '{{customClaims}}'::jsonb), updated_at = now() where id = '{{id}}';
+            update auth.users set last_sign_in_at = now(), updated_at = now() where id = '{{id}}';
+            """);
+
     /// <summary>The statements of an anonymous sign-in (anonymous.go): the INSERT and the role, then its first token.</summary>
     public static string AnonymousSignInSql(Guid id) => $$"""
         insert into auth.users (instance_id, id, aud, role, raw_user_meta_data, raw_app_meta_data, is_anonymous, created_at, updated_at)

@@ -32,9 +32,13 @@ public static class Truth
                                                                      where i.user_id = u.id and i.provider = 'sso:' || d.sso_provider_id
                                                                        and translate(d.domain, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')
                                                                          = translate(substring(u.email from '@([^@]*)$'), 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')))))
-                     and (r.provider is null or r.provider = u.raw_app_meta_data ->> 'provider'
-                          or r.provider in (select jsonb_array_elements_text(case when jsonb_typeof(u.raw_app_meta_data -> 'providers') = 'array'
-                                                                                  then u.raw_app_meta_data -> 'providers' end)))
+                     -- A rule on identity data: an identity of its provider that contains it (never the user metadata).
+                     and (case when r.identity_data is not null
+                               then exists (select 1 from auth.identities i where i.user_id = u.id and i.provider = r.provider
+                                                                              and i.identity_data @> r.identity_data)
+                               else r.provider is null or r.provider = u.raw_app_meta_data ->> 'provider'
+                                    or r.provider in (select jsonb_array_elements_text(case when jsonb_typeof(u.raw_app_meta_data -> 'providers') = 'array'
+                                                                                            then u.raw_app_meta_data -> 'providers' end)) end)
                      and (r.app_metadata is null or u.raw_app_meta_data @> r.app_metadata)), '{}'))::text
         from auth.users u order by u.id
         """;
