@@ -585,6 +585,21 @@ as $$
 $$;
 revoke all on function profile_sync.rule_identity_providers(jsonb) from public, anon, authenticated, service_role;
 
+-- A user's identity data for these providers, for the fingerprint. PL/pgSQL, so that it stays a call the mapping makes
+-- only when identity rules exist: as a subquery it would be part of every plan that reads the mapping.
+create or replace function profile_sync.identity_data_of(user_id uuid, providers text[])
+returns jsonb[]
+language plpgsql stable parallel safe
+set search_path = ''
+as $$
+begin
+  return array(select i.identity_data from auth.identities i
+               where i.user_id = identity_data_of.user_id and i.provider = any(providers)
+               order by i.provider, i.id);
+end
+$$;
+revoke all on function profile_sync.identity_data_of(uuid, text[]) from public, anon, authenticated, service_role;
+
 -- The one mapping from an auth user to the profile fields it implies. A view, not functions: its names and operators
 -- are bound when it is created (no search_path can redirect them) and the planner inlines it into every query.
 --   display_name  the first of user metadata display_name, full_name, name, then the e-mail, then the phone, that
@@ -642,10 +657,8 @@ select
            then u.raw_app_meta_data end,
       case when (select profile_sync.rule_identity_providers(o.rules) from profile_sync.attribute_rules_in_order o
                  where o.singleton) is not null
-           then (select pg_catalog.array_agg(i.identity_data order by i.provider, i.id) from auth.identities i
-                 where i.user_id = u.id
-                   and i.provider = any((select profile_sync.rule_identity_providers(o.rules)
-                                         from profile_sync.attribute_rules_in_order o where o.singleton)::text[])) end),
+           then profile_sync.identity_data_of(u.id, (select profile_sync.rule_identity_providers(o.rules)
+                                                     from profile_sync.attribute_rules_in_order o where o.singleton)) end),
       (select pg_catalog.hash_record_extended(row('derived_profiles 1'::text, s.default_attributes, s.email_verifying_providers, o.rules), 0)
        from profile_sync.settings s left join profile_sync.attribute_rules_in_order o on o.singleton
        where s.singleton))
