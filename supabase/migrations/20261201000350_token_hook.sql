@@ -129,10 +129,32 @@ begin
 end
 $$;
 revoke all on function profile_sync.end_sessions_on_claim_change() from public, anon, authenticated, service_role;
-create or replace trigger user_profiles_end_sessions_on_claim_change
-  after update of attributes, is_active on public.user_profiles
-  for each row when ((old.attributes, old.is_active) is distinct from (new.attributes, new.is_active))
-  execute function profile_sync.end_sessions_on_claim_change();
+
+-- The trigger exists only while the setting is on, so that as shipped no profile write pays for a call (a bulk
+-- statement rewrites every profile): changing the setting makes or drops it.
+create or replace function profile_sync.follow_end_sessions_setting()
+returns trigger
+language plpgsql security definer
+set search_path = ''
+as $$
+begin
+  if (select s.end_sessions_on_claim_change from profile_sync.settings s where s.singleton) then
+    create or replace trigger user_profiles_end_sessions_on_claim_change
+      after update of attributes, is_active on public.user_profiles
+      for each row when ((old.attributes, old.is_active) is distinct from (new.attributes, new.is_active))
+      execute function profile_sync.end_sessions_on_claim_change();
+  else
+    drop trigger if exists user_profiles_end_sessions_on_claim_change on public.user_profiles;
+  end if;
+  return null;
+end
+$$;
+revoke all on function profile_sync.follow_end_sessions_setting() from public, anon, authenticated, service_role;
+create or replace trigger settings_end_sessions_on_claim_change
+  after insert or update of end_sessions_on_claim_change on profile_sync.settings
+  for each statement execute function profile_sync.follow_end_sessions_setting();
+-- As the setting is now (a statement that changes no row still fires it).
+update profile_sync.settings set end_sessions_on_claim_change = end_sessions_on_claim_change where false;
 
 -- Whether the request's access token still says what the hook would put in it now: every user_* claim the hook adds,
 -- with the value it adds, and none it would leave out; and the user is active. False for a token issued

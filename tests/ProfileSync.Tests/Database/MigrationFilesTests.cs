@@ -94,6 +94,8 @@ public sealed partial class MigrationFilesTests(PostgresCluster cluster)
     {
         await using var db = await cluster.CreateDatabaseAsync();
         await db.ExecuteAsync("create extension if not exists plpgsql_check with schema extensions", "supabase_admin");
+        // Every trigger function checked against its table: the one that ends sessions has a trigger only while it is on.
+        await db.ExecuteAsync("update profile_sync.settings set end_sessions_on_claim_change = true");
 
         // Trigger functions are checked against the table that fires them. Every kind of finding but the performance
         // advice, which `supabase db lint` does not report either: it cannot see what a statement run by EXECUTE does
