@@ -718,12 +718,7 @@ begin
   select coalesce(jsonb_agg(jsonb_build_object(
            'id', r.id, 'position', r.position, 'description', r.description, 'emailDomain', r.email_domain,
            'provider', r.provider, 'appMetadata', r.app_metadata, 'identityData', r.identity_data,
-           'attributes', r.attributes, 'matched', m.matched,
-           -- For a rule on identity data: the user's identity that has it.
-           'identity', (select jsonb_build_object('id', i.id, 'provider', i.provider) from auth.identities i
-                        where r.identity_data is not null and i.user_id = wanted and i.provider = r.provider
-                          and i.identity_data @> r.identity_data
-                        order by i.id limit 1),
+           'attributes', r.attributes, 'matched', m.matched, 'identity', m.identity,
            'reasons', to_jsonb(array_remove(array[
              case when r.email_domain is null or m.matched then null
                   when u.email is null then 'the user has no e-mail address'
@@ -743,9 +738,7 @@ begin
                     or profile_sync.matching_attributes(jsonb_build_array(jsonb_build_array(null, null, r.app_metadata, '{}'::jsonb)),
                                                         wanted, u.email, u.raw_app_meta_data) is not null then null
                   else 'the app metadata does not contain ' || r.app_metadata::text end,
-             case when r.identity_data is null
-                    or exists (select 1 from auth.identities i where i.user_id = wanted and i.provider = r.provider
-                                 and i.identity_data @> r.identity_data) then null
+             case when r.identity_data is null or m.identity is not null then null
                   when not exists (select 1 from auth.identities i where i.user_id = wanted and i.provider = r.provider)
                     then format('the user has no identity of %s', r.provider)
                   else format('the user''s identity of %s does not contain %s', r.provider, r.identity_data) end
@@ -755,7 +748,12 @@ begin
   cross join lateral (
     select u.id is not null and profile_sync.matching_attributes(
              jsonb_build_array(profile_sync.attribute_rule_entry(r.email_domain, r.provider, r.app_metadata, r.attributes, r.identity_data)),
-             wanted, u.email, u.raw_app_meta_data) is not null as matched) m;
+             wanted, u.email, u.raw_app_meta_data) is not null as matched,
+           -- For a rule on identity data: the user's identity that has it.
+           (select jsonb_build_object('id', i.id, 'provider', i.provider) from auth.identities i
+            where r.identity_data is not null and i.user_id = wanted and i.provider = r.provider
+              and i.identity_data @> r.identity_data
+            order by i.id limit 1) as identity) m;
 
   return jsonb_build_object(
     'userId', wanted,

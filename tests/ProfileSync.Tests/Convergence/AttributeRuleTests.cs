@@ -91,8 +91,7 @@ public sealed class AttributeRuleTests(PostgresCluster cluster) : ServedDatabase
         Assert.Equal("finance_admin", await RoleAsync(member));
 
         // An admin's choice outlives the directory.
-        await Db.AsApiRoleAsync("service_role", """{"role":"service_role"}""",
-            $$"""update public.user_profiles set attributes = attributes || '{"pinned":true}' where user_id = '{{member}}' returning user_id""");
+        await Db.AsServiceRoleAsync($$"""update public.user_profiles set attributes = attributes || '{"pinned":true}' where user_id = '{{member}}' returning user_id""");
         await Db.SignInWithDirectoryClaimsAsync(member, """{"groups":[]}""");
         await ConvergeByAsync(path, member, "unchanged");
         Assert.Equal("finance_admin", await RoleAsync(member));
@@ -208,8 +207,7 @@ public sealed class AttributeRuleTests(PostgresCluster cluster) : ServedDatabase
     {
         await AddRuleAsync("""{"department":"Sales"}""", emailDomain: "example.com");
         var userId = await SignUpByAsync("fallback", "kept@example.com", mailed: true);
-        await Db.AsApiRoleAsync("service_role", """{"role":"service_role"}""",
-            $$"""update public.user_profiles set attributes = '{"role":"manager"}' where user_id = '{{userId}}' returning user_id""");
+        await Db.AsServiceRoleAsync($$"""update public.user_profiles set attributes = '{"role":"manager"}' where user_id = '{{userId}}' returning user_id""");
 
         await Db.VerifyEmailAsync(userId);
         await AddRuleAsync("""{"role":"everyone"}""");

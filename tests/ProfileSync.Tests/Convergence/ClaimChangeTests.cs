@@ -37,8 +37,7 @@ public sealed class ClaimChangeTests(PostgresCluster cluster) : DatabaseTest(clu
         Assert.Equal(2, (await NotesSeenWithAsync(after)).Count);
 
         // A change no claim carries leaves the token current.
-        await Db.AsApiRoleAsync("service_role", """{"role":"service_role"}""",
-            $"update public.user_profiles set display_name = 'Someone Else' where user_id = '{userId}' returning user_id");
+        await Db.AsServiceRoleAsync($"update public.user_profiles set display_name = 'Someone Else' where user_id = '{userId}' returning user_id");
         Assert.Equal(2, (await NotesSeenWithAsync(after)).Count);
     }
 
@@ -93,8 +92,7 @@ public sealed class ClaimChangeTests(PostgresCluster cluster) : DatabaseTest(clu
         Assert.Equal(sessions, await SessionsAsync(userId)); // off as shipped
 
         await Db.ExecuteAsync("update profile_sync.settings set end_sessions_on_claim_change = true");
-        await Db.AsApiRoleAsync("service_role", """{"role":"service_role"}""",
-            $"update public.user_profiles set display_name = 'Renamed' where user_id = '{userId}' returning user_id");
+        await Db.AsServiceRoleAsync($"update public.user_profiles set display_name = 'Renamed' where user_id = '{userId}' returning user_id");
         Assert.Equal(sessions, await SessionsAsync(userId)); // no claim carries the display name
 
         await SetRoleAsync(userId, "user");
@@ -121,8 +119,7 @@ public sealed class ClaimChangeTests(PostgresCluster cluster) : DatabaseTest(clu
         Db.ScalarAsync<long>("select count(*) from auth.sessions where user_id = $1", "postgres", userId);
 
     private Task<List<Guid>> SetRoleAsync(Guid userId, string role) =>
-        Db.AsApiRoleAsync("service_role", """{"role":"service_role"}""",
-            $$"""update public.user_profiles set attributes = attributes || '{"role":"{{role}}"}' where user_id = '{{userId}}' returning user_id""");
+        Db.AsServiceRoleAsync($$"""update public.user_profiles set attributes = attributes || '{"role":"{{role}}"}' where user_id = '{{userId}}' returning user_id""");
 
     private Task<List<Guid>> NotesSeenWithAsync(JsonNode? claims) =>
         Db.AsApiRoleAsync("authenticated", claims!.ToJsonString(), "select id from public.team_notes");

@@ -136,8 +136,7 @@ public sealed class FingerprintTests(PostgresCluster cluster) : DatabaseTest(clu
         var users = await UsersAsync(2);
 
         // E-mail is never owned: the service role can write one the user does not have.
-        await Db.AsApiRoleAsync("service_role", """{"role":"service_role"}""",
-            "update public.user_profiles set email = 'forged@example.com' where user_id = '" + users[0] + "' returning user_id");
+        await Db.AsServiceRoleAsync("update public.user_profiles set email = 'forged@example.com' where user_id = '" + users[0] + "' returning user_id");
 
         Assert.Null(await Db.ScalarAsync<long?>(
             "select source_fingerprint from public.user_profiles where user_id = $1", "supabase_admin", users[0]));

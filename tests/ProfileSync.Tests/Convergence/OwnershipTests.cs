@@ -62,8 +62,7 @@ public sealed class OwnershipTests(PostgresCluster cluster) : ServedDatabaseTest
     {
         var staff = await Db.SignUpAsync(email: "staff@example.com");
         var plain = await Db.SignUpAsync(email: "plain@example.com");
-        await Db.AsApiRoleAsync("service_role", """{"role":"service_role"}""",
-            $$"""update public.user_profiles set attributes = '{"role":"manager"}' where user_id = '{{staff}}' returning user_id""");
+        await Db.AsServiceRoleAsync($$"""update public.user_profiles set attributes = '{"role":"manager"}' where user_id = '{{staff}}' returning user_id""");
 
         await Db.ExecuteAsync("""update profile_sync.settings set default_attributes = '{"role":"member"}'""");
         Assert.Equal(1L, await StaleAsync());

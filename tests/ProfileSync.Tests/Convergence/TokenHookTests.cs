@@ -164,8 +164,7 @@ public sealed class TokenHookTests(PostgresCluster cluster) : DatabaseTest(clust
         Assert.Equal("Corp", await ClaimAsync(proven, "user_department"));
         Assert.Equal("General", await ClaimAsync(unproven, "user_department"));
 
-        await Db.AsApiRoleAsync("service_role", """{"role":"service_role"}""",
-            $$"""update public.user_profiles set attributes = '{"role":"admin","department":"Board"}' where user_id = '{{proven}}' returning user_id""");
+        await Db.AsServiceRoleAsync($$"""update public.user_profiles set attributes = '{"role":"admin","department":"Board"}' where user_id = '{{proven}}' returning user_id""");
         Assert.Equal(("admin", "Board"), (await ClaimAsync(proven, "user_role"), await ClaimAsync(proven, "user_department")));
 
         await Db.ExecuteAsync("update public.user_profiles set attributes = null where user_id = $1", "postgres", proven);

@@ -205,6 +205,10 @@ public sealed class TestDatabase(PostgresCluster cluster, string name, bool drop
     public Task<List<Guid>> AsSignedInUserAsync(Guid userId, string sql) =>
         AsApiRoleAsync("authenticated", $$"""{"sub":"{{userId}}","role":"authenticated"}""", sql);
 
+    /// <summary>SQL as the service role sends it through the Data API (an admin's backend); returns the uuids it selects.</summary>
+    public Task<List<Guid>> AsServiceRoleAsync(string sql) =>
+        AsApiRoleAsync("service_role", """{"role":"service_role"}""", sql);
+
     /// <summary>Runs SQL the way PostgREST does: connected as authenticator, switched to the role, claims set.</summary>
     public async Task<List<Guid>> AsApiRoleAsync(string role, string claims, string sql)
     {
