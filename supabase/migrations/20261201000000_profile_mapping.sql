@@ -163,29 +163,22 @@ comment on column profile_sync.attribute_rules.attributes is 'Merged over the de
 alter table profile_sync.attribute_rules enable row level security;
 revoke all on profile_sync.attribute_rules from public, anon, authenticated, service_role;
 
--- The rules in the order they apply, as one value: a trigger keeps it after every change of the rules, so a query
--- reads it once (one row) instead of querying the rules for each user it maps. Each rule is
--- [email_domain (lower case), provider, app_metadata, attributes, identity_data]. No row: no rules. Do not edit it by
--- hand.
-create table if not exists profile_sync.attribute_rules_in_order (
-  singleton boolean primary key default true check (singleton),
-  rules jsonb not null check (pg_catalog.jsonb_typeof(rules) = 'array')
-);
-alter table profile_sync.attribute_rules_in_order enable row level security;
-revoke all on profile_sync.attribute_rules_in_order from public, anon, authenticated, service_role;
-
 -- The domain of an address as rules compare it: after the last @ (a domain is its own), ASCII letters lower-cased,
--- nothing else folded. One rule for rules' domains, users' addresses and SSO providers' domains alike.
+-- nothing else folded. One rule for rules' domains, users' addresses and SSO providers' domains alike. PL/pgSQL: the
+-- fingerprint asks it of every user in a pass while domain rules exist, and a SQL function that pins its search_path
+-- is not inlined, and costs more a call.
 create or replace function profile_sync.email_domain(email text)
 returns text
-language sql immutable parallel safe
+language plpgsql immutable parallel safe
 set search_path = ''
 as $$
-  select lower(split_part(email, '@', -1) collate "C")
+begin
+  return pg_catalog.lower(pg_catalog.split_part(email, '@', -1) collate "C");
+end
 $$;
 revoke all on function profile_sync.email_domain(text) from public, anon, authenticated, service_role;
 
--- One rule as profile_sync.matching_attributes takes it, in attribute_rules_in_order and wherever a single rule is
+-- One rule as profile_sync.matching_attributes takes it, in attribute_rules_by_key and wherever a single rule is
 -- matched (profile_sync.explain).
 create or replace function profile_sync.attribute_rule_entry(
   email_domain text, provider text, app_metadata jsonb, attributes jsonb, identity_data jsonb)
@@ -197,7 +190,72 @@ as $$
 $$;
 revoke all on function profile_sync.attribute_rule_entry(text, text, jsonb, jsonb, jsonb) from public, anon, authenticated, service_role;
 
-create or replace function profile_sync.order_attribute_rules()
+-- The rules as the mapping reads them, kept by a trigger after every change of the rules (do not edit them by hand).
+-- A user's mapping reads only the rules that may match the user: each rule is filed under one fact a user must have
+-- for it to match (attribute_rule_key), and a user's facts are looked up (candidate_rules). So matching costs what
+-- may match, not what exists: a directory's hundreds of groups, a company's hundreds of domains.
+--   attribute_rules_by_key  key: the fact; rules: the rules filed under it, each as matching_attributes takes it
+--                           ([email_domain (lower case), provider, app_metadata, attributes, identity_data]), keyed by
+--                           its place in the order the rules apply, zero-padded (a JSON object's keys of one length
+--                           keep that order)
+--   attribute_rules_digest  one row while there are rules: version, a digest of every rule in order (part of each
+--                           profile's fingerprint); domains, those rules name, as an object's keys (null when none);
+--                           identity_providers, those whose identities rules match (null when none)
+create table if not exists profile_sync.attribute_rules_by_key (
+  key text primary key,
+  rules jsonb not null check (pg_catalog.jsonb_typeof(rules) = 'object')
+);
+alter table profile_sync.attribute_rules_by_key enable row level security;
+revoke all on profile_sync.attribute_rules_by_key from public, anon, authenticated, service_role;
+
+create table if not exists profile_sync.attribute_rules_digest (
+  singleton boolean primary key default true check (singleton),
+  version bigint not null,
+  domains jsonb check (pg_catalog.jsonb_typeof(domains) = 'object'),
+  identity_providers text[]
+);
+alter table profile_sync.attribute_rules_digest enable row level security;
+revoke all on profile_sync.attribute_rules_digest from public, anon, authenticated, service_role;
+
+-- The keys a JSON value can be found by: each of its strings and booleans, at any depth, as JSON text (cut to 200
+-- characters, to fit the key's index), after a prefix. A JSON object contains another only if it has each of those
+-- values too.
+create or replace function profile_sync.lookup_keys(prefix text, value jsonb)
+returns text[]
+language plpgsql immutable parallel safe
+set search_path = ''
+as $$
+declare
+  found jsonb := pg_catalog.jsonb_path_query_array(value, 'strict $.** ? (@.type() == "string" || @.type() == "boolean")');
+  keys text[] := '{}'::text[];
+begin
+  for i in 0 .. coalesce(pg_catalog.jsonb_array_length(found), 0) - 1 loop
+    keys := keys || (prefix || pg_catalog.left((found -> i)::text, 200));
+  end loop;
+  return keys;
+end
+$$;
+revoke all on function profile_sync.lookup_keys(text, jsonb) from public, anon, authenticated, service_role;
+
+-- The fact a rule is filed under, the most telling it has: its domain (d:), a value of its identity data (i:provider
+-- value, or i:provider), a value of its app metadata (a:value), its provider (p:), or nothing (*: every user).
+create or replace function profile_sync.attribute_rule_key(rule jsonb)
+returns text
+language sql immutable parallel safe
+set search_path = ''
+as $$
+  select case
+    when rule ->> 0 is not null then 'd:' || (rule ->> 0)
+    when pg_catalog.jsonb_typeof(rule -> 4) = 'object'
+      then coalesce((profile_sync.lookup_keys('i:' || (rule ->> 1) || ' ', rule -> 4))[1], 'i:' || (rule ->> 1))
+    when (profile_sync.lookup_keys('a:', rule -> 2))[1] is not null then (profile_sync.lookup_keys('a:', rule -> 2))[1]
+    when rule ->> 1 is not null then 'p:' || (rule ->> 1)
+    else '*'
+  end
+$$;
+revoke all on function profile_sync.attribute_rule_key(jsonb) from public, anon, authenticated, service_role;
+
+create or replace function profile_sync.compile_attribute_rules()
 returns trigger
 language plpgsql security definer
 set search_path = ''
@@ -205,24 +263,35 @@ as $$
 begin
   -- One change at a time; each rebuild reads the rules as committed by the changes before it (READ COMMITTED,
   -- the default: in a REPEATABLE READ transaction, change rules in a transaction of their own).
-  lock table profile_sync.attribute_rules_in_order in exclusive mode;
-  delete from profile_sync.attribute_rules_in_order;
-  insert into profile_sync.attribute_rules_in_order (rules)
-  select pg_catalog.jsonb_agg(
-           profile_sync.attribute_rule_entry(r.email_domain, r.provider, r.app_metadata, r.attributes, r.identity_data)
-           order by r.position, r.id)
-  from profile_sync.attribute_rules r
+  lock table profile_sync.attribute_rules_digest in exclusive mode;
+  delete from profile_sync.attribute_rules_digest;
+  delete from profile_sync.attribute_rules_by_key;
+  with compiled as (
+    select pg_catalog.row_number() over (order by r.position, r.id) as place,
+           profile_sync.attribute_rule_entry(r.email_domain, r.provider, r.app_metadata, r.attributes, r.identity_data) as rule
+    from profile_sync.attribute_rules r
+  ), filed as (
+    insert into profile_sync.attribute_rules_by_key (key, rules)
+    select profile_sync.attribute_rule_key(c.rule),
+           pg_catalog.jsonb_object_agg(pg_catalog.to_char(c.place, 'FM0000000000'), c.rule)
+    from compiled c
+    group by 1
+  )
+  insert into profile_sync.attribute_rules_digest (version, domains, identity_providers)
+  select pg_catalog.hashtextextended(pg_catalog.jsonb_agg(c.rule order by c.place)::text, 0),
+         pg_catalog.jsonb_object_agg(c.rule ->> 0, true) filter (where c.rule ->> 0 is not null),
+         nullif(pg_catalog.array_agg(distinct c.rule ->> 1) filter (where pg_catalog.jsonb_typeof(c.rule -> 4) = 'object'), '{}')
+  from compiled c
   having pg_catalog.count(*) > 0;
   return null;
 end
 $$;
-revoke all on function profile_sync.order_attribute_rules() from public, anon, authenticated, service_role;
-create or replace trigger attribute_rules_in_order
+revoke all on function profile_sync.compile_attribute_rules() from public, anon, authenticated, service_role;
+create or replace trigger attribute_rules_compile
   after insert or update or delete or truncate on profile_sync.attribute_rules
-  for each statement execute function profile_sync.order_attribute_rules();
--- A statement that changes no row still fires statement triggers: the list is built from the rules there are now.
+  for each statement execute function profile_sync.compile_attribute_rules();
+-- A statement that changes no row still fires statement triggers: the rules are compiled from those there are now.
 update profile_sync.attribute_rules set position = position where false;
-
 -- Proof of an address. A domain says who someone is only if they control a mailbox in it, and Supabase Auth's
 -- "confirmed" (email_confirmed_at) does not say that: with "Confirm email" off (autoconfirm), for admin-created users,
 -- for OAuth and SAML sign-ins, and for an admin's change of an address, it is set without anyone opening a mail. So an
@@ -461,6 +530,47 @@ as $$
 $$;
 revoke all on function profile_sync.email_proof(uuid, text) from public, anon, authenticated, service_role;
 
+-- The rules that may match a user, in the order they apply: those filed under one of the user's facts
+-- (attribute_rule_key): every user (*), the e-mail's domain, each provider of the app metadata, each value of the app
+-- metadata, and, when identity rules name providers, each identity of those providers and each value of its data.
+create or replace function profile_sync.candidate_rules(
+  user_id uuid, user_email text, user_app_metadata jsonb, identity_providers text[])
+returns jsonb
+language plpgsql stable parallel safe
+set search_path = ''
+as $$
+declare
+  providers jsonb := user_app_metadata -> 'providers';
+  -- What `providers ? rule_provider` finds: an array's strings, an object's keys, a string.
+  names jsonb := case pg_catalog.jsonb_typeof(providers)
+    when 'array' then pg_catalog.jsonb_path_query_array(providers, 'strict $[*] ? (@.type() == "string")')
+    when 'object' then pg_catalog.jsonb_path_query_array(providers, 'strict $.keyvalue().key')
+    when 'string' then pg_catalog.jsonb_build_array(providers) end;
+  facts text[] := array['*', 'd:' || profile_sync.email_domain(user_email), 'p:' || (user_app_metadata ->> 'provider')]
+                  || profile_sync.lookup_keys('a:', user_app_metadata);
+  identity record;
+  candidates jsonb;
+begin
+  for i in 0 .. coalesce(pg_catalog.jsonb_array_length(names), 0) - 1 loop
+    facts := facts || ('p:' || (names ->> i));
+  end loop;
+  if identity_providers is not null then
+    for identity in select i.provider, i.identity_data from auth.identities i
+                    where i.user_id = candidate_rules.user_id and i.provider = any(identity_providers) loop
+      facts := facts || ('i:' || identity.provider) || profile_sync.lookup_keys('i:' || identity.provider || ' ', identity.identity_data);
+    end loop;
+  end if;
+  -- The rules of all those facts, each once, in order (the keys are their places), as an array. A subquery for each
+  -- fact, so that it is looked up by the key's index whatever the plan.
+  select coalesce(pg_catalog.jsonb_path_query_array(pg_catalog.jsonb_object_agg(r.key, r.value), '$.*'), '[]')
+  into candidates
+  from pg_catalog.unnest(facts) f(fact)
+  cross join lateral pg_catalog.jsonb_each((select k.rules from profile_sync.attribute_rules_by_key k where k.key = f.fact)) r;
+  return candidates;
+end
+$$;
+revoke all on function profile_sync.candidate_rules(uuid, text, jsonb, text[]) from public, anon, authenticated, service_role;
+
 -- What the matching rules give a user, merged in order (later keys over earlier ones); null when none matches.
 -- Expressions only, but for the proof of an address, looked up once and only when a domain rule names the user's
 -- domain, and the user's identities, looked up only for an identity rule that every other column matched: called for
@@ -564,27 +674,6 @@ revoke all on function profile_sync.plain_display_name(text) from public, anon;
 -- The constraint calls it as whoever writes a profile: a signed-in user renaming themselves, the service role.
 grant execute on function profile_sync.plain_display_name(text) to authenticated, service_role;
 
--- The domains that rules name (the first item of each rule in attribute_rules_in_order), null when none does.
-create or replace function profile_sync.rule_domains(rules jsonb)
-returns text[]
-language sql immutable parallel safe
-set search_path = ''
-as $$
-  select nullif(array(select r ->> 0 from pg_catalog.jsonb_array_elements(rules) r where r ->> 0 is not null), '{}')
-$$;
-revoke all on function profile_sync.rule_domains(jsonb) from public, anon, authenticated, service_role;
-
--- The providers whose identities rules match (the second item of each rule with identity_data), null when none.
-create or replace function profile_sync.rule_identity_providers(rules jsonb)
-returns text[]
-language sql immutable parallel safe
-set search_path = ''
-as $$
-  select nullif(array(select distinct r ->> 1 from pg_catalog.jsonb_array_elements(rules) r
-                      where r -> 4 is not null and r -> 4 <> 'null'::jsonb), '{}')
-$$;
-revoke all on function profile_sync.rule_identity_providers(jsonb) from public, anon, authenticated, service_role;
-
 -- A user's identity data for these providers, for the fingerprint. PL/pgSQL, so that it stays a call the mapping makes
 -- only when identity rules exist: as a subquery it would be part of every plan that reads the mapping.
 create or replace function profile_sync.identity_data_of(user_id uuid, providers text[])
@@ -611,8 +700,8 @@ revoke all on function profile_sync.identity_data_of(uuid, text[]) from public, 
 --                 fingerprint differs (profile_sync.profile_state). A digest of the mapping's version (this view's,
 --                 below, and the defaults, rules and trusted providers), of the columns the fields read (the names'
 --                 candidates, e-mail, phone, the app metadata when there are rules, the identity data of the providers
---                 identity rules name) and of is_active itself, which
---                 time alone changes (a ban lapses). Null, "derive every time", for a user whose address is in a domain
+--                 identity rules name, for a user whose app metadata lists one) and of is_active itself, which time
+--                 alone changes (a ban lapses). Null, "derive every time", for a user whose address is in a domain
 --                 a rule names: whether it is proven is kept in other tables (email_proofs, auth.identities,
 --                 auth.sso_domains). A 64-bit hash: the passes trust it (a user who could read their fingerprint and
 --                 write their metadata to collide with it would hide drift from a pass only), convergence does not.
@@ -631,36 +720,39 @@ select
                      profile_sync.plain_display_name(u.phone))
        else n.name end as display_name,
   n.active as is_active,
-  -- Uncorrelated subqueries, read once per statement: the defaults and the rules. Without rules no user pays for
-  -- them. A function, not a correlated subquery: that would keep every query of the view from running in parallel.
-  -- The defaults are read in each branch on purpose: one `||` for both would concatenate for every user even when
-  -- there are no rules, which slowed status measurably.
-  case when (select o.rules from profile_sync.attribute_rules_in_order o where o.singleton) is null
+  -- Uncorrelated subqueries, read once per statement: the defaults and what the mapping reads of the rules. Without
+  -- rules no user pays for them. A function, not a correlated subquery: that would keep every query of the view from
+  -- running in parallel. The defaults are read in each branch on purpose: one `||` for both would concatenate for
+  -- every user even when there are no rules, which slowed status measurably.
+  case when (select r.version from profile_sync.attribute_rules_digest r where r.singleton) is null
     then coalesce((select s.default_attributes from profile_sync.settings s where s.singleton), '{}'::jsonb)
     else coalesce((select s.default_attributes from profile_sync.settings s where s.singleton), '{}'::jsonb)
          || coalesce(profile_sync.matching_attributes(
-              (select o.rules from profile_sync.attribute_rules_in_order o where o.singleton),
+              profile_sync.candidate_rules(u.id, u.email, u.raw_app_meta_data,
+                (select r.identity_providers from profile_sync.attribute_rules_digest r where r.singleton)),
               u.id, u.email, u.raw_app_meta_data), '{}'::jsonb)
   end as attributes,
   u.updated_at as source_updated_at,
   u.created_at,
-  case when pg_catalog.cardinality((select profile_sync.rule_domains(o.rules) from profile_sync.attribute_rules_in_order o
-                                    where o.singleton)) is null
-         or not coalesce(profile_sync.email_domain(u.email) = any(
-               (select profile_sync.rule_domains(o.rules) from profile_sync.attribute_rules_in_order o where o.singleton)::text[]),
-                  false)
+  -- The domains as a value in memory (concatenated with nothing), which every row reads: as stored, compressed, each
+  -- row would decompress it again.
+  case when (select r.domains from profile_sync.attribute_rules_digest r where r.singleton) is null
+         or not coalesce((select r.domains || '{}'::jsonb from profile_sync.attribute_rules_digest r where r.singleton)
+                         ? profile_sync.email_domain(u.email), false)
     -- Seeded with the version: the name changes when this view or a function it calls derives differently.
     then pg_catalog.hash_record_extended(row(
       u.email, u.phone, u.raw_user_meta_data ->> 'display_name', u.raw_user_meta_data ->> 'full_name',
       u.raw_user_meta_data ->> 'name', n.active,
-      case when (select o.rules from profile_sync.attribute_rules_in_order o where o.singleton) is not null
+      case when (select r.version from profile_sync.attribute_rules_digest r where r.singleton) is not null
            then u.raw_app_meta_data end,
-      case when (select profile_sync.rule_identity_providers(o.rules) from profile_sync.attribute_rules_in_order o
-                 where o.singleton) is not null
-           then profile_sync.identity_data_of(u.id, (select profile_sync.rule_identity_providers(o.rules)
-                                                     from profile_sync.attribute_rules_in_order o where o.singleton)) end),
-      (select pg_catalog.hash_record_extended(row('derived_profiles 1'::text, s.default_attributes, s.email_verifying_providers, o.rules), 0)
-       from profile_sync.settings s left join profile_sync.attribute_rules_in_order o on o.singleton
+      -- Looked up only for a user whose app metadata lists one of those providers, as Supabase Auth lists every
+      -- provider the user has an identity of.
+      case when coalesce(u.raw_app_meta_data -> 'providers' ?| (select r.identity_providers from profile_sync.attribute_rules_digest r
+                                                                where r.singleton), false)
+           then profile_sync.identity_data_of(u.id, (select r.identity_providers from profile_sync.attribute_rules_digest r
+                                                     where r.singleton)) end),
+      (select pg_catalog.hash_record_extended(row('derived_profiles 1'::text, s.default_attributes, s.email_verifying_providers, r.version), 0)
+       from profile_sync.settings s left join profile_sync.attribute_rules_digest r on r.singleton
        where s.singleton))
   end as fingerprint
 from auth.users u

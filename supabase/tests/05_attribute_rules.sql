@@ -1,7 +1,7 @@
 -- Attribute rules (supabase/migrations/20261201000000_profile_mapping.sql; docs/attribute-rules.md): initial
 -- attributes from a proven e-mail's domain, the providers and app metadata, never from user metadata.
 begin;
-select plan(15);
+select plan(19);
 set constraints all immediate; -- the fallback converges at commit, and this transaction never commits
 update profile_sync.settings set fallback_trigger_enabled = true;
 delete from profile_sync.attribute_rules; -- only these rules, whatever the database has (all rolled back)
@@ -96,6 +96,21 @@ select is(
    where t.tgrelid = 'auth.identities'::regclass and not t.tgisinternal),
   array['profile_sync_identity_added', 'profile_sync_identity_changed', 'profile_sync_identity_removed'],
   'on auth.identities: the triggers that follow what identity providers assert');
+
+-- The rules as the mapping reads them: each filed under one fact a user must have, the digest of them all.
+select results_eq(
+  $$select key from profile_sync.attribute_rules_by_key order by key$$,
+  array['a:"admin"', 'd:example.com', 'i:sso:d9999999-9999-9999-9999-999999999999 "Finance-Admins"', 'p:github'],
+  'each rule filed under a domain, a provider, a value of its app metadata or identity data');
+select is((select domains from profile_sync.attribute_rules_digest), '{"example.com": true}'::jsonb,
+  'the digest names the rules'' domains, lower case');
+select is(
+  profile_sync.candidate_rules('d2222222-2222-2222-2222-222222222222', 'gh@example.com',
+                               '{"provider":"email","providers":["email","github"]}', null) -> 0 -> 3,
+  '{"department":"Sales"}'::jsonb, 'a user''s candidate rules, in the order they apply: the domain''s first');
+delete from profile_sync.attribute_rules;
+select is((select count(*) from profile_sync.attribute_rules_by_key) + (select count(*) from profile_sync.attribute_rules_digest), 0::bigint,
+  'no rule: nothing filed, no digest');
 
 select * from finish();
 rollback;

@@ -88,12 +88,19 @@ internal sealed class BenchContext : IAsyncDisposable
             return;
         }
 
-        var results = new List<(double Product, double Baseline)>();
+        var results = await RoundsAsync(product, baseline, (p, b, round) => Console.WriteLine($"  {name}: round {round}: {p:N2}{unit} against {b:N2}{unit}"));
+        Report.Rows.Add(Row.From(name, baselineName, target, results, unit));
+    }
+
+    /// <summary><see cref="BenchOptions.Rounds"/> rounds of the product and its baseline, each returning its figures.</summary>
+    public async Task<List<(T Product, T Baseline)>> RoundsAsync<T>(Func<Task<T>> product, Func<Task<T>> baseline, Action<T, T, int> done)
+    {
+        var results = new List<(T Product, T Baseline)>();
         for (var round = 1; round <= Options.Rounds; round++)
         {
             // Product first in odd rounds, baseline first in even ones: what drifts during a run (growing tables,
             // checkpoints, autovacuum) weighs on both alike.
-            double p, b;
+            T p, b;
             if (round % 2 == 1)
             {
                 p = await product();
@@ -106,10 +113,10 @@ internal sealed class BenchContext : IAsyncDisposable
             }
 
             results.Add((p, b));
-            Console.WriteLine($"  {name}: round {round}: {p:N2}{unit} against {b:N2}{unit}");
+            done(p, b, round);
         }
 
-        Report.Rows.Add(Row.From(name, baselineName, target, results, unit));
+        return results;
     }
 
     public async ValueTask DisposeAsync()

@@ -15,6 +15,7 @@ internal static class BenchRun
             await cluster.StartAsync();
             await using var bench = await BenchContext.SeedAsync(options, cluster.ConnectionString);
             await ReplayScenarios.RunAsync(bench);
+            await RuleScenarios.RunAsync(bench);
             await BulkWriteScenarios.RunAsync(bench);
             await SignupScenarios.RunAsync(bench);
             await TokenHookScenarios.RunAsync(bench);

@@ -139,6 +139,77 @@ public sealed class AttributeRuleTests(PostgresCluster cluster) : ServedDatabase
     }
 
     [Theory]
+    [MemberData(nameof(Paths))]
+    public async Task A_thousand_rules_of_every_kind_give_every_user_what_the_independent_truth_gives(string path)
+    {
+        // 1,000 rules, in an order their ids do not follow, whose attributes overlap: domains (alone and with a
+        // provider), providers, app metadata (values, nested objects, arrays), a SAML directory's groups, a custom OIDC
+        // provider's claims (several values at once), identity data with numbers only, and three rules with no condition.
+        var sso = $"sso:{Guid.NewGuid()}";
+        await Db.ExecuteAsync(
+            $$"""
+            insert into profile_sync.attribute_rules (position, email_domain, provider, app_metadata, identity_data, attributes)
+            select (n * 7919) % 1000, d.email_domain, d.provider, d.app_metadata, d.identity_data,
+                   jsonb_build_object('k' || (n % 37), n, 'rule' || n, true)
+            from generate_series(1, 1000) n
+            cross join lateral (select
+              case when n % 9 in (0, 6) then 'd' || (n / 9 % 40) || '.example.com' end as email_domain,
+              case n % 9 when 1 then (array['email', 'github', 'google', '{{sso}}', 'custom:none'])[n / 9 % 5 + 1]
+                         when 6 then 'email' when 3 then '{{sso}}' when 7 then '{{sso}}' when 4 then 'custom:acme' end as provider,
+              case n % 9 when 2 then jsonb_build_object('plan', 'p' || (n / 9 % 30))
+                         when 5 then case when n % 2 = 0 then jsonb_build_object('flags', jsonb_build_object('beta', true))
+                                          else jsonb_build_object('roles', jsonb_build_array('r' || (n / 9 % 4))) end
+                         when 8 then case when n > 30 then jsonb_build_object('plan', 'p' || (n / 9 % 30), 'flags', jsonb_build_object('beta', false)) end
+                    end as app_metadata,
+              case n % 9 when 3 then jsonb_build_object('custom_claims', jsonb_build_object('groups', jsonb_build_array('G' || (n / 9 % 70))))
+                         when 4 then jsonb_build_object('custom_claims', jsonb_build_object('tier', 't' || (n / 9 % 5), 'active', n % 2 = 0))
+                         when 7 then jsonb_build_object('custom_claims', jsonb_build_object('level', n / 9 % 4)) end as identity_data
+            ) d
+            """);
+
+        await Db.SetFallbackTriggerAsync(enabled: path == "fallback");
+        var users = new List<Guid>();
+        for (var i = 0; i < 60; i++)
+        {
+            var id = Guid.NewGuid();
+            var email = $"u{i}@d{i % 12}.example.com";
+            switch (i % 3)
+            {
+                case 0:
+                    var providers = i % 2 == 0 ? """["email"]""" : """["email","github"]""";
+                    id = await InsertEmailUserAsync(email, confirmed: i % 4 == 0, mailed: i % 4 == 0,
+                        appMetadata: $$"""{"provider":"email","providers":{{providers}},"plan":"p{{i % 30}}","flags":{"beta":{{(i % 5 == 0 ? "true" : "false")}}},"roles":["r{{i % 4}}","r{{(i + 1) % 4}}"]}""");
+                    break;
+                case 1:
+                    await Db.SignUpWithDirectoryClaimsAsync(id, sso, email, $$"""{"groups":["G{{i % 70}}","G{{i * 7 % 70}}","Extra{{i}}"],"level":{{i % 4}}}""");
+                    break;
+                default:
+                    await Db.SignUpWithDirectoryClaimsAsync(id, "custom:acme", email, $$"""{"tier":"t{{i % 5}}","active":{{(i % 2 == 0 ? "true" : "false")}}}""");
+                    break;
+            }
+
+            users.Add(id);
+        }
+
+        if (path == "webhook")
+        {
+            foreach (var id in users)
+            {
+                Assert.Equal((HttpStatusCode.OK, "created"), await Served.SendAsync(SupabaseEvents.Insert(id)));
+            }
+        }
+        else if (path == "replay")
+        {
+            Assert.Equal(0, (await CliRunner.RunAsync("replay", "--connection", Db.ConnectionString())).ExitCode);
+        }
+
+        var truth = await Truth.DerivedAsync(Db);
+        Assert.Equal(truth, await Truth.ProfilesAsync(Db));
+        // Not the defaults alone: the rules matched, and differently for different users.
+        Assert.True(truth.Select(p => p.Attributes).Distinct().Count() >= 40, "the rules give most users attributes of their own");
+    }
+
+    [Theory]
     [InlineData("fallback")]
     [InlineData("webhook")]
     [InlineData("reconcile")]
@@ -327,6 +398,24 @@ public sealed class AttributeRuleTests(PostgresCluster cluster) : ServedDatabase
         string userMetadata = "{}", bool mailed = false)
     {
         await Db.ExecuteAsync($"update profile_sync.settings set fallback_trigger_enabled = {path == "fallback"}");
+        var userId = await InsertEmailUserAsync(email, confirmed, appMetadata, userMetadata, mailed);
+        switch (path)
+        {
+            case "webhook":
+                Assert.Equal((HttpStatusCode.OK, "created"), await Served.SendAsync(SupabaseEvents.Insert(userId)));
+                break;
+            case "replay":
+                Assert.Equal(0, (await CliRunner.RunAsync("replay", "--user-id", userId.ToString(), "--connection", Db.ConnectionString())).ExitCode);
+                break;
+        }
+
+        Assert.Equal(path == "fallback" ? "auth_trigger" : path, (await Db.ProfileAsync(userId))?.CreatedVia);
+        return userId;
+    }
+
+    /// <summary>An e-mail user as <see cref="SignUpByAsync"/> makes one, converged by whichever paths are on.</summary>
+    private async Task<Guid> InsertEmailUserAsync(string email, bool confirmed, string appMetadata, string userMetadata = "{}", bool mailed = false)
+    {
         var userId = Guid.NewGuid();
         await Db.ExecuteAsync(
             """
@@ -347,17 +436,6 @@ public sealed class AttributeRuleTests(PostgresCluster cluster) : ServedDatabase
             await Db.VerifyEmailAsync(userId);
         }
 
-        switch (path)
-        {
-            case "webhook":
-                Assert.Equal((HttpStatusCode.OK, "created"), await Served.SendAsync(SupabaseEvents.Insert(userId)));
-                break;
-            case "replay":
-                Assert.Equal(0, (await CliRunner.RunAsync("replay", "--user-id", userId.ToString(), "--connection", Db.ConnectionString())).ExitCode);
-                break;
-        }
-
-        Assert.Equal(path == "fallback" ? "auth_trigger" : path, (await Db.ProfileAsync(userId))?.CreatedVia);
         return userId;
     }
 
