@@ -292,6 +292,7 @@ create or replace trigger attribute_rules_compile
   for each statement execute function profile_sync.compile_attribute_rules();
 -- A statement that changes no row still fires statement triggers: the rules are compiled from those there are now.
 update profile_sync.attribute_rules set position = position where false;
+
 -- Proof of an address. A domain says who someone is only if they control a mailbox in it, and Supabase Auth's
 -- "confirmed" (email_confirmed_at) does not say that: with "Confirm email" off (autoconfirm), for admin-created users,
 -- for OAuth and SAML sign-ins, and for an admin's change of an address, it is set without anyone opening a mail. So an
@@ -571,10 +572,10 @@ end
 $$;
 revoke all on function profile_sync.candidate_rules(uuid, text, jsonb, text[]) from public, anon, authenticated, service_role;
 
--- What the matching rules give a user, merged in order (later keys over earlier ones); null when none matches.
--- Expressions only, but for the proof of an address, looked up once and only when a domain rule names the user's
--- domain, and the user's identities, looked up only for an identity rule that every other column matched: called for
--- every user a statement maps, and only when there are rules.
+-- What the matching ones of these rules give a user, merged in order (later keys over earlier ones); null when none
+-- matches. The rules: a user's candidates (candidate_rules), or one rule (explain). Expressions only, but for the
+-- proof of an address, looked up once and only when a domain rule names the user's domain, and the user's identities,
+-- looked up only for an identity rule that every other column matched.
 create or replace function profile_sync.matching_attributes(
   rules jsonb, user_id uuid, user_email text, user_app_metadata jsonb)
 returns jsonb
