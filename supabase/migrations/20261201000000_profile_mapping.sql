@@ -736,10 +736,11 @@ select
   u.updated_at as source_updated_at,
   u.created_at,
   -- The domains as a value in memory (concatenated with nothing), which every row reads: as stored, compressed, each
-  -- row would decompress it again.
+  -- row would decompress it again. The address's domain as profile_sync.email_domain makes it, written out here: a
+  -- call of it for every user of a pass cost more than the rest of the fingerprint's part for rules.
   case when (select r.domains from profile_sync.attribute_rules_digest r where r.singleton) is null
          or not coalesce((select r.domains || '{}'::jsonb from profile_sync.attribute_rules_digest r where r.singleton)
-                         ? profile_sync.email_domain(u.email), false)
+                         ? pg_catalog.lower(pg_catalog.split_part(u.email::text, '@', -1) collate "C"), false)
     -- Seeded with the version: the name changes when this view or a function it calls derives differently.
     then pg_catalog.hash_record_extended(row(
       u.email, u.phone, u.raw_user_meta_data ->> 'display_name', u.raw_user_meta_data ->> 'full_name',

@@ -1,7 +1,7 @@
 -- Attribute rules (supabase/migrations/20261201000000_profile_mapping.sql; docs/attribute-rules.md): initial
 -- attributes from a proven e-mail's domain, the providers and app metadata, never from user metadata.
 begin;
-select plan(19);
+select plan(21);
 set constraints all immediate; -- the fallback converges at commit, and this transaction never commits
 update profile_sync.settings set fallback_trigger_enabled = true;
 delete from profile_sync.attribute_rules; -- only these rules, whatever the database has (all rolled back)
@@ -104,6 +104,12 @@ select results_eq(
   'each rule filed under a domain, a provider, a value of its app metadata or identity data');
 select is((select domains from profile_sync.attribute_rules_digest), '{"example.com": true}'::jsonb,
   'the digest names the rules'' domains, lower case');
+-- A user whose address is in a domain a rule names is derived at every pass (its proof is kept elsewhere), whatever
+-- the case of its letters; another keeps a fingerprint.
+select is((select fingerprint from profile_sync.derived_profiles where user_id = 'd1111111-1111-1111-1111-111111111111'), null,
+  'an address in a rule''s domain (ana@EXAMPLE.com): no fingerprint');
+select isnt((select fingerprint from profile_sync.derived_profiles where user_id = 'd4444444-4444-4444-4444-444444444444'), null,
+  'an address in no rule''s domain: a fingerprint');
 select is(
   profile_sync.candidate_rules('d2222222-2222-2222-2222-222222222222', 'gh@example.com',
                                '{"provider":"email","providers":["email","github"]}', null) -> 0 -> 3,
