@@ -150,7 +150,18 @@ public static class AuthEventParser
     }
 
     private static ParseResult ParseAuthHook(JsonElement root) =>
-        ParseResult.Ok(new AuthEvent(AuthEventType.Hook, RowId(root, "user")));
+        ParseResult.Ok(new AuthEvent(HookType(root), RowId(root, "user")));
+
+    private static AuthEventType HookType(JsonElement root) =>
+        root.TryGetProperty("metadata", out var metadata) && metadata.ValueKind == JsonValueKind.Object
+        && metadata.TryGetProperty("name", out var name) && name.ValueKind == JsonValueKind.String
+            ? name.GetString() switch
+            {
+                "after-user-created" => AuthEventType.AfterUserCreated,
+                "before-user-created" => AuthEventType.BeforeUserCreated,
+                _ => AuthEventType.Hook,
+            }
+            : AuthEventType.Hook;
 
     private static Guid RowId(JsonElement root, string where) => RequiredGuid(RequiredObject(root, where), "id", where);
 

@@ -25,6 +25,9 @@ public sealed partial class AuthEventsHandler(
     TimeProvider clock,
     ILogger<AuthEventsHandler> logger)
 {
+    // Supabase Auth gives a hook 5 s for every try, the network and a cold start included.
+    private static readonly TimeSpan SignupHookBudget = TimeSpan.FromSeconds(3);
+
     private readonly ResiliencePipeline _pipeline = pipelines.GetPipeline(DatabaseResilience.PipelineName);
     private readonly LogThrottle _incompleteBodies = new(clock, TimeSpan.FromSeconds(10));
 
@@ -86,10 +89,18 @@ public sealed partial class AuthEventsHandler(
         }
 
         var authEvent = parsed.Event!;
+        if (authEvent.Type == AuthEventType.BeforeUserCreated)
+        {
+            // The user is written after this answer, so there is nothing to converge yet; and this app refuses no one.
+            LogApplied(logger, logId, authEvent.Type, authEvent.UserId, ProfileOutcome.Ignored);
+            await JsonResponses.WriteAsync(context, StatusCodes.Status200OK, new OutcomeBody(ProfileOutcome.Ignored, authEvent.UserId));
+            return new Handled(Name(authEvent.Type), ProfileOutcome.Ignored.Name(), authEvent.UserId);
+        }
+
         try
         {
             var outcome = await _pipeline.ExecuteWithinDeadlineAsync(
-                resilience.Value.Deadline,
+                authEvent.IsSignupHook && SignupHookBudget < resilience.Value.Deadline ? SignupHookBudget : resilience.Value.Deadline,
                 static async (state, token) => await state.store.ApplyAsync(state.authEvent, token),
                 (store, authEvent),
                 context.RequestAborted);
@@ -111,6 +122,11 @@ public sealed partial class AuthEventsHandler(
             // Whatever failed, the event was not applied: 503 makes Supabase deliver it again, and replay heals what
             // never arrives. Anything but an outage is logged as such: it needs a person.
             var unavailable = DatabaseResilience.IsUnavailable(e);
+            if (authEvent.IsSignupHook)
+            {
+                return await DeferAsync(context, logId, authEvent, unavailable, DatabaseResilience.Describe(e));
+            }
+
             if (unavailable)
             {
                 LogUnavailable(logger, logId, authEvent.Type, authEvent.UserId, DatabaseResilience.Describe(e));
@@ -123,6 +139,24 @@ public sealed partial class AuthEventsHandler(
             await JsonResponses.UnavailableAsync(context, "the database is unavailable; retry later");
             return new Handled(Name(authEvent.Type), unavailable ? "unavailable" : "error", authEvent.UserId);
         }
+    }
+
+    // Supabase Auth fails the end user's signup on any answer but 204 or 200/202 JSON, although the user exists: a
+    // signup hook the database could not apply is answered 200 all the same, and its profile left to the fallback
+    // trigger and the reconcile.
+    private async Task<Handled> DeferAsync(HttpContext context, string logId, AuthEvent authEvent, bool unavailable, string failure)
+    {
+        if (unavailable)
+        {
+            LogDeferred(logger, logId, authEvent.Type, authEvent.UserId, failure);
+        }
+        else
+        {
+            LogDeferredAfterFailure(logger, logId, authEvent.Type, authEvent.UserId, failure);
+        }
+
+        await JsonResponses.WriteAsync(context, StatusCodes.Status200OK, new OutcomeBody(ProfileOutcome.Deferred, authEvent.UserId));
+        return new Handled(Name(authEvent.Type), ProfileOutcome.Deferred.Name(), authEvent.UserId);
     }
 
     // Users one transaction changed together: converged in one call, answered with how many of each outcome. A user
@@ -195,6 +229,12 @@ public sealed partial class AuthEventsHandler(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Auth event {EventId} {EventType} for user {UserId} not applied: database unavailable ({Failure}); answered 503")]
     private static partial void LogUnavailable(ILogger logger, string eventId, AuthEventType eventType, Guid userId, string failure);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Auth event {EventId} {EventType} for user {UserId} deferred: database unavailable ({Failure}); answered 200 so the signup goes on, the fallback trigger or the reconcile makes the profile")]
+    private static partial void LogDeferred(ILogger logger, string eventId, AuthEventType eventType, Guid userId, string failure);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Auth event {EventId} {EventType} for user {UserId} deferred: unexpected failure ({Failure}); answered 200 so the signup goes on, the fallback trigger or the reconcile makes the profile")]
+    private static partial void LogDeferredAfterFailure(ILogger logger, string eventId, AuthEventType eventType, Guid userId, string failure);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Auth event {EventId} {EventType} for user {UserId} not applied: unexpected failure ({Failure}); answered 503")]
     private static partial void LogFailed(ILogger logger, string eventId, AuthEventType eventType, Guid userId, string failure);

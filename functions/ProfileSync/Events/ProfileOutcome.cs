@@ -35,6 +35,13 @@ public enum ProfileOutcome
     /// <summary>An event that came too late (or too early) to change anything: never converge's answer, an event's.</summary>
     [JsonStringEnumMemberName("ignored")]
     Ignored,
+
+    /// <summary>
+    /// A signup hook answered before the database could apply it (down, slow, failing): left to the fallback trigger
+    /// and the reconcile. Never converge's answer, an event's.
+    /// </summary>
+    [JsonStringEnumMemberName("deferred")]
+    Deferred,
 }
 
 /// <summary>The text forms of <see cref="ProfileOutcome"/>, all from its members' one name.</summary>

@@ -54,7 +54,7 @@ public static class ProfileSyncTelemetry
 
     /// <param name="eventType">insert, update, delete… or "unknown" when the event was refused before it was read</param>
     /// <param name="outcome">
-    /// a <see cref="Events.ProfileOutcome"/>'s name (created, updated, unchanged, deleted, ignored, failed); or how the
+    /// a <see cref="Events.ProfileOutcome"/>'s name (created, updated, unchanged, deleted, ignored, failed, deferred); or how the
     /// event was refused or failed: unauthorized, rejected, too_large, incomplete_body, unavailable, error; a bulk event's applied
     /// </param>
     public static void EventHandled(Activity? activity, string eventType, string outcome, int status, Guid? userId, TimeSpan elapsed)

@@ -44,6 +44,21 @@ public sealed class AuthEventParserTests
         Assert.Equal(new AuthEvent(AuthEventType.Delete, Guid.Parse(UserId)), result.Event);
     }
 
+    [Theory]
+    [InlineData("""{"metadata":{"name":"after-user-created"},"user":{"id":"ID"}}""", AuthEventType.AfterUserCreated)]
+    [InlineData("""{"metadata":{"name":"before-user-created"},"user":{"id":"ID"}}""", AuthEventType.BeforeUserCreated)]
+    [InlineData("""{"metadata":{"name":"After-User-Created"},"user":{"id":"ID"}}""", AuthEventType.Hook)]
+    [InlineData("""{"metadata":{"name":7},"user":{"id":"ID"}}""", AuthEventType.Hook)]
+    [InlineData("""{"metadata":"after-user-created","user":{"id":"ID"}}""", AuthEventType.Hook)]
+    [InlineData("""{"user":{"id":"ID"}}""", AuthEventType.Hook)]
+    public void A_hook_is_a_signup_hook_only_by_the_exact_name_auth_gives_it(string body, AuthEventType expected)
+    {
+        var result = Parse(body.Replace("ID", UserId, StringComparison.Ordinal));
+
+        Assert.Equal(new AuthEvent(expected, Guid.Parse(UserId)), result.Event);
+        Assert.Equal(expected != AuthEventType.Hook, result.Event!.IsSignupHook);
+    }
+
     [Fact]
     public void Reads_an_auth_hook_body_with_api_names()
     {
@@ -54,7 +69,7 @@ public sealed class AuthEventParserTests
                      "created_at":"2024-05-01T10:00:00Z","updated_at":"2024-05-01T10:00:00Z","is_anonymous":false}}
             """);
 
-        Assert.Equal(new AuthEvent(AuthEventType.Hook, Guid.Parse(UserId)), result.Event);
+        Assert.Equal(new AuthEvent(AuthEventType.BeforeUserCreated, Guid.Parse(UserId)), result.Event);
     }
 
     [Fact]

@@ -193,6 +193,66 @@ public sealed class AuthEventsHandlerTests
         Assert.DoesNotContain("ana@example.com", line.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("created")]
+    [InlineData("updated")]
+    [InlineData("unchanged")]
+    [InlineData("deleted")]
+    [InlineData("ignored")]
+    [InlineData("failed")]
+    [InlineData("a transient failure until the deadline")]
+    [InlineData("an unexpected failure")]
+    [InlineData("no answer at all")]
+    public async Task Every_answer_to_an_after_user_created_hook_is_one_auth_accepts_within_its_budget(string fate)
+    {
+        var store = _store.Setup(s => s.ApplyAsync(It.Is<AuthEvent>(e => e.UserId == UserId), It.IsAny<CancellationToken>()));
+        var hung = new TaskCompletionSource<ProfileOutcome>(); // a driver that does not return when cancelled
+        var expected = fate switch
+        {
+            "a transient failure until the deadline" => Deferred(store.ThrowsAsync(new NpgsqlException("connection refused", new SocketException((int)SocketError.ConnectionRefused)))),
+            "an unexpected failure" => Deferred(store.ThrowsAsync(new PostgresException("permission denied", "ERROR", "ERROR", "42501"))),
+            "no answer at all" => Deferred(store.Returns(hung.Task)),
+            _ => Applied(store, fate),
+        };
+        await using var services = Services(new());
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+
+        var (status, body, headers) = await PostAsync(SupabaseAuthHookClient.Body("after-user-created", UserId, "a@example.com"), services: services);
+        clock.Stop();
+        hung.TrySetResult(ProfileOutcome.Created); // Polly's pipelines wait for what still runs when they are disposed
+
+        Assert.Null(SupabaseAuthHookClient.Refusal((System.Net.HttpStatusCode)status, headers.ContentType, body, clock.Elapsed));
+        Assert.Equal($$"""{"outcome":"{{expected}}","userId":"{{UserId}}"}""", body);
+
+        static string Deferred(object _) => "deferred";
+        static string Applied(Moq.Language.Flow.ISetup<IProfileStore, Task<ProfileOutcome>> store, string outcome)
+        {
+            store.ReturnsAsync(ProfileOutcomes.Parse(outcome));
+            return outcome;
+        }
+    }
+
+    [Fact]
+    public async Task A_before_user_created_hook_is_answered_at_once_and_refuses_no_one()
+    {
+        var (status, body, headers) = await PostAsync(SupabaseAuthHookClient.Body("before-user-created", UserId, "new@example.com"));
+
+        Assert.Null(SupabaseAuthHookClient.Refusal((System.Net.HttpStatusCode)status, headers.ContentType, body, TimeSpan.Zero));
+        Assert.Equal($$"""{"outcome":"ignored","userId":"{{UserId}}"}""", body);
+        _store.VerifyNoOtherCalls(); // the user is written after the answer: nothing to converge yet
+    }
+
+    [Fact]
+    public async Task A_signup_hook_that_cannot_be_verified_or_read_is_refused_so_auth_fails_that_signup()
+    {
+        var unsigned = await PostAsync(SupabaseAuthHookClient.Body("after-user-created", UserId, "a@example.com"), sign: false);
+        var unreadable = await PostAsync("""{"metadata":{"name":"after-user-created"},"user":{"email":"a@example.com"}}""");
+
+        Assert.Equal("Hook requires authorization token", SupabaseAuthHookClient.Refusal((System.Net.HttpStatusCode)unsigned.Status, unsigned.Headers.ContentType, unsigned.Body, TimeSpan.Zero));
+        Assert.Equal("Invalid payload sent to hook", SupabaseAuthHookClient.Refusal((System.Net.HttpStatusCode)unreadable.Status, unreadable.Headers.ContentType, unreadable.Body, TimeSpan.Zero));
+        _store.VerifyNoOtherCalls();
+    }
+
     [Fact]
     public async Task Functions_app_container_resolves_the_functions()
     {

@@ -9,6 +9,8 @@ namespace ProfileSync.Tests.Events;
 /// </summary>
 public sealed class AuthEventsOverHttpTests(PostgresCluster cluster) : WebhookPathTest(cluster)
 {
+    private const string WrongSecret = "v1,whsec_d3Jvbmctc2VjcmV0LTAxMjM0NTY3ODlhYmNkZWY=";
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
@@ -194,15 +196,36 @@ public sealed class AuthEventsOverHttpTests(PostgresCluster cluster) : WebhookPa
     }
 
     [Fact]
-    public async Task Auth_hook_body_creates_the_profile()
+    public async Task After_user_created_signed_as_auth_signs_it_makes_the_profile_and_gets_an_answer_auth_accepts()
     {
         await using var served = await ServeAsync();
         var userId = await Db.SignUpAsync(email: "hooked@example.com", userMetadata: """{"display_name":"Hooked"}""");
 
-        var (status, outcome) = await served.SendAsync(SupabaseEvents.Hook(userId, "hooked@example.com", new { display_name = "Hooked" }));
+        // Signed with two secrets, as Auth signs during a rotation: one this app no longer knows, and its own.
+        var answer = await SupabaseAuthHookClient.CallAsync(served.Client, served.AuthEvents,
+            SupabaseAuthHookClient.Body("after-user-created", userId, "hooked@example.com"), WrongSecret, SupabaseEvents.Secret);
 
-        Assert.Equal((HttpStatusCode.OK, "created"), (status, outcome));
+        Assert.Null(answer.Refusal);
+        Assert.Equal((HttpStatusCode.OK, "created"), (answer.Status, answer.Outcome));
         Assert.Equal("Hooked", (await Db.ProfileAsync(userId))!.DisplayName);
+        Assert.Equal("webhook", (await Db.ProfileAsync(userId))!.CreatedVia);
+    }
+
+    [Fact]
+    public async Task A_signup_hook_with_a_wrong_secret_or_a_tampered_body_is_refused_and_auth_fails_that_signup()
+    {
+        await using var served = await ServeAsync();
+        var userId = await Db.SignUpAsync(email: "tampered@example.com");
+        var body = SupabaseAuthHookClient.Body("after-user-created", userId, "tampered@example.com");
+
+        var wrongSecret = await SupabaseAuthHookClient.CallAsync(served.Client, served.AuthEvents, body, WrongSecret);
+        using var tampered = SupabaseAuthHookClient.Request(served.AuthEvents, body, SupabaseEvents.Secret);
+        tampered.Content = new StringContent(body.Replace("tampered@", "tampered2@", StringComparison.Ordinal), System.Text.Encoding.UTF8, "application/json");
+        using var tamperedAnswer = await served.Client.SendAsync(tampered);
+
+        Assert.Equal((HttpStatusCode.Unauthorized, "Hook requires authorization token"), (wrongSecret.Status, wrongSecret.Refusal));
+        Assert.Equal(HttpStatusCode.Unauthorized, tamperedAnswer.StatusCode);
+        Assert.Equal(0L, await Db.ProfileCountAsync(userId));
     }
 
     [Fact]
@@ -212,7 +235,7 @@ public sealed class AuthEventsOverHttpTests(PostgresCluster cluster) : WebhookPa
         var userId = await Db.SignUpAsync(email: "forged@example.com");
 
         var (status, _) = await served.SendAsync(
-            SupabaseEvents.Insert(userId, "forged@example.com"), "v1,whsec_d3Jvbmctc2VjcmV0LTAxMjM0NTY3ODlhYmNkZWY=");
+            SupabaseEvents.Insert(userId, "forged@example.com"), WrongSecret);
 
         Assert.Equal(HttpStatusCode.Unauthorized, status);
         Assert.Equal(0L, await Db.ProfileCountAsync(userId));

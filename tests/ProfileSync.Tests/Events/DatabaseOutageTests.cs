@@ -137,4 +137,42 @@ public sealed class DatabaseOutageTests : IAsyncLifetime
         Assert.Equal(1L, await _db.ProfileCountAsync(userId));
         LogAudit.Check(logs, 2 + retries, ["warm@example.com", "down@example.com"]);
     }
+
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    [InlineData(true, true)]
+    public async Task Signup_hooks_while_the_database_is_down_or_hangs_get_answers_auth_accepts_and_the_reconcile_makes_the_profile(bool throughPooler, bool hangs)
+    {
+        // Settings as shipped: the answer must come within Auth's budget without any tuning.
+        var logs = new CapturedLogs();
+        await using var served = await ServedApp.StartAsync(_db, throughPooler, logs);
+        var warmUp = await _db.SignUpAsync(email: "warm@example.com");
+        Assert.Equal(HttpStatusCode.OK, (await served.SendAsync(SupabaseEvents.Insert(warmUp))).Status); // pooled connections to break
+        var userId = await _db.SignUpAsync(email: "deferred@example.com");
+        var newcomer = Guid.NewGuid(); // Before User Created: the user is not written yet
+
+        await (hangs ? _cluster.FreezeServerAsync() : _cluster.StopServerAsync());
+        HookAnswer after, before;
+        try
+        {
+            after = await SupabaseAuthHookClient.CallAsync(served.Client, served.AuthEvents,
+                SupabaseAuthHookClient.Body("after-user-created", userId, "deferred@example.com"), SupabaseEvents.Secret);
+            before = await SupabaseAuthHookClient.CallAsync(served.Client, served.AuthEvents,
+                SupabaseAuthHookClient.Body("before-user-created", newcomer, "newcomer@example.com"), SupabaseEvents.Secret);
+        }
+        finally
+        {
+            await (hangs ? _cluster.ThawServerAsync() : _cluster.StartServerAsync());
+            _db.ClearPools();
+        }
+
+        Assert.Equal((null, "deferred"), (after.Refusal, after.Outcome));
+        Assert.Equal((null, "ignored"), (before.Refusal, before.Outcome));
+        Assert.Single(logs.Messages, m => m.Contains("deferred: database unavailable", StringComparison.Ordinal));
+        await _db.ExecuteAsync("select profile_sync.reconcile()");
+        Assert.Equal(1L, await _db.ProfileCountAsync(userId));
+        LogAudit.Check(logs, 3, ["warm@example.com", "deferred@example.com", "newcomer@example.com"]);
+    }
 }

@@ -21,7 +21,7 @@ public sealed class ProfileOutcomeTests
     [Fact]
     public void The_names_are_the_contracts()
     {
-        Assert.Equal(["created", "updated", "unchanged", "deleted", "failed", "absent", "ignored"], Enum.GetValues<ProfileOutcome>().Select(o => o.Name()));
+        Assert.Equal(["created", "updated", "unchanged", "deleted", "failed", "absent", "ignored", "deferred"], Enum.GetValues<ProfileOutcome>().Select(o => o.Name()));
     }
 
     [Fact]

@@ -88,6 +88,28 @@ public sealed class TelemetryTests(PostgresCluster cluster) : WebhookPathTest(cl
     }
 
     [Fact]
+    public async Task A_signup_hook_the_database_could_not_take_is_counted_and_logged_as_deferred_and_answered_200()
+    {
+        var metrics = new List<Metric>();
+        using var metering = Sdk.CreateMeterProviderBuilder().AddMeter(ProfileSyncTelemetry.Name).AddInMemoryExporter(metrics).Build();
+        var logs = new CapturedLogs();
+        await using (var down = await ServedApp.StartAsync("Host=127.0.0.1;Port=1;Username=postgres;Password=postgres;Timeout=1", logs: logs))
+        {
+            var answer = await SupabaseAuthHookClient.CallAsync(down.Client, down.AuthEvents,
+                SupabaseAuthHookClient.Body("after-user-created", Guid.NewGuid(), "later@example.com"), SupabaseEvents.Secret);
+            Assert.Equal((null, "deferred"), (answer.Refusal, answer.Outcome));
+        }
+
+        metering.ForceFlush();
+
+        Assert.Equal(1, Sum(metrics, "profilesync.events", ("profilesync.event.type", "after_user_created"), ("profilesync.outcome", "deferred"),
+            ("http.response.status_code", 200)));
+        var line = Assert.Single(logs.Lines, l => l.Message.Contains("deferred", StringComparison.Ordinal));
+        Assert.Equal(Microsoft.Extensions.Logging.LogLevel.Warning, line.Level);
+        Assert.Contains("the fallback trigger or the reconcile makes the profile", line.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Serve_exports_metrics_and_traces_over_otlp_when_the_standard_variables_say_so()
     {
         await using var receiver = await OtlpReceiver.StartAsync();
