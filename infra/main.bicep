@@ -30,7 +30,7 @@ param instanceMemoryMB int = 2048
 @description('The ReconcileProfiles timer\'s schedule (NCRONTAB, six fields, seconds first).')
 param reconcileSchedule string = '0 */10 * * * *'
 
-@description('Also read ProfileSync__WebhookBearerToken from Key Vault (secret ProfileSync--WebhookBearerToken). Turn on only once that secret exists.')
+@description('Also read ProfileSync__WebhookBearerToken from Key Vault (secret ProfileSync--WebhookBearerToken), for a dashboard Database Webhook. Put the secret there first: the app does not start without it.')
 param useWebhookBearerToken bool = false
 
 @description('Key Vault purge protection (irreversible once on). Off lets `azd down --purge` free the vault\'s name at once.')

@@ -28,10 +28,23 @@ public sealed class ProfileSyncOptions : IValidatableObject
     [SettingRange(1024, int.MaxValue, ErrorMessage = "{0} must be at least {1}.")]
     public int MaxEventBytes { get; set; } = 256 * 1024;
 
-    // What an attribute cannot say: the connection string must parse, as a string or a URI, and name a host.
+    // What an attribute cannot say: no secret is a Key Vault reference left unresolved, and the connection string
+    // must parse, as a string or a URI, and name a host.
     IEnumerable<ValidationResult> IValidatableObject.Validate(ValidationContext validationContext)
     {
-        if (ConnectionStrings.Problem(ConnectionString) is { } problem)
+        foreach (var (property, value) in new[]
+                 {
+                     (nameof(ConnectionString), ConnectionString), (nameof(WebhookSecret), WebhookSecret),
+                     (nameof(WebhookBearerToken), WebhookBearerToken), (nameof(AdminKey), AdminKey),
+                 })
+        {
+            if (KeyVaultReferences.IsUnresolved(value))
+            {
+                yield return new ValidationResult(KeyVaultReferences.Problem(SettingRangeAttribute.SettingName(GetType(), property)));
+            }
+        }
+
+        if (!KeyVaultReferences.IsUnresolved(ConnectionString) && ConnectionStrings.Problem(ConnectionString) is { } problem)
         {
             yield return new ValidationResult($"{SettingRangeAttribute.SettingName(GetType(), nameof(ConnectionString))} {problem}");
         }

@@ -37,8 +37,8 @@ var keyVaultReferences = union(
     ProfileSync__ConnectionString: '@Microsoft.KeyVault(SecretUri=${secretsUri}/ProfileSync--ConnectionString/)'
     ProfileSync__WebhookSecret: '@Microsoft.KeyVault(SecretUri=${secretsUri}/ProfileSync--WebhookSecret/)'
   },
-  // Opt-in: while a secret is missing the platform hands the app the reference's own text, which would pass as a
-  // bearer token. A connection string or webhook secret in that state fails validation and stops the app instead.
+  // Opt-in: only a dashboard Database Webhook needs the token. While any referenced secret is missing, the app
+  // gets the reference's own text and refuses to start, naming it.
   useWebhookBearerToken
     ? { ProfileSync__WebhookBearerToken: '@Microsoft.KeyVault(SecretUri=${secretsUri}/ProfileSync--WebhookBearerToken/)' }
     : {}

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Options;
+using ProfileSync.Settings;
 
 namespace ProfileSync.Events;
 
@@ -26,11 +27,13 @@ public sealed class EventAuthenticationValidator : IValidateOptions<ProfileSyncO
             failures.Add("No way to authenticate auth events: set ProfileSync__WebhookSecret (v1,whsec_…) or ProfileSync__WebhookBearerToken.");
         }
 
-        if (hasSecret && WebhookSecrets.Problem(options.WebhookSecret) is { } problem)
+        // An unresolved Key Vault reference is said as such, once, by ProfileSyncOptions.
+        var secretToCheck = hasSecret && !KeyVaultReferences.IsUnresolved(options.WebhookSecret);
+        if (secretToCheck && WebhookSecrets.Problem(options.WebhookSecret) is { } problem)
         {
             failures.Add($"ProfileSync__WebhookSecret is invalid: {problem}.");
         }
-        else if (hasSecret && WebhookSecrets.Parse(options.WebhookSecret).Any(key => IsPlaceholder(System.Text.Encoding.UTF8.GetString(key))))
+        else if (secretToCheck && WebhookSecrets.Parse(options.WebhookSecret).Any(key => IsPlaceholder(System.Text.Encoding.UTF8.GetString(key))))
         {
             failures.Add($"ProfileSync__WebhookSecret is the sample's placeholder: {MakeOne}.");
         }

@@ -5,6 +5,8 @@ namespace ProfileSync.Tests.Settings;
 
 public sealed class OptionsValidationTests
 {
+    private const string SupabaseEventsSecret = StandardWebhooks.TestSecret;
+
     private readonly ProfileSyncOptionsValidator _validator = new();
 
     [Theory]
@@ -99,6 +101,25 @@ public sealed class OptionsValidationTests
 
         Assert.True(result.Failed);
         Assert.Contains($"ProfileSync__{setting} is the sample's placeholder", result.FailureMessage, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("ConnectionString")]
+    [InlineData("WebhookSecret")]
+    [InlineData("WebhookBearerToken")]
+    [InlineData("AdminKey")]
+    public void A_key_vault_reference_azure_could_not_resolve_is_named_as_such_once(string setting)
+    {
+        // What the app reads when the vault lacks the secret or its identity may not read it: the reference itself.
+        var reference = $"@Microsoft.KeyVault(SecretUri=https://kv-profilesync.vault.azure.net/secrets/ProfileSync--{setting}/)";
+        var options = new ProfileSyncOptions { ConnectionString = "Host=db", WebhookSecret = SupabaseEventsSecret };
+        typeof(ProfileSyncOptions).GetProperty(setting)!.SetValue(options, reference);
+
+        var failures = new[] { _validator.Validate(null, options), new EventAuthenticationValidator().Validate(null, options) }
+            .Where(result => result.Failed).SelectMany(result => result.Failures!).ToList();
+
+        var failure = Assert.Single(failures);
+        Assert.StartsWith($"ProfileSync__{setting} is a Key Vault reference Azure could not resolve", failure, StringComparison.Ordinal);
     }
 
     [Fact]
