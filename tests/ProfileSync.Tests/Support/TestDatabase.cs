@@ -121,11 +121,11 @@ public sealed class TestDatabase(PostgresCluster cluster, string name, bool drop
             "supabase_auth_admin",
             count);
 
-    /// <summary>A change to an auth user as Supabase Auth writes it (supabase_auth_admin), with updated_at bumped.</summary>
     /// <summary>Switches the fallback trigger (profile_sync.settings.fallback_trigger_enabled), as an operator does.</summary>
     public Task SetFallbackTriggerAsync(bool enabled) =>
         ExecuteAsync($"update profile_sync.settings set fallback_trigger_enabled = {(enabled ? "true" : "false")}");
 
+    /// <summary>A change to an auth user as Supabase Auth writes it (supabase_auth_admin), with updated_at bumped.</summary>
     public Task UpdateUserAsync(Guid userId, string assignments, params object?[] parameters) =>
         ExecuteAsync($"update auth.users set {assignments}, updated_at = now() where id = $1", "supabase_auth_admin", [userId, .. parameters]);
 
