@@ -125,8 +125,17 @@ run_bench_smoke() {
   fi
 }
 
+# The npm programs the tests run (tests/tools/package.json, versions locked): installed once, quietly.
+ensure_test_tools() {
+  [ -x tests/tools/node_modules/.bin/action-validator ] && return
+  command -v npm >/dev/null || { echo "npm (Node.js 20 or later) is required for the tests: https://nodejs.org" >&2; exit 1; }
+  say "installing the tests' npm tools (tests/tools)"
+  npm ci --prefix tests/tools --no-audit --no-fund --silent >/dev/null
+}
+
 cmd_test() {
   ensure_packages
+  ensure_test_tools
   say "pgTAP (supabase/tests)"
   read -r tap_passed tap_failed < <(run_pgtap)
   say "xunit (tests/)"

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using ProfileSync.Tests.Support;
 using static ProfileSync.Tests.Deployment.Yaml;
 
 namespace ProfileSync.Tests.Deployment;
@@ -9,6 +10,32 @@ namespace ProfileSync.Tests.Deployment;
 /// </summary>
 public sealed partial class WorkflowTests
 {
+    [Fact]
+    public async Task Every_workflow_passes_GitHubs_workflow_schema_and_a_misspelt_one_does_not()
+    {
+        // action-validator (npm, tests/tools; ./dev.sh test installs it) checks a file against the schema GitHub's
+        // workflows follow, offline. The misspelt copy shows it reads what it is given.
+        var validator = Path.Combine(Repository.Root, "tests", "tools", "node_modules", ".bin", "action-validator");
+        Assert.True(File.Exists(validator), $"{validator} is missing: ./dev.sh test installs it (npm ci --prefix tests/tools)");
+        var workflows = Directory.GetFiles(Path.Combine(Repository.Root, ".github", "workflows"), "*.yml");
+        var misspelt = Path.Combine(Path.GetTempPath(), $"workflow-{Guid.NewGuid():N}.yml");
+        await File.WriteAllTextAsync(misspelt, (await File.ReadAllTextAsync(workflows[0])).Replace("runs-on:", "run-on:", StringComparison.Ordinal));
+        try
+        {
+            foreach (var workflow in workflows)
+            {
+                var checkedFile = await ExternalProcess.RunAsync(validator, [workflow], timeout: TimeSpan.FromMinutes(1));
+                Assert.True(checkedFile.ExitCode == 0, $"{Path.GetFileName(workflow)}: {checkedFile}");
+            }
+
+            Assert.NotEqual(0, (await ExternalProcess.RunAsync(validator, [misspelt], timeout: TimeSpan.FromMinutes(1))).ExitCode);
+        }
+        finally
+        {
+            File.Delete(misspelt);
+        }
+    }
+
     [Fact]
     public void CI_runs_the_readme_test_command_on_ubuntu_latest_with_PostgreSQL_15()
     {
