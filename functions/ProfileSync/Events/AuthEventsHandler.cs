@@ -93,14 +93,19 @@ public sealed partial class AuthEventsHandler(
         {
             // The user is written after this answer, so there is nothing to converge yet; and this app refuses no one.
             LogApplied(logger, logId, authEvent.Type, authEvent.UserId, ProfileOutcome.Ignored);
-            await JsonResponses.WriteAsync(context, StatusCodes.Status200OK, new OutcomeBody(ProfileOutcome.Ignored, authEvent.UserId));
-            return new Handled(Name(authEvent.Type), ProfileOutcome.Ignored.Name(), authEvent.UserId);
+            return await AnswerOutcomeAsync(context, authEvent, ProfileOutcome.Ignored);
+        }
+
+        var deadline = resilience.Value.Deadline;
+        if (authEvent.IsSignupHook && SignupHookBudget < deadline)
+        {
+            deadline = SignupHookBudget;
         }
 
         try
         {
             var outcome = await _pipeline.ExecuteWithinDeadlineAsync(
-                authEvent.IsSignupHook && SignupHookBudget < resilience.Value.Deadline ? SignupHookBudget : resilience.Value.Deadline,
+                deadline,
                 static async (state, token) => await state.store.ApplyAsync(state.authEvent, token),
                 (store, authEvent),
                 context.RequestAborted);
@@ -114,8 +119,7 @@ public sealed partial class AuthEventsHandler(
                 LogApplied(logger, logId, authEvent.Type, authEvent.UserId, outcome);
             }
 
-            await JsonResponses.WriteAsync(context, StatusCodes.Status200OK, new OutcomeBody(outcome, authEvent.UserId));
-            return new Handled(Name(authEvent.Type), outcome.Name(), authEvent.UserId);
+            return await AnswerOutcomeAsync(context, authEvent, outcome);
         }
         catch (Exception e) when (!context.RequestAborted.IsCancellationRequested)
         {
@@ -155,8 +159,14 @@ public sealed partial class AuthEventsHandler(
             LogDeferredAfterFailure(logger, logId, authEvent.Type, authEvent.UserId, failure);
         }
 
-        await JsonResponses.WriteAsync(context, StatusCodes.Status200OK, new OutcomeBody(ProfileOutcome.Deferred, authEvent.UserId));
-        return new Handled(Name(authEvent.Type), ProfileOutcome.Deferred.Name(), authEvent.UserId);
+        return await AnswerOutcomeAsync(context, authEvent, ProfileOutcome.Deferred);
+    }
+
+    // 200 with what became of the event's user, and the same outcome for its span and metrics.
+    private static async Task<Handled> AnswerOutcomeAsync(HttpContext context, AuthEvent authEvent, ProfileOutcome outcome)
+    {
+        await JsonResponses.WriteAsync(context, StatusCodes.Status200OK, new OutcomeBody(outcome, authEvent.UserId));
+        return new Handled(Name(authEvent.Type), outcome.Name(), authEvent.UserId);
     }
 
     // Users one transaction changed together: converged in one call, answered with how many of each outcome. A user

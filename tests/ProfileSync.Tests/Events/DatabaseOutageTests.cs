@@ -99,20 +99,15 @@ public sealed class DatabaseOutageTests : IAsyncLifetime
     [InlineData(true, true)]
     public async Task Event_while_the_database_is_down_or_hangs_is_answered_503_with_retry_after_within_the_deadline(bool throughPooler, bool hangs)
     {
-        // Stopped: connections are refused, or, through pgbouncer in transaction mode, end in its FATAL 08P01.
-        // Hanging: connections stay open and nothing answers, not even a cancel request.
         var deadline = TimeSpan.FromSeconds(2);
         var logs = new CapturedLogs();
-        await using var served = await ServedApp.StartAsync(_db, throughPooler, logs,
+        await using var served = await ServeWithPooledConnectionsAsync(throughPooler, logs,
             new Dictionary<string, string?> { ["ProfileSync:Resilience:Deadline"] = deadline.ToString() });
-        var warmUp = await _db.SignUpAsync(email: "warm@example.com");
-        Assert.Equal(HttpStatusCode.OK, (await served.SendAsync(SupabaseEvents.Insert(warmUp))).Status); // pooled connections to break
         var userId = await _db.SignUpAsync(email: "down@example.com");
 
-        await (hangs ? _cluster.FreezeServerAsync() : _cluster.StopServerAsync());
-        var elapsed = Stopwatch.StartNew();
-        try
+        await WhileUnavailableAsync(hangs, async () =>
         {
+            var elapsed = Stopwatch.StartNew();
             using var request = StandardWebhooks.SignedRequest(served.AuthEvents, SupabaseEvents.Insert(userId, "down@example.com"));
             using var response = await served.Client.SendAsync(request);
             elapsed.Stop();
@@ -120,12 +115,7 @@ public sealed class DatabaseOutageTests : IAsyncLifetime
             Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
             Assert.Equal(TimeSpan.FromSeconds(2), response.Headers.RetryAfter?.Delta);
             Assert.True(elapsed.Elapsed <= deadline + TimeSpan.FromSeconds(0.5), $"503 after {elapsed.ElapsedMilliseconds} ms; the deadline is {deadline.TotalMilliseconds} ms");
-        }
-        finally
-        {
-            await (hangs ? _cluster.ThawServerAsync() : _cluster.StartServerAsync());
-            _db.ClearPools();
-        }
+        });
 
         // Whatever the statement did once the server went on, Supabase's retries end in one correct profile.
         var retries = 0;
@@ -146,26 +136,18 @@ public sealed class DatabaseOutageTests : IAsyncLifetime
     {
         // Settings as shipped: the answer must come within Auth's budget without any tuning.
         var logs = new CapturedLogs();
-        await using var served = await ServedApp.StartAsync(_db, throughPooler, logs);
-        var warmUp = await _db.SignUpAsync(email: "warm@example.com");
-        Assert.Equal(HttpStatusCode.OK, (await served.SendAsync(SupabaseEvents.Insert(warmUp))).Status); // pooled connections to break
+        await using var served = await ServeWithPooledConnectionsAsync(throughPooler, logs);
         var userId = await _db.SignUpAsync(email: "deferred@example.com");
         var newcomer = Guid.NewGuid(); // Before User Created: the user is not written yet
 
-        await (hangs ? _cluster.FreezeServerAsync() : _cluster.StopServerAsync());
-        HookAnswer after, before;
-        try
+        HookAnswer after = null!, before = null!;
+        await WhileUnavailableAsync(hangs, async () =>
         {
             after = await SupabaseAuthHookClient.CallAsync(served.Client, served.AuthEvents,
                 SupabaseAuthHookClient.Body("after-user-created", userId, "deferred@example.com"), SupabaseEvents.Secret);
             before = await SupabaseAuthHookClient.CallAsync(served.Client, served.AuthEvents,
                 SupabaseAuthHookClient.Body("before-user-created", newcomer, "newcomer@example.com"), SupabaseEvents.Secret);
-        }
-        finally
-        {
-            await (hangs ? _cluster.ThawServerAsync() : _cluster.StartServerAsync());
-            _db.ClearPools();
-        }
+        });
 
         Assert.Equal((null, "deferred"), (after.Refusal, after.Outcome));
         Assert.Equal((null, "ignored"), (before.Refusal, before.Outcome));
@@ -173,5 +155,34 @@ public sealed class DatabaseOutageTests : IAsyncLifetime
         await _db.ExecuteAsync("select profile_sync.reconcile()");
         Assert.Equal(1L, await _db.ProfileCountAsync(userId));
         LogAudit.Check(logs, 3, ["warm@example.com", "deferred@example.com", "newcomer@example.com"]);
+    }
+
+    /// <summary>Serve, with one delivery made so that the pool holds connections for an outage to break.</summary>
+    private async Task<ServedApp> ServeWithPooledConnectionsAsync(bool throughPooler, CapturedLogs logs,
+        IReadOnlyDictionary<string, string?>? settings = null)
+    {
+        var served = await ServedApp.StartAsync(_db, throughPooler, logs, settings);
+        var warmUp = await _db.SignUpAsync(email: "warm@example.com");
+        Assert.Equal(HttpStatusCode.OK, (await served.SendAsync(SupabaseEvents.Insert(warmUp))).Status);
+        return served;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="during"/> with PostgreSQL stopped (connections refused, or, through pgbouncer in
+    /// transaction mode, ended by its FATAL 08P01) or hanging (connections stay open and nothing answers, not even a
+    /// cancel request), then brings it back.
+    /// </summary>
+    private async Task WhileUnavailableAsync(bool hangs, Func<Task> during)
+    {
+        await (hangs ? _cluster.FreezeServerAsync() : _cluster.StopServerAsync());
+        try
+        {
+            await during();
+        }
+        finally
+        {
+            await (hangs ? _cluster.ThawServerAsync() : _cluster.StartServerAsync());
+            _db.ClearPools();
+        }
     }
 }
